@@ -1,0 +1,73 @@
+//! The message model shared by every switchboard crate.
+//!
+//! A [`Message`] has a [`Topic`], a `bytes::Bytes` payload (cloned by reference
+//! count, never copied on fan-out), a [`Format`], a [`Qos`], a retain flag, an
+//! [`Origin`], timestamps, [`Properties`] and a loop-guard [`Trace`]. An
+//! [`Address`] is `ADAPTER:TOPIC`; an [`AddressPattern`] is `ADAPTER:FILTER`
+//! with MQTT filter syntax, where ADAPTER may be `*`.
+//!
+//! Adapters implement [`Adapter`] and depend on this crate only.
+//!
+//! ```
+//! use switchboard_model::{AddressPattern, Message};
+//!
+//! let msg = Message::json("mqtt:sensors/kitchen/temp", r#"{"c":21.5}"#)?;
+//! let pattern = AddressPattern::parse("*:sensors/+/temp")?;
+//! assert!(pattern.matches(&msg.address()));
+//! # Ok::<(), switchboard_model::ModelError>(())
+//! ```
+
+mod adapter;
+mod address;
+mod book;
+mod format;
+mod message;
+mod metrics;
+mod queue;
+mod topic;
+pub mod units;
+
+pub use adapter::{
+    Adapter, AdapterContext, AdapterError, AdapterInfo, BoxFuture, BridgeInfo, Endpoint, Ingress,
+    IngressError, Interest, NoBridgeInfo, RouteInfo, Running, StandaloneHarness,
+};
+pub use address::{AdapterSel, Address, AddressPattern, validate_adapter_name};
+pub use book::{AddressBook, DEFAULT_MAX_ENTRIES, Entry, Subscription, TopicInfo};
+pub use format::{CDR_MIME, Format, Qos};
+pub use message::{APP_ORIGIN, Message, Origin, Properties, Trace};
+pub use metrics::{
+    AdapterMetrics, Counter, DropReason, Health, HealthState, RouteCounters, RouteCountersSnapshot,
+};
+pub use queue::{Ack, Delivery, DeliveryQueue, Pushed};
+pub use topic::{Level, MAX_TOPIC_LEN, Pattern, Topic};
+
+/// Errors of the model: invalid topics, patterns, addresses.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ModelError {
+    /// An empty topic or pattern.
+    #[error("empty topic")]
+    EmptyTopic,
+    /// Longer than 65 535 bytes.
+    #[error("topic of {0} bytes exceeds 65535")]
+    TopicTooLong(usize),
+    /// Contains NUL.
+    #[error("topic contains NUL")]
+    NulInTopic,
+    /// A topic (not a pattern) with `+` or `#`.
+    #[error("topic `{0}` contains a wildcard (+ or #)")]
+    WildcardInTopic(String),
+    /// A malformed pattern.
+    #[error("bad pattern `{pattern}`: {reason}")]
+    BadPattern {
+        /// The pattern.
+        pattern: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// No `ADAPTER:` prefix.
+    #[error("`{0}` has no `ADAPTER:` prefix")]
+    MissingAdapter(String),
+    /// An adapter name with characters outside `[A-Za-z0-9_-]`.
+    #[error("bad adapter name `{0}` (letters, digits, `_` and `-` only)")]
+    BadAdapterName(String),
+}

@@ -1,0 +1,295 @@
+//! Bounded per-destination delivery queues with an explicit overflow policy,
+//! and the explicit acknowledgement each delivery carries.
+//!
+//! Policy when a queue is full: an incoming QoS 0 message evicts the oldest
+//! QoS 0 message (or is itself dropped when there is none); an incoming QoS >= 1
+//! message evicts the oldest QoS 0 message if any, and otherwise waits for room
+//! (back-pressure towards the router and so towards the source). Every drop is
+//! counted on the route that produced the delivery.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::Notify;
+
+use crate::format::Qos;
+use crate::message::Message;
+use crate::metrics::{DropReason, RouteCounters};
+
+/// The acknowledgement of one delivery. A sink calls [`Ack::done`] once its
+/// protocol accepted the message (sent at QoS 0, acknowledged at QoS >= 1) or
+/// [`Ack::failed`] when it gave up; the route's counters follow.
+#[derive(Debug, Default)]
+#[must_use = "a delivery must be acknowledged with done() or failed()"]
+pub struct Ack {
+    counters: Option<Arc<RouteCounters>>,
+}
+
+impl Ack {
+    /// An acknowledgement that counts on `counters`.
+    pub fn new(counters: Arc<RouteCounters>) -> Self {
+        Ack {
+            counters: Some(counters),
+        }
+    }
+
+    /// An acknowledgement that counts nowhere (deliveries made outside routes).
+    pub fn none() -> Self {
+        Ack { counters: None }
+    }
+
+    /// The sink accepted the message.
+    pub fn done(self) {
+        if let Some(c) = &self.counters {
+            c.delivered.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The sink gave up on the message.
+    pub fn failed(self) {
+        if let Some(c) = &self.counters {
+            c.failed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The message was dropped before reaching the sink.
+    pub fn dropped(self, reason: DropReason) {
+        if let Some(c) = &self.counters {
+            c.count_drop(reason);
+        }
+    }
+}
+
+/// A message routed to an adapter, with its acknowledgement.
+#[derive(Debug)]
+pub struct Delivery {
+    /// The message; its `topic` is the destination topic, its `origin` the source.
+    pub message: Message,
+    /// Call `done()` or `failed()` when the sink is finished with it.
+    pub ack: Ack,
+}
+
+/// What happened to a pushed delivery.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Pushed {
+    /// Queued with room to spare.
+    Queued,
+    /// Queued after evicting the oldest QoS 0 delivery.
+    QueuedEvicted,
+    /// Dropped: the queue was full and the delivery was QoS 0 with no older
+    /// QoS 0 delivery to evict.
+    Dropped,
+    /// The queue is closed; the delivery was dropped.
+    Closed,
+}
+
+struct State {
+    items: VecDeque<Delivery>,
+    closed: bool,
+}
+
+/// A bounded multi-producer queue of deliveries to one adapter.
+pub struct DeliveryQueue {
+    state: Mutex<State>,
+    not_empty: Notify,
+    not_full: Notify,
+    capacity: usize,
+    evicted: AtomicU64,
+}
+
+impl std::fmt::Debug for DeliveryQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeliveryQueue")
+            .field("capacity", &self.capacity)
+            .field("len", &self.len())
+            .finish()
+    }
+}
+
+impl DeliveryQueue {
+    /// A queue holding at most `capacity` deliveries (at least 1).
+    pub fn new(capacity: usize) -> Self {
+        DeliveryQueue {
+            state: Mutex::new(State {
+                items: VecDeque::with_capacity(capacity.clamp(1, 1024)),
+                closed: false,
+            }),
+            not_empty: Notify::new(),
+            not_full: Notify::new(),
+            capacity: capacity.max(1),
+            evicted: AtomicU64::new(0),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A poisoned lock only means another thread panicked while holding it;
+        // the queue itself is still consistent (every operation is one step).
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Pushes without waiting. A QoS >= 1 delivery that finds the queue full
+    /// with nothing to evict is handed back as `Err`.
+    pub fn try_push(&self, d: Delivery) -> Result<Pushed, Delivery> {
+        let mut st = self.lock();
+        if st.closed {
+            drop(st);
+            d.ack.dropped(DropReason::Closed);
+            return Ok(Pushed::Closed);
+        }
+        if st.items.len() < self.capacity {
+            st.items.push_back(d);
+            drop(st);
+            self.not_empty.notify_one();
+            return Ok(Pushed::Queued);
+        }
+        if let Some(i) = st.items.iter().position(|x| x.message.qos == Qos::AtMostOnce) {
+            let old = st.items.remove(i);
+            st.items.push_back(d);
+            drop(st);
+            self.evicted.fetch_add(1, Ordering::Relaxed);
+            if let Some(old) = old {
+                old.ack.dropped(DropReason::Overflow);
+            }
+            self.not_empty.notify_one();
+            return Ok(Pushed::QueuedEvicted);
+        }
+        if d.message.qos == Qos::AtMostOnce {
+            drop(st);
+            self.evicted.fetch_add(1, Ordering::Relaxed);
+            d.ack.dropped(DropReason::Overflow);
+            return Ok(Pushed::Dropped);
+        }
+        Err(d)
+    }
+
+    /// Pushes, waiting for room when a QoS >= 1 delivery finds the queue full.
+    pub async fn push(&self, mut d: Delivery) -> Pushed {
+        loop {
+            let notified = self.not_full.notified();
+            match self.try_push(d) {
+                Ok(p) => return p,
+                Err(back) => d = back,
+            }
+            notified.await;
+        }
+    }
+
+    /// Takes the oldest delivery without waiting.
+    pub fn try_recv(&self) -> Option<Delivery> {
+        let d = self.lock().items.pop_front();
+        if d.is_some() {
+            self.not_full.notify_one();
+        }
+        d
+    }
+
+    /// Waits for the oldest delivery; `None` once the queue is closed and empty.
+    pub async fn recv(&self) -> Option<Delivery> {
+        loop {
+            let notified = self.not_empty.notified();
+            {
+                let mut st = self.lock();
+                if let Some(d) = st.items.pop_front() {
+                    drop(st);
+                    self.not_full.notify_one();
+                    return Some(d);
+                }
+                if st.closed {
+                    return None;
+                }
+            }
+            notified.await;
+        }
+    }
+
+    /// Closes the queue: pushes are refused, receivers drain what is left.
+    pub fn close(&self) {
+        self.lock().closed = true;
+        self.not_empty.notify_waiters();
+        self.not_empty.notify_one();
+        self.not_full.notify_waiters();
+    }
+
+    /// Deliveries waiting.
+    pub fn len(&self) -> usize {
+        self.lock().items.len()
+    }
+
+    /// Whether none are waiting.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The capacity.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// How many QoS 0 deliveries this queue dropped on overflow.
+    pub fn evicted(&self) -> u64 {
+        self.evicted.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::topic::Topic;
+
+    fn d(qos: Qos, n: u8, counters: &Arc<RouteCounters>) -> Delivery {
+        let mut m = Message::new("t", Topic::new("a").unwrap(), vec![n]);
+        m.qos = qos;
+        Delivery {
+            message: m,
+            ack: Ack::new(counters.clone()),
+        }
+    }
+
+    #[test]
+    fn qos0_drops_oldest() {
+        let c = Arc::new(RouteCounters::default());
+        let q = DeliveryQueue::new(2);
+        assert_eq!(q.try_push(d(Qos::AtMostOnce, 1, &c)).ok(), Some(Pushed::Queued));
+        assert_eq!(q.try_push(d(Qos::AtLeastOnce, 2, &c)).ok(), Some(Pushed::Queued));
+        assert_eq!(q.try_push(d(Qos::AtMostOnce, 3, &c)).ok(), Some(Pushed::QueuedEvicted));
+        assert_eq!(q.try_push(d(Qos::AtMostOnce, 4, &c)).ok(), Some(Pushed::QueuedEvicted));
+        let got: Vec<u8> = std::iter::from_fn(|| q.try_recv()).map(|x| {
+            let v = x.message.payload[0];
+            x.ack.done();
+            v
+        }).collect();
+        assert_eq!(got, vec![2, 4]);
+        assert_eq!(c.dropped(DropReason::Overflow), 2);
+        assert_eq!(c.delivered.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn qos1_is_handed_back_when_full() {
+        let c = Arc::new(RouteCounters::default());
+        let q = DeliveryQueue::new(1);
+        assert!(q.try_push(d(Qos::AtLeastOnce, 1, &c)).is_ok());
+        let back = q.try_push(d(Qos::AtLeastOnce, 2, &c));
+        assert!(back.is_err());
+        assert_eq!(q.try_push(d(Qos::AtMostOnce, 3, &c)).ok(), Some(Pushed::Dropped));
+    }
+
+    #[tokio::test]
+    async fn push_waits_for_room() {
+        let c = Arc::new(RouteCounters::default());
+        let q = Arc::new(DeliveryQueue::new(1));
+        q.push(d(Qos::AtLeastOnce, 1, &c)).await;
+        let q2 = q.clone();
+        let c2 = c.clone();
+        let pusher = tokio::spawn(async move { q2.push(d(Qos::AtLeastOnce, 2, &c2)).await });
+        let first = q.recv().await.unwrap();
+        assert_eq!(first.message.payload[0], 1);
+        first.ack.done();
+        assert_eq!(pusher.await.unwrap(), Pushed::Queued);
+        let second = q.recv().await.unwrap();
+        assert_eq!(second.message.payload[0], 2);
+        second.ack.done();
+        q.close();
+        assert!(q.recv().await.is_none());
+    }
+}
