@@ -75,12 +75,18 @@ pub fn transcode(payload: Bytes, from: &Format, to: &Format) -> Result<Bytes, Co
         (Format::Cbor, Format::Json) => {
             let v = parse_cbor(&payload)?;
             let j = cbor_to_json(v)?;
-            serde_json::to_vec(&j).map(Bytes::from).map_err(|e| invalid("json", e))
+            serde_json::to_vec(&j)
+                .map(Bytes::from)
+                .map_err(|e| invalid("json", e))
         }
-        (Format::Cbor, Format::Text) => transcode(transcode(payload, from, &Format::Json)?, &Format::Json, to),
+        (Format::Cbor, Format::Text) => {
+            transcode(transcode(payload, from, &Format::Json)?, &Format::Json, to)
+        }
         (Format::Text, Format::Json) => {
             let s = std::str::from_utf8(&payload).map_err(|e| invalid("text", e))?;
-            serde_json::to_vec(s).map(Bytes::from).map_err(|e| invalid("json", e))
+            serde_json::to_vec(s)
+                .map(Bytes::from)
+                .map_err(|e| invalid("json", e))
         }
         (Format::Text, Format::Cbor) => {
             let s = std::str::from_utf8(&payload).map_err(|e| invalid("text", e))?;
@@ -91,7 +97,9 @@ pub fn transcode(payload: Bytes, from: &Format, to: &Format) -> Result<Bytes, Co
                 Ok(payload)
             } else {
                 let b64 = base64::engine::general_purpose::STANDARD.encode(&payload);
-                serde_json::to_vec(&b64).map(Bytes::from).map_err(|e| invalid("json", e))
+                serde_json::to_vec(&b64)
+                    .map(Bytes::from)
+                    .map_err(|e| invalid("json", e))
             }
         }
         (Format::Octets, Format::Cbor) => to_cbor(&ciborium::Value::Bytes(payload.to_vec())),
@@ -118,7 +126,8 @@ pub fn parse_json(payload: &[u8]) -> Result<serde_json::Value, CodecError> {
 
 /// Parses one CBOR value, refusing nesting deeper than [`MAX_DEPTH`].
 pub fn parse_cbor(payload: &[u8]) -> Result<ciborium::Value, CodecError> {
-    ciborium::de::from_reader_with_recursion_limit(payload, MAX_DEPTH).map_err(|e| invalid("cbor", e))
+    ciborium::de::from_reader_with_recursion_limit(payload, MAX_DEPTH)
+        .map_err(|e| invalid("cbor", e))
 }
 
 fn to_cbor(v: &ciborium::Value) -> Result<Bytes, CodecError> {
@@ -145,7 +154,11 @@ pub fn json_to_cbor(v: serde_json::Value) -> ciborium::Value {
         }
         J::String(s) => C::Text(s),
         J::Array(a) => C::Array(a.into_iter().map(json_to_cbor).collect()),
-        J::Object(o) => C::Map(o.into_iter().map(|(k, v)| (C::Text(k), json_to_cbor(v))).collect()),
+        J::Object(o) => C::Map(
+            o.into_iter()
+                .map(|(k, v)| (C::Text(k), json_to_cbor(v)))
+                .collect(),
+        ),
     }
 }
 
@@ -208,9 +221,18 @@ mod tests {
 
     #[test]
     fn text_and_octets() {
-        assert_eq!(&tc(b"hi \"x\"", Format::Text, Format::Json).unwrap()[..], br#""hi \"x\"""#);
-        assert_eq!(&tc(b"[1]", Format::Octets, Format::Json).unwrap()[..], b"[1]");
-        assert_eq!(&tc(&[0xff, 0], Format::Octets, Format::Json).unwrap()[..], br#""/wA=""#);
+        assert_eq!(
+            &tc(b"hi \"x\"", Format::Text, Format::Json).unwrap()[..],
+            br#""hi \"x\"""#
+        );
+        assert_eq!(
+            &tc(b"[1]", Format::Octets, Format::Json).unwrap()[..],
+            b"[1]"
+        );
+        assert_eq!(
+            &tc(&[0xff, 0], Format::Octets, Format::Json).unwrap()[..],
+            br#""/wA=""#
+        );
         assert!(tc(&[0xff], Format::Octets, Format::Text).is_err());
         assert!(tc(b"{", Format::Json, Format::Cbor).is_err());
         assert!(tc(&[0xff, 0xff], Format::Cbor, Format::Json).is_err());

@@ -68,7 +68,9 @@ pub struct Running {
 
 impl std::fmt::Debug for Running {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Running").field("endpoints", &self.endpoints).finish()
+        f.debug_struct("Running")
+            .field("endpoints", &self.endpoints)
+            .finish()
     }
 }
 
@@ -79,7 +81,10 @@ pub trait Adapter: Send + 'static {
     fn kind(&self) -> &str;
 
     /// Binds and returns the running adapter.
-    fn start(self: Box<Self>, ctx: AdapterContext) -> BoxFuture<'static, Result<Running, AdapterError>>;
+    fn start(
+        self: Box<Self>,
+        ctx: AdapterContext,
+    ) -> BoxFuture<'static, Result<Running, AdapterError>>;
 }
 
 /// One subscription the routes need from an adapter: messages at topics
@@ -114,7 +119,12 @@ pub struct Ingress {
 
 impl Ingress {
     /// An ingress for `adapter` feeding `tx` (the router's input channel).
-    pub fn new(adapter: Arc<str>, tx: mpsc::Sender<Message>, book: Arc<AddressBook>, metrics: Arc<AdapterMetrics>) -> Self {
+    pub fn new(
+        adapter: Arc<str>,
+        tx: mpsc::Sender<Message>,
+        book: Arc<AddressBook>,
+        metrics: Arc<AdapterMetrics>,
+    ) -> Self {
         Ingress {
             adapter,
             tx,
@@ -249,7 +259,9 @@ pub struct AdapterContext {
 
 impl std::fmt::Debug for AdapterContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AdapterContext").field("name", &self.name).finish()
+        f.debug_struct("AdapterContext")
+            .field("name", &self.name)
+            .finish()
     }
 }
 

@@ -3,8 +3,8 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::topic::{Pattern, Topic, truncate};
 use crate::ModelError;
+use crate::topic::{Pattern, Topic, truncate};
 
 /// Validates an adapter instance name: 1 to 64 of `[A-Za-z0-9_-]`.
 pub fn validate_adapter_name(name: &str) -> Result<(), ModelError> {

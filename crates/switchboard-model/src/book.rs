@@ -12,7 +12,7 @@ use std::time::SystemTime;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use crate::address::{AddressPattern, Address};
+use crate::address::{Address, AddressPattern};
 use crate::message::Message;
 use crate::topic::{Pattern, Topic};
 
@@ -192,7 +192,12 @@ impl AddressBook {
         self.collect(adapter, filter, |e| Some(e.latest.clone()))
     }
 
-    fn collect(&self, adapter: &str, filter: &Pattern, f: impl Fn(&Entry) -> Option<Message>) -> Vec<Message> {
+    fn collect(
+        &self,
+        adapter: &str,
+        filter: &Pattern,
+        f: impl Fn(&Entry) -> Option<Message>,
+    ) -> Vec<Message> {
         let all = self.entries.read().unwrap_or_else(|e| e.into_inner());
         let Some(per) = all.get(adapter) else {
             return Vec::new();
@@ -327,7 +332,10 @@ mod tests {
         assert_eq!(&e.retained.unwrap().payload[..], b"1");
         assert_eq!(e.count, 2);
         b.record(&mqtt, &msg("a/b", "", true));
-        assert!(b.retained_matching("mqtt", &Pattern::new("#").unwrap()).is_empty());
+        assert!(
+            b.retained_matching("mqtt", &Pattern::new("#").unwrap())
+                .is_empty()
+        );
         assert!(b.get("http", &Topic::new("a/b").unwrap()).is_none());
     }
 

@@ -146,7 +146,13 @@ mod tests {
 
     #[test]
     fn mime_round_trip() {
-        for f in [Format::Json, Format::Cbor, Format::Text, Format::Octets, Format::Cdr(None)] {
+        for f in [
+            Format::Json,
+            Format::Cbor,
+            Format::Text,
+            Format::Octets,
+            Format::Cdr(None),
+        ] {
             assert_eq!(Format::from_mime(&f.mime()), f);
         }
         assert_eq!(
@@ -154,7 +160,13 @@ mod tests {
             Format::Cdr(Some("sensors::Temp".into()))
         );
         assert_eq!(Format::from_mime("application/ld+json"), Format::Json);
-        assert_eq!(Format::from_mime("image/png"), Format::Mime("image/png".into()));
-        assert_eq!(Format::from_mime("Application/JSON; charset=utf-8"), Format::Json);
+        assert_eq!(
+            Format::from_mime("image/png"),
+            Format::Mime("image/png".into())
+        );
+        assert_eq!(
+            Format::from_mime("Application/JSON; charset=utf-8"),
+            Format::Json
+        );
     }
 }

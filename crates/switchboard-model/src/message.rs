@@ -6,10 +6,10 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 
+use crate::ModelError;
 use crate::address::Address;
 use crate::format::{Format, Qos};
 use crate::topic::Topic;
-use crate::ModelError;
 
 /// Where a message came from: the adapter instance and, where known, the peer.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -69,7 +69,9 @@ impl Properties {
 
     /// The pairs in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().flat_map(|v| v.iter().map(|(k, v)| (&**k, &**v)))
+        self.0
+            .iter()
+            .flat_map(|v| v.iter().map(|(k, v)| (&**k, &**v)))
     }
 
     /// Number of pairs.
@@ -164,7 +166,11 @@ impl Message {
     /// A message to be published at `address` (`ADAPTER:TOPIC`) through the
     /// library, with the given format. Its origin adapter is the address's
     /// adapter and its peer is `app`.
-    pub fn at(address: &str, payload: impl Into<Bytes>, format: Format) -> Result<Self, ModelError> {
+    pub fn at(
+        address: &str,
+        payload: impl Into<Bytes>,
+        format: Format,
+    ) -> Result<Self, ModelError> {
         let addr = Address::parse(address)?;
         let mut m = Message::new(addr.adapter, addr.topic, payload);
         m.origin.peer = Some(Arc::from(APP_ORIGIN));

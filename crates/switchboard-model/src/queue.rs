@@ -143,7 +143,11 @@ impl DeliveryQueue {
             self.not_empty.notify_one();
             return Ok(Pushed::Queued);
         }
-        if let Some(i) = st.items.iter().position(|x| x.message.qos == Qos::AtMostOnce) {
+        if let Some(i) = st
+            .items
+            .iter()
+            .position(|x| x.message.qos == Qos::AtMostOnce)
+        {
             let old = st.items.remove(i);
             st.items.push_back(d);
             drop(st);
@@ -250,15 +254,29 @@ mod tests {
     fn qos0_drops_oldest() {
         let c = Arc::new(RouteCounters::default());
         let q = DeliveryQueue::new(2);
-        assert_eq!(q.try_push(d(Qos::AtMostOnce, 1, &c)).ok(), Some(Pushed::Queued));
-        assert_eq!(q.try_push(d(Qos::AtLeastOnce, 2, &c)).ok(), Some(Pushed::Queued));
-        assert_eq!(q.try_push(d(Qos::AtMostOnce, 3, &c)).ok(), Some(Pushed::QueuedEvicted));
-        assert_eq!(q.try_push(d(Qos::AtMostOnce, 4, &c)).ok(), Some(Pushed::QueuedEvicted));
-        let got: Vec<u8> = std::iter::from_fn(|| q.try_recv()).map(|x| {
-            let v = x.message.payload[0];
-            x.ack.done();
-            v
-        }).collect();
+        assert_eq!(
+            q.try_push(d(Qos::AtMostOnce, 1, &c)).ok(),
+            Some(Pushed::Queued)
+        );
+        assert_eq!(
+            q.try_push(d(Qos::AtLeastOnce, 2, &c)).ok(),
+            Some(Pushed::Queued)
+        );
+        assert_eq!(
+            q.try_push(d(Qos::AtMostOnce, 3, &c)).ok(),
+            Some(Pushed::QueuedEvicted)
+        );
+        assert_eq!(
+            q.try_push(d(Qos::AtMostOnce, 4, &c)).ok(),
+            Some(Pushed::QueuedEvicted)
+        );
+        let got: Vec<u8> = std::iter::from_fn(|| q.try_recv())
+            .map(|x| {
+                let v = x.message.payload[0];
+                x.ack.done();
+                v
+            })
+            .collect();
         assert_eq!(got, vec![2, 4]);
         assert_eq!(c.dropped(DropReason::Overflow), 2);
         assert_eq!(c.delivered.load(Ordering::Relaxed), 2);
@@ -271,7 +289,10 @@ mod tests {
         assert!(q.try_push(d(Qos::AtLeastOnce, 1, &c)).is_ok());
         let back = q.try_push(d(Qos::AtLeastOnce, 2, &c));
         assert!(back.is_err());
-        assert_eq!(q.try_push(d(Qos::AtMostOnce, 3, &c)).ok(), Some(Pushed::Dropped));
+        assert_eq!(
+            q.try_push(d(Qos::AtMostOnce, 3, &c)).ok(),
+            Some(Pushed::Dropped)
+        );
     }
 
     #[tokio::test]

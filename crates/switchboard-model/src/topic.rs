@@ -154,7 +154,11 @@ impl Pattern {
     /// Matches `topic` and calls `on_capture(index, text)` for each wildcard
     /// (1-based, in order), where `text` is the level matched by `+` or the
     /// remainder matched by `#` (possibly empty when `#` matched the parent).
-    pub fn captures<'t>(&self, topic: &'t Topic, mut on_capture: impl FnMut(usize, &'t str)) -> bool {
+    pub fn captures<'t>(
+        &self,
+        topic: &'t Topic,
+        mut on_capture: impl FnMut(usize, &'t str),
+    ) -> bool {
         let t = topic.as_str();
         if t.starts_with('$') && !matches!(self.levels.first(), Some(Level::Literal(_))) {
             return false;

@@ -80,7 +80,11 @@ impl ByteSize {
             "kB" | "KB" => 1000,
             "MB" => 1_000_000,
             "GB" => 1_000_000_000,
-            other => return Err(format!("unknown size unit `{other}` (B, KiB, MiB, GiB, kB, MB, GB)")),
+            other => {
+                return Err(format!(
+                    "unknown size unit `{other}` (B, KiB, MiB, GiB, kB, MB, GB)"
+                ));
+            }
         };
         n.checked_mul(mul)
             .map(ByteSize)
@@ -164,9 +168,18 @@ mod tests {
 
     #[test]
     fn durations() {
-        assert_eq!(HumanDuration::parse("5s").unwrap().0, Duration::from_secs(5));
-        assert_eq!(HumanDuration::parse("250ms").unwrap().0, Duration::from_millis(250));
-        assert_eq!(HumanDuration::parse("2m").unwrap().0, Duration::from_secs(120));
+        assert_eq!(
+            HumanDuration::parse("5s").unwrap().0,
+            Duration::from_secs(5)
+        );
+        assert_eq!(
+            HumanDuration::parse("250ms").unwrap().0,
+            Duration::from_millis(250)
+        );
+        assert_eq!(
+            HumanDuration::parse("2m").unwrap().0,
+            Duration::from_secs(120)
+        );
         assert!(HumanDuration::parse("5 parsecs").is_err());
         assert!(HumanDuration::parse("x").is_err());
     }
@@ -189,5 +202,26 @@ mod tests {
         assert!(!s.ct_eq(b"pw2"));
         assert!(!s.ct_eq(b""));
         assert!(Secret::new("").ct_eq(b""));
+    }
+}
+
+/// One problem found while validating an adapter's configuration, beyond what
+/// deserialization catches (a bad URL, a pattern that does not parse, two
+/// options that exclude each other).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigIssue {
+    /// The key path inside the adapter's table, e.g. `url` or `user[0].read[1]`.
+    pub key: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl ConfigIssue {
+    /// A new issue.
+    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigIssue {
+            key: key.into(),
+            message: message.into(),
+        }
     }
 }
