@@ -167,7 +167,9 @@ mod tests {
     }
 
     fn topic() -> impl Strategy<Value = String> {
-        prop::collection::vec(level(), 1..5).prop_map(|v| v.join("/")).prop_filter("non-empty", |s| !s.is_empty())
+        prop::collection::vec(level(), 1..5)
+            .prop_map(|v| v.join("/"))
+            .prop_filter("non-empty", |s| !s.is_empty())
     }
 
     fn pattern() -> impl Strategy<Value = String> {

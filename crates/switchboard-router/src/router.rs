@@ -408,7 +408,10 @@ mod tests {
         let mut m = Message::json("mqtt:x", "1").unwrap();
         m.trace.hops = 3;
         assert!(dests(&r, &m).is_empty());
-        assert_eq!(r.table().routes()[0].counters.dropped(DropReason::HopLimit), 1);
+        assert_eq!(
+            r.table().routes()[0].counters.dropped(DropReason::HopLimit),
+            1
+        );
     }
 
     #[test]
@@ -421,21 +424,33 @@ mod tests {
         let mut out = Vec::new();
         r.route(&Message::json("mqtt:x", "[1]").unwrap(), &mut out);
         let d = &out[0].1.message;
-        assert_eq!((d.format.clone(), d.qos, d.retain), (Format::Cbor, Qos::ExactlyOnce, true));
+        assert_eq!(
+            (d.format.clone(), d.qos, d.retain),
+            (Format::Cbor, Qos::ExactlyOnce, true)
+        );
         assert_eq!(&d.payload[..], &[0x81, 0x01]);
         out.clear();
         r.route(&Message::json("mqtt:x", "{bad").unwrap(), &mut out);
         assert!(out.is_empty());
-        assert_eq!(r.table().routes()[0].counters.dropped(DropReason::Transcode), 1);
+        assert_eq!(
+            r.table().routes()[0]
+                .counters
+                .dropped(DropReason::Transcode),
+            1
+        );
     }
 
     #[test]
     fn swap_changes_routes_and_interest() {
         let r = router(&[RouteSpec::new("mqtt:a", ["http:{0}"])]);
         let rx = r.slots()[0].interest_rx();
-        r.swap_routes(&[RouteSpec::new("mqtt:b/#", ["http:{0}"])]).unwrap();
+        r.swap_routes(&[RouteSpec::new("mqtt:b/#", ["http:{0}"])])
+            .unwrap();
         assert_eq!(rx.borrow()[0].filter.as_str(), "b/#");
         assert!(dests(&r, &Message::json("mqtt:a", "1").unwrap()).is_empty());
-        assert_eq!(dests(&r, &Message::json("mqtt:b/c", "1").unwrap()), vec!["http:b/c"]);
+        assert_eq!(
+            dests(&r, &Message::json("mqtt:b/c", "1").unwrap()),
+            vec!["http:b/c"]
+        );
     }
 }

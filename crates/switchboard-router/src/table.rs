@@ -5,9 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use switchboard_model::{
-    AdapterSel, AddressPattern, Format, Interest, Qos, RouteCounters,
-};
+use switchboard_model::{AdapterSel, AddressPattern, Format, Interest, Qos, RouteCounters};
 
 use crate::index::PatternIndex;
 use crate::template::{DestAdapter, Template, TemplateError};
