@@ -62,10 +62,10 @@ pub mod fuzzing {
         let (Ok(from), Ok(topic)) = (Pattern::new(p), Topic::new(topic)) else {
             return;
         };
-        if let Ok(tpl) = Template::parse(t, &from) {
-            if let Some(out) = tpl.expand(&from, &topic) {
-                assert!(Topic::new(out.as_str()).is_ok());
-            }
+        if let Ok(tpl) = Template::parse(t, &from)
+            && let Some(out) = tpl.expand(&from, &topic)
+        {
+            assert!(Topic::new(out.as_str()).is_ok());
         }
     }
 
