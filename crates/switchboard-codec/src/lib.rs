@@ -21,6 +21,9 @@
 //! # Ok::<(), switchboard_codec::CodecError>(())
 //! ```
 
+pub mod cdr;
+pub mod idl;
+
 use base64::Engine;
 use bytes::Bytes;
 use switchboard_model::Format;
