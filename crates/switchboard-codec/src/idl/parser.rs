@@ -354,8 +354,18 @@ impl<'a> Parser<'a> {
                 loop {
                     let dpos = self.pos();
                     let (name, ty) = self.declarator(ty.clone())?;
-                    let (id, q) = self.type_slot(&name, dpos)?;
-                    self.define(id, TypeDef::Alias { name: q, ty });
+                    // rosidl repeats identical typedefs (`double__9`) in several files.
+                    let same = match self.b.names.get(&self.qualify(&name)) {
+                        Some(Entity::Type(id)) => matches!(
+                            &self.b.defs[id.0 as usize],
+                            Some(TypeDef::Alias { ty: old, .. }) if *old == ty
+                        ),
+                        _ => false,
+                    };
+                    if !same {
+                        let (id, q) = self.type_slot(&name, dpos)?;
+                        self.define(id, TypeDef::Alias { name: q, ty });
+                    }
                     if !self.eat_punct(",") {
                         break;
                     }

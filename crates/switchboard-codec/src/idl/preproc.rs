@@ -1,7 +1,8 @@
 //! The IDL preprocessor: `#include` (relative to the including file, then the
 //! include directories), include guards (`#ifndef`/`#define`/`#endif`,
 //! `#ifdef`, `#if defined(X)`, `#if 0/1`, `#else`, `#elif`), `#pragma once` and
-//! `#pragma keylist`; other pragmas are ignored. Macros are only tracked as
+//! `#pragma keylist`; other pragmas are ignored. Every file is read at most
+//! once (an implicit `#pragma once`), so guard-less files may include each other. Macros are only tracked as
 //! defined or not: IDL in DDS and ROS 2 practice uses them for guards only.
 
 use std::collections::HashSet;
@@ -82,7 +83,10 @@ impl<'s> Preprocessor<'s> {
 
     fn file(&mut self, path: &Path, from: Option<Pos>, depth: usize) -> Result<(), IdlError> {
         let canon = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-        if self.once.contains(&canon) {
+        // Each file is read once, as if it said `#pragma once`: rosidl's
+        // files have no include guards, and a configuration may list a file
+        // that another one also includes.
+        if !self.once.insert(canon.clone()) {
             return Ok(());
         }
         if depth > MAX_INCLUDE_DEPTH {
@@ -160,9 +164,7 @@ impl<'s> Preprocessor<'s> {
                 "pragma" => {
                     let mut words = rest.split_whitespace();
                     match words.next() {
-                        Some("once") => {
-                            self.once.insert(canon.clone());
-                        }
+                        Some("once") => {}
                         Some("keylist") => {
                             let ty = words
                                 .next()
@@ -192,10 +194,15 @@ impl<'s> Preprocessor<'s> {
         Ok(())
     }
 
+    /// Beside the includer, then the include directories, then each ancestor
+    /// of the includer's directory (so that rosidl's `#include
+    /// "pkg/msg/X.idl"` resolves from `share/other_pkg/msg/Y.idl`).
     fn find_include(&self, including: &Path, target: &str) -> Option<PathBuf> {
         let here = including.parent().map(|p| p.join(target));
+        let ancestors = including.ancestors().skip(2).map(|a| a.join(target));
         here.into_iter()
             .chain(self.include_dirs.iter().map(|d| d.join(target)))
+            .chain(ancestors)
             .find(|p| self.src.exists(p))
     }
 
@@ -286,7 +293,7 @@ pub(crate) mod tests {
     fn errors() {
         assert!(run(&[("a.idl", "#include \"zz.idl\"\n")]).is_err());
         assert!(run(&[("a.idl", "#ifdef X\n")]).is_err());
-        assert!(run(&[("a.idl", "#include \"a.idl\"\n")]).is_err());
+        assert!(run(&[("a.idl", "#include \"a.idl\"\n")]).is_ok(), "a file is read once");
         assert!(run(&[("a.idl", "#bogus\n")]).is_err());
     }
 }
