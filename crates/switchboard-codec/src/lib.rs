@@ -22,6 +22,8 @@
 //! ```
 
 pub mod cdr;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod idl;
 
 use base64::Engine;
