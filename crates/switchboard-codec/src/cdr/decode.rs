@@ -20,7 +20,13 @@ pub(crate) struct Decoder<'r, 'a, S> {
 
 impl<'r, 'a, S: Sink> Decoder<'r, 'a, S> {
     pub(crate) fn new(reg: &'r TypeRegistry, r: Reader<'a>, s: S, v2: bool) -> Self {
-        Decoder { reg, r, s, v2, depth: 0 }
+        Decoder {
+            reg,
+            r,
+            s,
+            v2,
+            depth: 0,
+        }
     }
 
     fn enter(&mut self) -> Result<(), CdrError> {
@@ -72,7 +78,9 @@ impl<'r, 'a, S: Sink> Decoder<'r, 'a, S> {
             Bool => {
                 let b = r.u8()?;
                 if b > 1 {
-                    return Err(CdrError::malformed(format!("boolean byte {b} is not 0 or 1")));
+                    return Err(CdrError::malformed(format!(
+                        "boolean byte {b} is not 0 or 1"
+                    )));
                 }
                 self.s.bool(b == 1);
             }
@@ -82,8 +90,9 @@ impl<'r, 'a, S: Sink> Decoder<'r, 'a, S> {
             }
             WChar => {
                 let u = r.u16()?;
-                let c = char::from_u32(u32::from(u))
-                    .ok_or_else(|| CdrError::malformed(format!("wchar {u:#x} is a lone surrogate")))?;
+                let c = char::from_u32(u32::from(u)).ok_or_else(|| {
+                    CdrError::malformed(format!("wchar {u:#x} is a lone surrogate"))
+                })?;
                 self.s.str(c.encode_utf8(&mut [0; 4]));
             }
             Octet | UInt8 => self.s.u64(u64::from(r.u8()?)),
@@ -115,7 +124,11 @@ impl<'r, 'a, S: Sink> Decoder<'r, 'a, S> {
                 for c in bytes.chunks_exact($n) {
                     let mut a = [0u8; $n];
                     a.copy_from_slice(c);
-                    let $v = if be { <$t>::from_be_bytes(a) } else { <$t>::from_le_bytes(a) };
+                    let $v = if be {
+                        <$t>::from_be_bytes(a)
+                    } else {
+                        <$t>::from_le_bytes(a)
+                    };
                     $emit;
                 }
             };
@@ -125,7 +138,10 @@ impl<'r, 'a, S: Sink> Decoder<'r, 'a, S> {
             Bool => {
                 for (i, &b) in bytes.iter().enumerate() {
                     if b > 1 {
-                        return Err(CdrError::malformed(format!("boolean byte {b} is not 0 or 1")).at_index(i));
+                        return Err(
+                            CdrError::malformed(format!("boolean byte {b} is not 0 or 1"))
+                                .at_index(i),
+                        );
                     }
                     s.bool(b == 1);
                 }
@@ -143,9 +159,14 @@ impl<'r, 'a, S: Sink> Decoder<'r, 'a, S> {
             Octet | UInt8 => {}
             WChar => {
                 for (i, c) in bytes.chunks_exact(2).enumerate() {
-                    let u = if be { u16::from_be_bytes([c[0], c[1]]) } else { u16::from_le_bytes([c[0], c[1]]) };
-                    let ch = char::from_u32(u32::from(u))
-                        .ok_or_else(|| CdrError::malformed("lone surrogate in wchar").at_index(i))?;
+                    let u = if be {
+                        u16::from_be_bytes([c[0], c[1]])
+                    } else {
+                        u16::from_le_bytes([c[0], c[1]])
+                    };
+                    let ch = char::from_u32(u32::from(u)).ok_or_else(|| {
+                        CdrError::malformed("lone surrogate in wchar").at_index(i)
+                    })?;
                     s.str(ch.encode_utf8(&mut [0; 4]));
                 }
             }
@@ -174,21 +195,26 @@ impl<'r, 'a, S: Sink> Decoder<'r, 'a, S> {
             return Err(CdrError::malformed("string is not NUL-terminated"));
         }
         check_bound(body.len(), bound)?;
-        let s = std::str::from_utf8(body).map_err(|e| CdrError::malformed(format!("string is not UTF-8: {e}")))?;
+        let s = std::str::from_utf8(body)
+            .map_err(|e| CdrError::malformed(format!("string is not UTF-8: {e}")))?;
         self.s.str(s);
         Ok(())
     }
 
     fn wstring(&mut self, bound: Option<u32>) -> Result<(), CdrError> {
         let n = self.r.u32()? as usize;
-        if n % 2 != 0 {
+        if !n.is_multiple_of(2) {
             return Err(CdrError::malformed("wstring byte length is odd"));
         }
         let b = self.r.take(n)?;
         check_bound(n / 2, bound)?;
         let be = self.r.big_endian;
         let units = b.chunks_exact(2).map(|c| {
-            if be { u16::from_be_bytes([c[0], c[1]]) } else { u16::from_le_bytes([c[0], c[1]]) }
+            if be {
+                u16::from_be_bytes([c[0], c[1]])
+            } else {
+                u16::from_le_bytes([c[0], c[1]])
+            }
         });
         let s: String = char::decode_utf16(units)
             .collect::<Result<_, _>>()
@@ -264,16 +290,25 @@ impl<'r, 'a, S: Sink> Decoder<'r, 'a, S> {
         Ok(())
     }
 
-    fn array_dims(&mut self, elem: &Type, p: Option<Primitive>, dims: &[u32]) -> Result<(), CdrError> {
+    fn array_dims(
+        &mut self,
+        elem: &Type,
+        p: Option<Primitive>,
+        dims: &[u32],
+    ) -> Result<(), CdrError> {
         let n = dims.first().copied().unwrap_or(1) as usize;
-        if dims.len() <= 1 {
-            if let Some(p) = p {
-                return self.primitives(p, n);
-            }
+        if dims.len() <= 1
+            && let Some(p) = p
+        {
+            return self.primitives(p, n);
         }
         self.s.begin_array(n);
         for i in 0..n {
-            let r = if dims.len() <= 1 { self.value(elem) } else { self.array_dims(elem, p, &dims[1..]) };
+            let r = if dims.len() <= 1 {
+                self.value(elem)
+            } else {
+                self.array_dims(elem, p, &dims[1..])
+            };
             r.map_err(|e| e.at_index(i))?;
         }
         self.s.end_array();
@@ -285,7 +320,9 @@ impl<'r, 'a, S: Sink> Decoder<'r, 'a, S> {
         match (st.extensibility, self.v2) {
             (Extensibility::Mutable, false) => self.mutable_v1(st)?,
             (Extensibility::Mutable, true) => self.delimited(true, |d| d.mutable_v2(st))?,
-            (Extensibility::Appendable, true) => self.delimited(true, |d| d.members_in_order(st, true))?,
+            (Extensibility::Appendable, true) => {
+                self.delimited(true, |d| d.members_in_order(st, true))?
+            }
             _ => self.members_in_order(st, false)?,
         }
         self.depth -= 1;
@@ -318,7 +355,9 @@ impl<'r, 'a, S: Sink> Decoder<'r, 'a, S> {
                     Ok(())
                 }
                 1 => self.value(&m.ty),
-                b => Err(CdrError::malformed(format!("optional flag {b} is not 0 or 1"))),
+                b => Err(CdrError::malformed(format!(
+                    "optional flag {b} is not 0 or 1"
+                ))),
             };
         }
         // XCDR1: a parameter header, then the value with alignment reset.
@@ -345,7 +384,9 @@ impl<'r, 'a, S: Sink> Decoder<'r, 'a, S> {
         f: impl FnOnce(&mut Self) -> Result<T, CdrError>,
     ) -> Result<T, CdrError> {
         if len > self.r.end.saturating_sub(start) {
-            return Err(CdrError::malformed(format!("parameter length {len} runs past the end")));
+            return Err(CdrError::malformed(format!(
+                "parameter length {len} runs past the end"
+            )));
         }
         let (so, se, sp) = (self.r.origin, self.r.end, self.r.pos);
         self.r.pos = start;
@@ -376,7 +417,9 @@ impl<'r, 'a, S: Sink> Decoder<'r, 'a, S> {
                 short => (u32::from(short), short_len, pid & 0x4000 != 0),
             };
             if len > self.r.remaining() {
-                return Err(CdrError::malformed(format!("parameter {id} length {len} runs past the end")));
+                return Err(CdrError::malformed(format!(
+                    "parameter {id} length {len} runs past the end"
+                )));
             }
             let start = self.r.pos;
             self.r.pos += len;
@@ -414,7 +457,9 @@ impl<'r, 'a, S: Sink> Decoder<'r, 'a, S> {
                 }
             };
             if start.saturating_add(len) > self.r.end {
-                return Err(CdrError::malformed(format!("member {id} length {len} runs past the end")));
+                return Err(CdrError::malformed(format!(
+                    "member {id} length {len} runs past the end"
+                )));
             }
             self.r.pos = start + len;
             record(st, &mut found, id, start, len, mu)?;
@@ -422,7 +467,11 @@ impl<'r, 'a, S: Sink> Decoder<'r, 'a, S> {
         self.emit_found(st, &found)
     }
 
-    fn emit_found(&mut self, st: &StructType, found: &[Option<(usize, usize)>]) -> Result<(), CdrError> {
+    fn emit_found(
+        &mut self,
+        st: &StructType,
+        found: &[Option<(usize, usize)>],
+    ) -> Result<(), CdrError> {
         self.s.begin_object();
         for (m, f) in st.members.iter().zip(found) {
             self.s.key(&m.name);
@@ -477,13 +526,24 @@ impl<'r, 'a, S: Sink> Decoder<'r, 'a, S> {
                 Int32 => i64::from(self.r.u32()? as i32),
                 UInt32 => i64::from(self.r.u32()?),
                 Int64 | UInt64 => self.r.u64()? as i64,
-                Float32 | Float64 => return Err(CdrError::new(CdrErrorKind::Unsupported, "float discriminator")),
+                Float32 | Float64 => {
+                    return Err(CdrError::new(
+                        CdrErrorKind::Unsupported,
+                        "float discriminator",
+                    ));
+                }
             }),
             Type::Named(id) => match self.reg.def(*id) {
                 TypeDef::Enum(e) => Ok(i64::from(self.enum_wire(e.bit_bound)?)),
-                _ => Err(CdrError::new(CdrErrorKind::Unsupported, "bad discriminator type")),
+                _ => Err(CdrError::new(
+                    CdrErrorKind::Unsupported,
+                    "bad discriminator type",
+                )),
             },
-            _ => Err(CdrError::new(CdrErrorKind::Unsupported, "bad discriminator type")),
+            _ => Err(CdrError::new(
+                CdrErrorKind::Unsupported,
+                "bad discriminator type",
+            )),
         }
     }
 
@@ -491,7 +551,10 @@ impl<'r, 'a, S: Sink> Decoder<'r, 'a, S> {
         match self.reg.resolve(ty) {
             Type::Primitive(Primitive::Bool) => self.s.bool(d != 0),
             Type::Primitive(Primitive::Char | Primitive::WChar) => {
-                let c = u32::try_from(d).ok().and_then(char::from_u32).unwrap_or('\u{fffd}');
+                let c = u32::try_from(d)
+                    .ok()
+                    .and_then(char::from_u32)
+                    .unwrap_or('\u{fffd}');
                 self.s.str(c.encode_utf8(&mut [0; 4]));
             }
             Type::Primitive(Primitive::UInt64) => self.s.u64(d as u64),
@@ -532,7 +595,9 @@ fn record(
             found[i] = Some((start, len));
             Ok(())
         }
-        None if mu => Err(CdrError::malformed(format!("unknown must-understand member id {id}"))),
+        None if mu => Err(CdrError::malformed(format!(
+            "unknown must-understand member id {id}"
+        ))),
         None => Ok(()),
     }
 }

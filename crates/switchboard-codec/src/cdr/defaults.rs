@@ -7,7 +7,12 @@ use super::sink::Sink;
 use super::{MAX_DEPTH, canonical_discriminator};
 use crate::idl::{Primitive, Type, TypeDef, TypeRegistry};
 
-pub(crate) fn emit<S: Sink>(reg: &TypeRegistry, ty: &Type, s: &mut S, depth: usize) -> Result<(), CdrError> {
+pub(crate) fn emit<S: Sink>(
+    reg: &TypeRegistry,
+    ty: &Type,
+    s: &mut S,
+    depth: usize,
+) -> Result<(), CdrError> {
     if depth > MAX_DEPTH {
         return Err(CdrError::new(CdrErrorKind::TooDeep, "nesting too deep"));
     }
@@ -56,7 +61,13 @@ pub(crate) fn emit<S: Sink>(reg: &TypeRegistry, ty: &Type, s: &mut S, depth: usi
     Ok(())
 }
 
-fn array<S: Sink>(reg: &TypeRegistry, elem: &Type, dims: &[u32], s: &mut S, depth: usize) -> Result<(), CdrError> {
+fn array<S: Sink>(
+    reg: &TypeRegistry,
+    elem: &Type,
+    dims: &[u32],
+    s: &mut S,
+    depth: usize,
+) -> Result<(), CdrError> {
     let n = dims.first().copied().unwrap_or(1) as usize;
     s.begin_array(n);
     for _ in 0..n {

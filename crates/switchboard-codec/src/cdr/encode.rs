@@ -100,7 +100,13 @@ fn ranged(v: &Value, lo: i128, hi: i128, name: &str) -> Result<i128, CdrError> {
 
 impl<'r> Encoder<'r> {
     pub(crate) fn new(reg: &'r TypeRegistry, w: Writer, v2: bool) -> Self {
-        Encoder { reg, w, v2, keys_only: false, depth: 0 }
+        Encoder {
+            reg,
+            w,
+            v2,
+            keys_only: false,
+            depth: 0,
+        }
     }
 
     fn enter(&mut self) -> Result<(), CdrError> {
@@ -172,7 +178,9 @@ impl<'r> Encoder<'r> {
         if wide {
             let units: Vec<u16> = s.encode_utf16().collect();
             check_bound(units.len(), bound)?;
-            self.w.u32(u32::try_from(units.len() * 2).map_err(|_| CdrError::json("string too long"))?);
+            self.w.u32(
+                u32::try_from(units.len() * 2).map_err(|_| CdrError::json("string too long"))?,
+            );
             for u in units {
                 self.w.u16(u);
             }
@@ -181,7 +189,8 @@ impl<'r> Encoder<'r> {
                 return Err(CdrError::json("string contains a NUL character"));
             }
             check_bound(s.len(), bound)?;
-            self.w.u32(u32::try_from(s.len() + 1).map_err(|_| CdrError::json("string too long"))?);
+            self.w
+                .u32(u32::try_from(s.len() + 1).map_err(|_| CdrError::json("string too long"))?);
             self.w.buf.extend_from_slice(s.as_bytes());
             self.w.u8(0);
         }
@@ -206,15 +215,16 @@ impl<'r> Encoder<'r> {
     fn sequence(&mut self, elem: &Type, bound: Option<u32>, v: &Value) -> Result<(), CdrError> {
         self.enter()?;
         let p = prim_of(self.reg, elem);
-        if let (Some(p), Value::String(s)) = (p, v) {
-            if p.is_byte() {
-                let bytes = decode_base64(s)?;
-                check_bound(bytes.len(), bound)?;
-                self.w.u32(u32::try_from(bytes.len()).map_err(|_| CdrError::json("too long"))?);
-                self.w.buf.extend_from_slice(&bytes);
-                self.depth -= 1;
-                return Ok(());
-            }
+        if let (Some(p), Value::String(s)) = (p, v)
+            && p.is_byte()
+        {
+            let bytes = decode_base64(s)?;
+            check_bound(bytes.len(), bound)?;
+            self.w
+                .u32(u32::try_from(bytes.len()).map_err(|_| CdrError::json("too long"))?);
+            self.w.buf.extend_from_slice(&bytes);
+            self.depth -= 1;
+            return Ok(());
         }
         let Value::Array(items) = v else {
             return Err(expected("array", v));
@@ -222,10 +232,10 @@ impl<'r> Encoder<'r> {
         check_bound(items.len(), bound)?;
         self.delimited(self.v2 && p.is_none(), |e| {
             e.w.u32(u32::try_from(items.len()).map_err(|_| CdrError::json("too long"))?);
-            if let Some(p) = p {
-                if !items.is_empty() {
-                    e.w.align(p.size());
-                }
+            if let Some(p) = p
+                && !items.is_empty()
+            {
+                e.w.align(p.size());
             }
             e.items(elem, p, items)
         })?;
@@ -233,7 +243,12 @@ impl<'r> Encoder<'r> {
         Ok(())
     }
 
-    fn items(&mut self, elem: &Type, p: Option<Primitive>, items: &[Value]) -> Result<(), CdrError> {
+    fn items(
+        &mut self,
+        elem: &Type,
+        p: Option<Primitive>,
+        items: &[Value],
+    ) -> Result<(), CdrError> {
         if let Some(p) = p {
             self.w.buf.reserve(items.len() * p.size());
         }
@@ -260,29 +275,42 @@ impl<'r> Encoder<'r> {
         Ok(())
     }
 
-    fn array_dims(&mut self, elem: &Type, p: Option<Primitive>, dims: &[u32], v: &Value) -> Result<(), CdrError> {
+    fn array_dims(
+        &mut self,
+        elem: &Type,
+        p: Option<Primitive>,
+        dims: &[u32],
+        v: &Value,
+    ) -> Result<(), CdrError> {
         let n = dims.first().copied().unwrap_or(1) as usize;
-        if let (Some(p), Value::String(s), 1) = (p, v, dims.len()) {
-            if p.is_byte() {
-                let bytes = decode_base64(s)?;
-                if bytes.len() != n {
-                    return Err(CdrError::json(format!("expected {n} bytes, found {}", bytes.len())));
-                }
-                self.w.buf.extend_from_slice(&bytes);
-                return Ok(());
+        if let (Some(p), Value::String(s), 1) = (p, v, dims.len())
+            && p.is_byte()
+        {
+            let bytes = decode_base64(s)?;
+            if bytes.len() != n {
+                return Err(CdrError::json(format!(
+                    "expected {n} bytes, found {}",
+                    bytes.len()
+                )));
             }
+            self.w.buf.extend_from_slice(&bytes);
+            return Ok(());
         }
         let Value::Array(items) = v else {
             return Err(expected("array", v));
         };
         if items.len() != n {
-            return Err(CdrError::json(format!("expected an array of {n} elements, found {}", items.len())));
+            return Err(CdrError::json(format!(
+                "expected an array of {n} elements, found {}",
+                items.len()
+            )));
         }
         if dims.len() <= 1 {
             return self.items(elem, p, items);
         }
         for (i, it) in items.iter().enumerate() {
-            self.array_dims(elem, p, &dims[1..], it).map_err(|e| e.at_index(i))?;
+            self.array_dims(elem, p, &dims[1..], it)
+                .map_err(|e| e.at_index(i))?;
         }
         Ok(())
     }
@@ -298,7 +326,9 @@ impl<'r> Encoder<'r> {
         match (st.extensibility, self.v2) {
             (Extensibility::Mutable, false) => {
                 for m in members {
-                    let Some(mv) = present(self.reg, obj.get(&m.name), m)? else { continue };
+                    let Some(mv) = present(self.reg, obj.get(&m.name), m)? else {
+                        continue;
+                    };
                     seen += usize::from(obj.contains_key(&m.name));
                     self.w.align(4);
                     self.w.u16(0x3f01 | 0x4000);
@@ -320,11 +350,14 @@ impl<'r> Encoder<'r> {
             (Extensibility::Mutable, true) => {
                 let at = self.w.reserve_u32();
                 for m in members {
-                    let Some(mv) = present(self.reg, obj.get(&m.name), m)? else { continue };
+                    let Some(mv) = present(self.reg, obj.get(&m.name), m)? else {
+                        continue;
+                    };
                     seen += usize::from(obj.contains_key(&m.name));
                     self.w.align(4);
                     let lc = self.length_code(&m.ty);
-                    self.w.u32((u32::from(m.must_understand) << 31) | (lc << 28) | m.id);
+                    self.w
+                        .u32((u32::from(m.must_understand) << 31) | (lc << 28) | m.id);
                     if lc == 4 {
                         let n = self.w.reserve_u32();
                         self.member_value(m, &mv)?;
@@ -351,10 +384,13 @@ impl<'r> Encoder<'r> {
                 }
             }
         }
-        if seen < obj.len() && !self.keys_only {
-            if let Some(k) = obj.keys().find(|k| !st.members.iter().any(|m| &m.name == *k)) {
-                return Err(CdrError::json("unknown member").in_field(k));
-            }
+        if seen < obj.len()
+            && !self.keys_only
+            && let Some(k) = obj
+                .keys()
+                .find(|k| !st.members.iter().any(|m| &m.name == *k))
+        {
+            return Err(CdrError::json("unknown member").in_field(k));
         }
         self.depth -= 1;
         Ok(())
@@ -428,7 +464,10 @@ impl<'r> Encoder<'r> {
             return Err(expected("object", v));
         };
         let mut disc = match obj.get("_d") {
-            Some(d) => Some(self.discriminator_value(&u.discriminator, d).map_err(|e| e.in_field("_d"))?),
+            Some(d) => Some(
+                self.discriminator_value(&u.discriminator, d)
+                    .map_err(|e| e.in_field("_d"))?,
+            ),
             None => None,
         };
         let mut chosen = None;
@@ -447,7 +486,11 @@ impl<'r> Encoder<'r> {
         let d = match (disc.take(), chosen) {
             (Some(d), Some((c, _))) => {
                 if u.case_for(d).map(|x| &x.name) != Some(&c.name) {
-                    return Err(CdrError::json(format!("discriminator does not select `{}`", c.name)).in_field("_d"));
+                    return Err(CdrError::json(format!(
+                        "discriminator does not select `{}`",
+                        c.name
+                    ))
+                    .in_field("_d"));
                 }
                 d
             }
@@ -482,13 +525,20 @@ impl<'r> Encoder<'r> {
             },
             Type::Primitive(Primitive::Char) => Ok(i64::from(json_char(v, 0xff)?)),
             Type::Primitive(Primitive::WChar) => Ok(i64::from(json_char(v, 0xffff)?)),
-            Type::Primitive(Primitive::UInt64) => Ok(ranged(v, 0, u64::MAX.into(), "uint64")? as u64 as i64),
+            Type::Primitive(Primitive::UInt64) => {
+                Ok(ranged(v, 0, u64::MAX.into(), "uint64")? as u64 as i64)
+            }
             Type::Named(id) => match self.reg.def(*id) {
                 TypeDef::Enum(e) => match v {
-                    Value::Number(_) => Ok(ranged(v, i32::MIN.into(), i32::MAX.into(), "enum")? as i64),
+                    Value::Number(_) => {
+                        Ok(ranged(v, i32::MIN.into(), i32::MAX.into(), "enum")? as i64)
+                    }
                     _ => Ok(i64::from(enum_value(e, v)?)),
                 },
-                _ => Err(CdrError::new(CdrErrorKind::Unsupported, "bad discriminator type")),
+                _ => Err(CdrError::new(
+                    CdrErrorKind::Unsupported,
+                    "bad discriminator type",
+                )),
             },
             _ => Ok(ranged(v, i64::MIN.into(), i64::MAX.into(), "discriminator")? as i64),
         }
@@ -505,9 +555,19 @@ impl<'r> Encoder<'r> {
             },
             Type::Named(id) => match self.reg.def(*id) {
                 TypeDef::Enum(e) => self.enum_wire(e.bit_bound, d as i32),
-                _ => return Err(CdrError::new(CdrErrorKind::Unsupported, "bad discriminator type")),
+                _ => {
+                    return Err(CdrError::new(
+                        CdrErrorKind::Unsupported,
+                        "bad discriminator type",
+                    ));
+                }
             },
-            _ => return Err(CdrError::new(CdrErrorKind::Unsupported, "bad discriminator type")),
+            _ => {
+                return Err(CdrError::new(
+                    CdrErrorKind::Unsupported,
+                    "bad discriminator type",
+                ));
+            }
         }
         let _ = (Bool, Float32);
         Ok(())

@@ -41,7 +41,10 @@ impl Annot {
     fn int_arg(&self) -> Result<i128, IdlError> {
         match self.args.first() {
             Some((_, AnnotArg::Value(ConstValue::Int(v)))) => Ok(*v),
-            _ => Err(IdlError::at(self.pos, format!("@{} needs an integer argument", self.name))),
+            _ => Err(IdlError::at(
+                self.pos,
+                format!("@{} needs an integer argument", self.name),
+            )),
         }
     }
     /// `@key`, `@key(TRUE)`, `@key(FALSE)`.
@@ -233,7 +236,9 @@ impl<'a> Parser<'a> {
                 return Ok((id, q));
             }
         }
-        let id = TypeId(u32::try_from(self.b.defs.len()).map_err(|_| IdlError::at(pos, "too many types"))?);
+        let id = TypeId(
+            u32::try_from(self.b.defs.len()).map_err(|_| IdlError::at(pos, "too many types"))?,
+        );
         self.declare(name, Entity::Type(id), pos)?;
         self.b.defs.push(None);
         self.b.def_pos.push(pos);
@@ -377,14 +382,25 @@ impl<'a> Parser<'a> {
                 self.expect_punct("=")?;
                 let vpos = self.pos();
                 let v = self.const_expr()?;
-                let v = self.coerce_const(&ty, v).map_err(|m| IdlError::at(vpos, m))?;
+                let v = self
+                    .coerce_const(&ty, v)
+                    .map_err(|m| IdlError::at(vpos, m))?;
                 self.declare(&name, Entity::Const(v), pos)?;
             }
-            "native" | "interface" | "abstract" | "local" | "exception" | "valuetype" | "eventtype"
-            | "component" | "home" | "bitmask" | "bitset" | "porttype" | "connector" => {
-                return Err(IdlError::at(pos, format!("`{kw}` declarations are not supported")));
+            "native" | "interface" | "abstract" | "local" | "exception" | "valuetype"
+            | "eventtype" | "component" | "home" | "bitmask" | "bitset" | "porttype"
+            | "connector" => {
+                return Err(IdlError::at(
+                    pos,
+                    format!("`{kw}` declarations are not supported"),
+                ));
             }
-            other => return Err(IdlError::at(pos, format!("expected a definition, found `{other}`"))),
+            other => {
+                return Err(IdlError::at(
+                    pos,
+                    format!("expected a definition, found `{other}`"),
+                ));
+            }
         }
         self.expect_punct(";")
     }
@@ -397,8 +413,13 @@ impl<'a> Parser<'a> {
             }
             (Type::Primitive(Primitive::Bool), v @ ConstValue::Bool(_)) => v,
             (Type::Primitive(Primitive::Char | Primitive::WChar), v @ ConstValue::Char(_)) => v,
-            (Type::Primitive(Primitive::Float32 | Primitive::Float64), v @ ConstValue::Float(_)) => v,
-            (Type::Primitive(p), ConstValue::Int(i)) if !matches!(p, Primitive::Bool | Primitive::Char | Primitive::WChar) => {
+            (
+                Type::Primitive(Primitive::Float32 | Primitive::Float64),
+                v @ ConstValue::Float(_),
+            ) => v,
+            (Type::Primitive(p), ConstValue::Int(i))
+                if !matches!(p, Primitive::Bool | Primitive::Char | Primitive::WChar) =>
+            {
                 let (lo, hi) = int_range(*p);
                 if i < lo || i > hi {
                     return Err(format!("constant {i} out of range for {}", p.idl_name()));
@@ -406,7 +427,11 @@ impl<'a> Parser<'a> {
                 ConstValue::Int(i)
             }
             (Type::String { .. }, v @ ConstValue::String(_)) => v,
-            (Type::Named(id), v @ ConstValue::Int(_)) if matches!(self.b.defs[id.0 as usize], Some(TypeDef::Enum(_))) => v,
+            (Type::Named(id), v @ ConstValue::Int(_))
+                if matches!(self.b.defs[id.0 as usize], Some(TypeDef::Enum(_))) =>
+            {
+                v
+            }
             (ty, v) => return Err(format!("constant {v:?} does not fit type {ty:?}")),
         })
     }
@@ -435,7 +460,12 @@ impl<'a> Parser<'a> {
                     Some("FINAL") => Extensibility::Final,
                     Some("APPENDABLE") => Extensibility::Appendable,
                     Some("MUTABLE") => Extensibility::Mutable,
-                    _ => return Err(IdlError::at(a.pos, "@extensibility needs FINAL, APPENDABLE or MUTABLE")),
+                    _ => {
+                        return Err(IdlError::at(
+                            a.pos,
+                            "@extensibility needs FINAL, APPENDABLE or MUTABLE",
+                        ));
+                    }
                 },
                 _ => continue,
             };
@@ -498,9 +528,19 @@ impl<'a> Parser<'a> {
                         members = s.members.clone();
                         base = Some(bid);
                     }
-                    _ => return Err(IdlError::at(bpos, format!("base `{bname}` is not a defined struct"))),
+                    _ => {
+                        return Err(IdlError::at(
+                            bpos,
+                            format!("base `{bname}` is not a defined struct"),
+                        ));
+                    }
                 },
-                _ => return Err(IdlError::at(bpos, format!("base `{bname}` is not a struct"))),
+                _ => {
+                    return Err(IdlError::at(
+                        bpos,
+                        format!("base `{bname}` is not a struct"),
+                    ));
+                }
             }
         }
         let (id, q) = self.type_slot(&name, pos)?;
@@ -539,7 +579,10 @@ impl<'a> Parser<'a> {
             self.expect_punct(";")?;
         }
         if members.is_empty() {
-            return Err(IdlError::at(pos, format!("struct `{q}` has no members (not supported)")));
+            return Err(IdlError::at(
+                pos,
+                format!("struct `{q}` has no members (not supported)"),
+            ));
         }
         self.define(
             id,
@@ -576,9 +619,19 @@ impl<'a> Parser<'a> {
             Type::Primitive(p) if !matches!(p, Primitive::Float32 | Primitive::Float64) => None,
             Type::Named(eid) => match &self.b.defs[eid.0 as usize] {
                 Some(TypeDef::Enum(e)) => Some(e.clone()),
-                _ => return Err(IdlError::at(dpos, "a union discriminator must be an integer, char, boolean or enum")),
+                _ => {
+                    return Err(IdlError::at(
+                        dpos,
+                        "a union discriminator must be an integer, char, boolean or enum",
+                    ));
+                }
             },
-            _ => return Err(IdlError::at(dpos, "a union discriminator must be an integer, char, boolean or enum")),
+            _ => {
+                return Err(IdlError::at(
+                    dpos,
+                    "a union discriminator must be an integer, char, boolean or enum",
+                ));
+            }
         };
         self.expect_punct(")")?;
         self.expect_punct("{")?;
@@ -591,7 +644,10 @@ impl<'a> Parser<'a> {
                 let lpos = self.pos();
                 if self.eat_kw("case") {
                     let v = match (&disc_enum, self.peek_tok()) {
-                        (Some(e), Some(Tok::Ident(n))) if e.value_of(n).is_some() && !matches!(self.peek_at(1), Some(Tok::Punct("::"))) => {
+                        (Some(e), Some(Tok::Ident(n)))
+                            if e.value_of(n).is_some()
+                                && !matches!(self.peek_at(1), Some(Tok::Punct("::"))) =>
+                        {
                             let v = e.value_of(n).unwrap_or(0);
                             self.advance();
                             ConstValue::Int(i128::from(v))
@@ -599,10 +655,13 @@ impl<'a> Parser<'a> {
                         _ => self.const_expr()?,
                     };
                     let l = match v {
-                        ConstValue::Int(i) => i64::try_from(i).map_err(|_| IdlError::at(lpos, "case label out of range"))?,
+                        ConstValue::Int(i) => i64::try_from(i)
+                            .map_err(|_| IdlError::at(lpos, "case label out of range"))?,
                         ConstValue::Bool(b) => i64::from(b),
                         ConstValue::Char(c) => i64::from(u32::from(c)),
-                        other => return Err(IdlError::at(lpos, format!("bad case label {other:?}"))),
+                        other => {
+                            return Err(IdlError::at(lpos, format!("bad case label {other:?}")));
+                        }
                     };
                     if cases.iter().any(|c| c.labels.contains(&l)) || labels.contains(&l) {
                         return Err(IdlError::at(lpos, format!("duplicate case label {l}")));
@@ -669,10 +728,14 @@ impl<'a> Parser<'a> {
                 Some(a) => a.int_arg()? as i64,
                 None => next,
             };
-            let v = i32::try_from(v).map_err(|_| IdlError::at(epos, "enumerator value out of range"))?;
+            let v = i32::try_from(v)
+                .map_err(|_| IdlError::at(epos, "enumerator value out of range"))?;
             next = i64::from(v) + 1;
             if enumerators.iter().any(|e| e.0 == ename) {
-                return Err(IdlError::at(epos, format!("duplicate enumerator `{ename}`")));
+                return Err(IdlError::at(
+                    epos,
+                    format!("duplicate enumerator `{ename}`"),
+                ));
             }
             // Enumerators live in the enclosing scope (IDL) and, for
             // convenience, also as `Enum::Name`.
@@ -710,7 +773,13 @@ impl<'a> Parser<'a> {
         if dims.is_empty() {
             Ok((name, ty))
         } else {
-            Ok((name, Type::Array { elem: Box::new(ty), dims }))
+            Ok((
+                name,
+                Type::Array {
+                    elem: Box::new(ty),
+                    dims,
+                },
+            ))
         }
     }
 
@@ -739,7 +808,11 @@ impl<'a> Parser<'a> {
                 if self.eat_kw("short") {
                     prim(UInt16)
                 } else if self.eat_kw("long") {
-                    if self.eat_kw("long") { prim(UInt64) } else { prim(UInt32) }
+                    if self.eat_kw("long") {
+                        prim(UInt64)
+                    } else {
+                        prim(UInt32)
+                    }
                 } else {
                     Err(self.unexpected("`short` or `long`"))
                 }
@@ -749,7 +822,10 @@ impl<'a> Parser<'a> {
                 if self.eat_kw("long") {
                     prim(Int64)
                 } else if self.is_kw("double") {
-                    Err(IdlError::at(pos, "`long double` is not supported (no portable CDR mapping)"))
+                    Err(IdlError::at(
+                        pos,
+                        "`long double` is not supported (no portable CDR mapping)",
+                    ))
                 } else {
                     prim(Int32)
                 }
@@ -764,7 +840,10 @@ impl<'a> Parser<'a> {
                     None
                 };
                 self.expect_punct(">")?;
-                Ok(Type::Sequence { elem: Box::new(elem), bound })
+                Ok(Type::Sequence {
+                    elem: Box::new(elem),
+                    bound,
+                })
             }
             "string" | "wstring" => {
                 self.advance();

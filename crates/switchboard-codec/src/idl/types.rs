@@ -177,7 +177,10 @@ impl EnumType {
     }
     /// The name of the enumerator with `value`.
     pub fn name_of(&self, value: i32) -> Option<&str> {
-        self.enumerators.iter().find(|e| e.1 == value).map(|e| e.0.as_str())
+        self.enumerators
+            .iter()
+            .find(|e| e.1 == value)
+            .map(|e| e.0.as_str())
     }
 }
 
