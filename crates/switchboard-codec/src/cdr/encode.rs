@@ -14,6 +14,22 @@ use crate::idl::{
     EnumType, Extensibility, Member, Primitive, StructType, Type, TypeDef, TypeRegistry, UnionType,
 };
 
+/// What [`Encoder::end_struct`] must finish.
+#[derive(Clone, Copy)]
+pub(crate) enum StructState {
+    Plain,
+    ParamList,
+    Delimited(usize),
+}
+
+/// What [`Encoder::end_member`] must finish.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct MemberState {
+    len_at: Option<usize>,
+    origin: Option<usize>,
+    pad: bool,
+}
+
 pub(crate) struct Encoder<'r> {
     pub(crate) reg: &'r TypeRegistry,
     pub(crate) w: Writer,
@@ -322,68 +338,13 @@ impl<'r> Encoder<'r> {
         };
         let keyed = self.keys_only && st.is_keyed();
         let mut seen = 0usize;
-        let members = st.members.iter().filter(|m| !keyed || m.key);
-        match (st.extensibility, self.v2) {
-            (Extensibility::Mutable, false) => {
-                for m in members {
-                    let Some(mv) = present(self.reg, obj.get(&m.name), m)? else {
-                        continue;
-                    };
-                    seen += usize::from(obj.contains_key(&m.name));
-                    self.w.align(4);
-                    self.w.u16(0x3f01 | 0x4000);
-                    self.w.u16(8);
-                    self.w.u32((u32::from(m.must_understand) << 30) | m.id);
-                    let at = self.w.reserve_u32();
-                    let saved = self.w.origin;
-                    self.w.origin = self.w.buf.len();
-                    let r = self.member_value(m, &mv);
-                    self.w.origin = saved;
-                    r?;
-                    self.w.align(4);
-                    self.w.patch_len(at);
-                }
-                self.w.align(4);
-                self.w.u16(0x3f02 | 0x4000);
-                self.w.u16(0);
-            }
-            (Extensibility::Mutable, true) => {
-                let at = self.w.reserve_u32();
-                for m in members {
-                    let Some(mv) = present(self.reg, obj.get(&m.name), m)? else {
-                        continue;
-                    };
-                    seen += usize::from(obj.contains_key(&m.name));
-                    self.w.align(4);
-                    let lc = self.length_code(&m.ty);
-                    self.w
-                        .u32((u32::from(m.must_understand) << 31) | (lc << 28) | m.id);
-                    if lc == 4 {
-                        let n = self.w.reserve_u32();
-                        self.member_value(m, &mv)?;
-                        self.w.patch_len(n);
-                    } else {
-                        self.member_value(m, &mv)?;
-                    }
-                }
-                self.w.patch_len(at);
-            }
-            (ext, v2) => {
-                let at = (ext == Extensibility::Appendable && v2).then(|| self.w.reserve_u32());
-                for m in members {
-                    seen += usize::from(obj.contains_key(&m.name));
-                    let mv = present(self.reg, obj.get(&m.name), m)?;
-                    if m.optional {
-                        self.optional(m, mv.as_deref())?;
-                    } else if let Some(mv) = mv {
-                        self.member_value(m, &mv)?;
-                    }
-                }
-                if let Some(at) = at {
-                    self.w.patch_len(at);
-                }
-            }
+        let ss = self.begin_struct(st);
+        for m in st.members.iter().filter(|m| !keyed || m.key) {
+            seen += usize::from(obj.contains_key(&m.name));
+            let mv = present(self.reg, obj.get(&m.name), m)?;
+            self.member(st, m, mv.as_deref())?;
         }
+        self.end_struct(ss);
         if seen < obj.len()
             && !self.keys_only
             && let Some(k) = obj
@@ -396,32 +357,105 @@ impl<'r> Encoder<'r> {
         Ok(())
     }
 
-    fn member_value(&mut self, m: &Member, v: &Value) -> Result<(), CdrError> {
-        self.value(&m.ty, v).map_err(|e| e.in_field(&m.name))
-    }
-
-    fn optional(&mut self, m: &Member, v: Option<&Value>) -> Result<(), CdrError> {
-        if self.v2 {
-            self.w.u8(u8::from(v.is_some()));
-            if let Some(v) = v {
-                self.member_value(m, v)?;
-            }
+    /// Writes member `m` of `st` with value `v` (`None`: an absent optional).
+    pub(crate) fn member(
+        &mut self,
+        st: &StructType,
+        m: &Member,
+        v: Option<&Value>,
+    ) -> Result<(), CdrError> {
+        let Some(ms) = self.begin_member(st, m, v.is_some()) else {
             return Ok(());
-        }
-        self.w.align(4);
-        self.w.u16(0x3f01 | 0x4000);
-        self.w.u16(8);
-        self.w.u32((u32::from(m.must_understand) << 31) | m.id);
-        let at = self.w.reserve_u32();
+        };
         if let Some(v) = v {
-            let saved = self.w.origin;
-            self.w.origin = self.w.buf.len();
-            let r = self.member_value(m, v);
-            self.w.origin = saved;
+            let r = self.value(&m.ty, v).map_err(|e| e.in_field(&m.name));
+            self.end_member(ms);
             r?;
-            self.w.patch_len(at);
+        } else {
+            self.end_member(ms);
         }
         Ok(())
+    }
+
+    /// Writes what precedes a struct's members (a DHEADER placeholder in
+    /// XCDR2 for appendable and mutable structs).
+    pub(crate) fn begin_struct(&mut self, st: &StructType) -> StructState {
+        match (st.extensibility, self.v2) {
+            (Extensibility::Mutable, false) => StructState::ParamList,
+            (Extensibility::Final, _) | (Extensibility::Appendable, false) => StructState::Plain,
+            (_, true) => StructState::Delimited(self.w.reserve_u32()),
+        }
+    }
+
+    pub(crate) fn end_struct(&mut self, ss: StructState) {
+        match ss {
+            StructState::Plain => {}
+            StructState::ParamList => {
+                self.w.align(4);
+                self.w.u16(0x3f02 | 0x4000);
+                self.w.u16(0);
+            }
+            StructState::Delimited(at) => self.w.patch_len(at),
+        }
+    }
+
+    /// Writes what precedes a member's value: parameter header (XCDR1
+    /// mutable, XCDR1 optional), EMHEADER (XCDR2 mutable), presence flag
+    /// (XCDR2 optional). `None` when nothing at all is written (an absent
+    /// member of a mutable struct).
+    pub(crate) fn begin_member(
+        &mut self,
+        st: &StructType,
+        m: &Member,
+        present: bool,
+    ) -> Option<MemberState> {
+        let mut ms = MemberState::default();
+        match (st.extensibility, self.v2) {
+            (Extensibility::Mutable, _) if !present => return None,
+            (Extensibility::Mutable, false) => {
+                self.w.align(4);
+                self.w.u16(0x3f01 | 0x4000);
+                self.w.u16(8);
+                self.w.u32((u32::from(m.must_understand) << 30) | m.id);
+                ms.len_at = Some(self.w.reserve_u32());
+                ms.origin = Some(self.w.origin);
+                self.w.origin = self.w.buf.len();
+                ms.pad = true;
+            }
+            (Extensibility::Mutable, true) => {
+                self.w.align(4);
+                let lc = self.length_code(&m.ty);
+                self.w
+                    .u32((u32::from(m.must_understand) << 31) | (lc << 28) | m.id);
+                if lc == 4 {
+                    ms.len_at = Some(self.w.reserve_u32());
+                }
+            }
+            (_, true) if m.optional => self.w.u8(u8::from(present)),
+            (_, false) if m.optional => {
+                self.w.align(4);
+                self.w.u16(0x3f01 | 0x4000);
+                self.w.u16(8);
+                self.w.u32((u32::from(m.must_understand) << 31) | m.id);
+                ms.len_at = Some(self.w.reserve_u32());
+                ms.origin = Some(self.w.origin);
+                self.w.origin = self.w.buf.len();
+            }
+            _ => {}
+        }
+        Some(ms)
+    }
+
+    pub(crate) fn end_member(&mut self, ms: MemberState) {
+        if let Some(o) = ms.origin {
+            self.w.origin = o;
+        }
+        if ms.pad {
+            self.w.align(4);
+        }
+        if let Some(at) = ms.len_at {
+            self.w.patch_len(at);
+        }
     }
 
     /// The EMHEADER length code Cyclone uses for a member of type `ty`.
