@@ -123,6 +123,12 @@ pub fn round_trip(data: &[u8]) {
             Ok(b) => b,
             Err(e) => panic!("generated value does not encode ({enc:?}): {e}\n{x}"),
         };
+        let streamed = cdr::encode_from_json_text(reg, ty, x.to_string().as_bytes(), enc);
+        assert_eq!(
+            streamed.as_ref().ok(),
+            Some(&b),
+            "streamed encoder differs ({enc:?})"
+        );
         match cdr::decode_to_json(reg, ty, &b) {
             Ok(d) => assert_eq!(d, x, "round trip differs ({enc:?})"),
             Err(e) => panic!("round trip decode failed ({enc:?}): {e}\n{x}"),

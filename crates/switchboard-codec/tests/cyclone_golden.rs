@@ -150,6 +150,16 @@ fn golden_vectors_match_cyclone_both_ways() {
                 )),
                 Err(e) => failures.push(format!("#{i} {tname} {enc_name}: encode error {e}")),
             }
+            match cdr::encode_from_json_text(&reg, ty, expected.to_string().as_bytes(), enc) {
+                Ok(b) if b == bytes => {}
+                Ok(b) => failures.push(format!(
+                    "#{i} {tname} {enc_name}: streamed encode {}",
+                    hex(&b)
+                )),
+                Err(e) => failures.push(format!(
+                    "#{i} {tname} {enc_name}: streamed encode error {e}"
+                )),
+            }
             if let Ok(b) = cdr::encode_from_json(&reg, ty, expected, enc) {
                 ours.push_str(
                     &serde_json::json!({"index": i, "enc": enc_name, "hex": hex(&b)}).to_string(),

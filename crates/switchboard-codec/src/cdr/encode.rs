@@ -36,7 +36,7 @@ pub(crate) struct Encoder<'r> {
     pub(crate) v2: bool,
     /// Only key members (for key serialization).
     pub(crate) keys_only: bool,
-    depth: usize,
+    pub(crate) depth: usize,
 }
 
 pub(crate) fn kind(v: &Value) -> &'static str {
@@ -125,7 +125,7 @@ impl<'r> Encoder<'r> {
         }
     }
 
-    fn enter(&mut self) -> Result<(), CdrError> {
+    pub(crate) fn enter(&mut self) -> Result<(), CdrError> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
             return Err(CdrError::new(CdrErrorKind::TooDeep, "nesting too deep"));
@@ -155,7 +155,7 @@ impl<'r> Encoder<'r> {
         }
     }
 
-    fn enum_wire(&mut self, bit_bound: u8, x: i32) {
+    pub(crate) fn enum_wire(&mut self, bit_bound: u8, x: i32) {
         match enum_wire_size(bit_bound, self.v2) {
             1 => self.w.u8(x as u8),
             2 => self.w.u16(x as u16),
@@ -163,7 +163,7 @@ impl<'r> Encoder<'r> {
         }
     }
 
-    fn primitive(&mut self, p: Primitive, v: &Value) -> Result<(), CdrError> {
+    pub(crate) fn primitive(&mut self, p: Primitive, v: &Value) -> Result<(), CdrError> {
         use Primitive::*;
         let w = &mut self.w;
         match p {
@@ -191,6 +191,16 @@ impl<'r> Encoder<'r> {
         let Value::String(s) = v else {
             return Err(expected("string", v));
         };
+        self.str_value(bound, wide, s)
+    }
+
+    /// Writes a string or wstring.
+    pub(crate) fn str_value(
+        &mut self,
+        bound: Option<u32>,
+        wide: bool,
+        s: &str,
+    ) -> Result<(), CdrError> {
         if wide {
             let units: Vec<u16> = s.encode_utf16().collect();
             check_bound(units.len(), bound)?;
@@ -492,7 +502,7 @@ impl<'r> Encoder<'r> {
         }
     }
 
-    fn union_(&mut self, u: &UnionType, v: &Value) -> Result<(), CdrError> {
+    pub(crate) fn union_(&mut self, u: &UnionType, v: &Value) -> Result<(), CdrError> {
         self.enter()?;
         let Value::Object(obj) = v else {
             return Err(expected("object", v));
@@ -610,7 +620,7 @@ impl<'r> Encoder<'r> {
 
 /// The value to encode for member `m`: the JSON value, or its default when
 /// missing; `None` for an absent optional.
-fn present<'v>(
+pub(crate) fn present<'v>(
     reg: &TypeRegistry,
     v: Option<&'v Value>,
     m: &Member,
@@ -648,7 +658,7 @@ pub(crate) fn default_json(reg: &TypeRegistry, ty: &Type) -> Result<Value, CdrEr
     Ok(s.finish())
 }
 
-fn decode_base64(s: &str) -> Result<Vec<u8>, CdrError> {
+pub(crate) fn decode_base64(s: &str) -> Result<Vec<u8>, CdrError> {
     let e = &base64::engine::general_purpose::STANDARD;
     e.decode(s)
         .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(s))

@@ -72,6 +72,7 @@ mod error;
 mod key;
 mod reader;
 mod sink;
+mod stream;
 mod writer;
 
 pub use error::{CdrError, CdrErrorKind};
@@ -324,16 +325,23 @@ pub fn encode_body_from_json(
     Ok(e.w.buf)
 }
 
-/// Parses JSON text and encodes it (see [`encode_from_json`]).
+/// Encodes JSON text (see [`encode_from_json`]) without building a
+/// [`Value`]: the type drives the JSON parser and CDR is written as the
+/// tokens come (the fast path for JSON from HTTP, MQTT, WebSocket).
 pub fn encode_from_json_text(
     reg: &TypeRegistry,
     ty: TypeId,
     json: &[u8],
     enc: Encoding,
 ) -> Result<Vec<u8>, CdrError> {
-    let v: Value =
-        serde_json::from_slice(json).map_err(|e| CdrError::json(format!("invalid JSON: {e}")))?;
-    encode_from_json(reg, ty, &v, enc)
+    check_id(reg, ty)?;
+    let id = representation_id(reg, ty, enc);
+    let mut w = Writer::new(enc.big_endian, enc.max_align(), json.len() / 2 + 64);
+    w.buf.extend_from_slice(&[id[0], id[1], 0, 0]);
+    w.origin = 4;
+    let mut e = Encoder::new(reg, w, enc.v2());
+    stream::encode_text(&mut e, &Type::Named(ty), json)?;
+    Ok(e.w.buf)
 }
 
 /// Re-encodes a sample in another encoding (e.g. XCDR2 from a Cyclone writer

@@ -284,3 +284,53 @@ fn representation_ids() {
     let body = encode_body_from_json(&r, m, &json!({"id": 1}), Encoding::XCDR2_LE).unwrap();
     assert_eq!(body, b[4..]);
 }
+
+#[test]
+fn streamed_encoder_matches_value_encoder() {
+    let r = reg();
+    let cases = [
+        (
+            "t::Pose",
+            r#"{"orientation":{"y":2,"x":1},"position":{"x":0.5,"y":-1}}"#,
+        ),
+        ("t::K", r#"{"v":1.5,"name":"ab","id":3}"#),
+        ("t::Bytes", r#"{"fixed":"AAk=","b":[1,2]}"#),
+        ("t::M", r#"{"s":null,"id":4}"#),
+        ("t::M", r#"{"s":"hey","id":4}"#),
+        ("t::U", r#"{"b":"x"}"#),
+        (
+            "t::Big",
+            r#"{"ws":"w","u":"18446744073709551615","d":"-Infinity"}"#,
+        ),
+    ];
+    for (name, text) in cases {
+        let ty = r.get(name).unwrap();
+        let v: serde_json::Value = serde_json::from_str(text).unwrap();
+        for enc in [Encoding::XCDR1_LE, Encoding::XCDR2_BE] {
+            assert_eq!(
+                encode_from_json_text(&r, ty, text.as_bytes(), enc).unwrap(),
+                encode_from_json(&r, ty, &v, enc).unwrap(),
+                "{name} {text}"
+            );
+        }
+    }
+    let pose = r.get("t::Pose").unwrap();
+    let e = encode_from_json_text(&r, pose, br#"{"position":{"x":"up"}}"#, Encoding::XCDR2_LE)
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "position.x: expected number, found string \"up\""
+    );
+    let e = encode_from_json_text(&r, pose, br#"{"position":{"q":1}}"#, Encoding::XCDR2_LE)
+        .unwrap_err();
+    assert_eq!(e.to_string(), "position.q: unknown member");
+    let bytes = r.get("t::Bytes").unwrap();
+    let e =
+        encode_from_json_text(&r, bytes, br#"{"b":[1,2,3,4,5]}"#, Encoding::XCDR2_LE).unwrap_err();
+    assert_eq!(e.path(), "b");
+    let e =
+        encode_from_json_text(&r, bytes, br#"{"fixed":[1,300]}"#, Encoding::XCDR2_LE).unwrap_err();
+    assert_eq!(e.to_string(), "fixed[1]: 300 is out of range for octet");
+    assert!(encode_from_json_text(&r, bytes, br#"{"b":[1]} x"#, Encoding::XCDR2_LE).is_err());
+    assert!(encode_from_json_text(&r, bytes, br#"{"b":[1],"b":[2]}"#, Encoding::XCDR2_LE).is_err());
+}
