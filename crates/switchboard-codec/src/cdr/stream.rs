@@ -54,10 +54,10 @@ fn wrap<T, E>(
     r: Result<T, E>,
     f: impl FnOnce(CdrError) -> CdrError,
 ) -> Result<T, E> {
-    if r.is_err() {
-        if let Some(e) = pending.take() {
-            *pending = Some(f(e));
-        }
+    if r.is_err()
+        && let Some(e) = pending.take()
+    {
+        *pending = Some(f(e));
     }
     r
 }
@@ -231,25 +231,25 @@ impl<'de> Visitor<'de> for Collection<'_, '_, '_> {
             if let Err(e) = check_bound(n, bound) {
                 return Err(fail(pending, e));
             }
-            if let Some(d) = dims {
-                if n > d[self.dim] as usize {
-                    return Err(fail(
-                        pending,
-                        CdrError::json(format!("expected an array of {} elements", d[self.dim])),
-                    ));
-                }
-            }
-        }
-        if let Some(d) = dims {
-            if n != d[self.dim] as usize {
+            if let Some(d) = dims
+                && n > d[self.dim] as usize
+            {
                 return Err(fail(
                     pending,
-                    CdrError::json(format!(
-                        "expected an array of {} elements, found {n}",
-                        d[self.dim]
-                    )),
+                    CdrError::json(format!("expected an array of {} elements", d[self.dim])),
                 ));
             }
+        }
+        if let Some(d) = dims
+            && n != d[self.dim] as usize
+        {
+            return Err(fail(
+                pending,
+                CdrError::json(format!(
+                    "expected an array of {} elements, found {n}",
+                    d[self.dim]
+                )),
+            ));
         }
         if let Some(at) = count_at {
             enc.w.patch_u32(at, u32::try_from(n).unwrap_or(u32::MAX));
