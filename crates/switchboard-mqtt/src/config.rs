@@ -206,7 +206,10 @@ impl BrokerUrl {
         let (username, password) = match userinfo {
             None => (None, None),
             Some(u) => match u.split_once(':') {
-                Some((n, p)) => (Some(percent_decode(n)?), Some(Secret::new(percent_decode(p)?))),
+                Some((n, p)) => (
+                    Some(percent_decode(n)?),
+                    Some(Secret::new(percent_decode(p)?)),
+                ),
                 None => (Some(percent_decode(u)?), None),
             },
         };
@@ -271,7 +274,10 @@ impl Config {
             _ => {}
         }
         if self.max_payload.0 == 0 || self.max_payload.0 > 256 * 1024 * 1024 {
-            issues.push(ConfigIssue::new("max_payload", "must be between 1 B and 256MiB"));
+            issues.push(ConfigIssue::new(
+                "max_payload",
+                "must be between 1 B and 256MiB",
+            ));
         }
         if let Some(url) = &self.url {
             if let Err(e) = BrokerUrl::parse(url) {
@@ -281,11 +287,17 @@ impl Config {
                 issues.push(ConfigIssue::new("version", "must be 4 (MQTT 3.1.1) or 5"));
             }
             if self.client_cert.is_some() != self.client_key.is_some() {
-                issues.push(ConfigIssue::new("client_key", "client_cert and client_key go together"));
+                issues.push(ConfigIssue::new(
+                    "client_key",
+                    "client_cert and client_key go together",
+                ));
             }
             if let Some(g) = &self.share_group {
                 if g.is_empty() || g.contains(['/', '+', '#']) {
-                    issues.push(ConfigIssue::new("share_group", "a group name has no `/`, `+` or `#`"));
+                    issues.push(ConfigIssue::new(
+                        "share_group",
+                        "a group name has no `/`, `+` or `#`",
+                    ));
                 }
             }
             if self.client_id.as_ref().is_some_and(|c| c.len() > 65_535) {
@@ -297,7 +309,10 @@ impl Config {
                 ("user", !self.user.is_empty()),
             ] {
                 if set {
-                    issues.push(ConfigIssue::new(key, "only for the embedded broker (`listen`)"));
+                    issues.push(ConfigIssue::new(
+                        key,
+                        "only for the embedded broker (`listen`)",
+                    ));
                 }
             }
             if self.keep_alive.0.as_secs() > 65_535 {
@@ -308,7 +323,10 @@ impl Config {
             }
         } else {
             if self.tls_cert.is_some() != self.tls_key.is_some() {
-                issues.push(ConfigIssue::new("tls_key", "tls_cert and tls_key go together"));
+                issues.push(ConfigIssue::new(
+                    "tls_key",
+                    "tls_cert and tls_key go together",
+                ));
             }
             for (key, set) in [
                 ("client_id", self.client_id.is_some()),
@@ -328,7 +346,10 @@ impl Config {
                 ));
             }
             if self.max_inflight == 0 || self.max_queued == 0 {
-                issues.push(ConfigIssue::new("max_inflight", "max_inflight and max_queued must be >= 1"));
+                issues.push(ConfigIssue::new(
+                    "max_inflight",
+                    "max_inflight and max_queued must be >= 1",
+                ));
             }
             for (i, u) in self.user.iter().enumerate() {
                 for (kind, list) in [("read", &u.read), ("write", &u.write)] {
@@ -376,7 +397,14 @@ mod tests {
         let u = BrokerUrl::parse("mqtt://[::1]:1884/").unwrap();
         assert_eq!((u.host.as_str(), u.port, u.tls), ("::1", 1884, false));
         assert_eq!(BrokerUrl::parse("mqtt://h").unwrap().port, 1883);
-        for bad in ["http://h", "mqtt://", "mqtt://h:0", "mqtt://h:x", "mqtt://h/t", "mqtt://[::1"] {
+        for bad in [
+            "http://h",
+            "mqtt://",
+            "mqtt://h:0",
+            "mqtt://h:x",
+            "mqtt://h/t",
+            "mqtt://[::1",
+        ] {
             assert!(BrokerUrl::parse(bad).is_err(), "{bad}");
         }
     }

@@ -112,7 +112,16 @@ mod tests {
                 (PATH_KEY.into(), "mqtt:a,http:b".into()),
             ],
         };
-        let m = to_message(&a, "s/1", Bytes::from_static(b"{}"), 1, true, Some(&meta), None).unwrap();
+        let m = to_message(
+            &a,
+            "s/1",
+            Bytes::from_static(b"{}"),
+            1,
+            true,
+            Some(&meta),
+            None,
+        )
+        .unwrap();
         assert_eq!(m.format, Format::Json);
         assert_eq!(m.properties.get("k"), Some("v"));
         assert_eq!(m.properties.len(), 1);

@@ -354,11 +354,9 @@ fn qos_u8(q: rumqttc::mqttbytes::QoS) -> u8 {
     q as u8
 }
 
-
 fn qos5_u8(q: rumqttc::v5::mqttbytes::QoS) -> u8 {
     q as u8
 }
-
 
 /// Decodes one packet from the front of `buf` (consuming it) for a
 /// connection speaking `version`. `Ok(None)`: need more bytes.
@@ -424,10 +422,7 @@ fn decode4(buf: &mut BytesMut, max_packet: usize) -> Result<Inbound, DecodeError
                 delay: 0,
             }),
             username: c.login.as_ref().map(|l| l.username.clone()),
-            password: c
-                .login
-                .map(|l| l.password)
-                .filter(|p| !p.is_empty()),
+            password: c.login.map(|l| l.password).filter(|p| !p.is_empty()),
             receive_max: u16::MAX,
             max_packet_size: None,
             auth_method: None,
@@ -632,7 +627,10 @@ fn validate(p: &Inbound) -> Result<(), DecodeError> {
                 return Err(DecodeError::Malformed("UNSUBSCRIBE without filters"));
             }
         }
-        Inbound::PubAck(id) | Inbound::PubRec(id, _) | Inbound::PubRel(id) | Inbound::PubComp(id) => {
+        Inbound::PubAck(id)
+        | Inbound::PubRec(id, _)
+        | Inbound::PubRel(id)
+        | Inbound::PubComp(id) => {
             if *id == 0 {
                 return Err(DecodeError::Malformed("packet identifier 0"));
             }

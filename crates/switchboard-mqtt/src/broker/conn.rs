@@ -259,8 +259,8 @@ impl<W: AsyncWrite + Unpin + Send> Conn<W> {
     }
 
     async fn run<R: AsyncRead + Unpin>(&mut self, rd: &mut R, mut rbuf: BytesMut) -> End {
-        let ka = (self.keep_alive > 0)
-            .then(|| Duration::from_millis(u64::from(self.keep_alive) * 1500));
+        let ka =
+            (self.keep_alive > 0).then(|| Duration::from_millis(u64::from(self.keep_alive) * 1500));
         let far = TokioInstant::now() + Duration::from_secs(86_400 * 365);
         let mut ka_deadline = ka.map_or(far, |d| TokioInstant::now() + d);
         let mut got_bytes = true;
@@ -276,7 +276,6 @@ impl<W: AsyncWrite + Unpin + Send> Conn<W> {
                         Ok(None) => break,
                         Err(e) => {
                             self.shared.count_malformed.inc();
-                            self.shared.metrics.inc_errors();
                             tracing::debug!(client = %self.client, error = %e, "Bad MQTT packet; disconnecting.");
                             return end_for(&e);
                         }
@@ -336,8 +335,12 @@ impl<W: AsyncWrite + Unpin + Send> Conn<W> {
                 core.pull(&self.client, self.link.id, &mut self.out);
             }
             Inbound::PubRel(id) => {
-                let known = self.shared.lock().qos2_released(&self.client, self.link.id, id);
-                self.out.push(Outbound::PubComp(id, if known { 0 } else { 0x92 }));
+                let known = self
+                    .shared
+                    .lock()
+                    .qos2_released(&self.client, self.link.id, id);
+                self.out
+                    .push(Outbound::PubComp(id, if known { 0 } else { 0x92 }));
             }
             Inbound::PubComp(id) => {
                 let mut core = self.shared.lock();
@@ -414,7 +417,10 @@ impl<W: AsyncWrite + Unpin + Send> Conn<W> {
                 self.out.push(Outbound::PubAck(id, 0));
             }
             _ => {
-                let fresh = self.shared.lock().qos2_received(&self.client, self.link.id, id);
+                let fresh = self
+                    .shared
+                    .lock()
+                    .qos2_received(&self.client, self.link.id, id);
                 match fresh {
                     Ok(true) => self.deliver(p).await,
                     Ok(false) => {}
@@ -484,6 +490,9 @@ impl<W: AsyncWrite + Unpin + Send> Conn<W> {
             End::Shutdown => Some(0x8B),
             _ => None,
         };
+        if reason.is_some_and(|c| matches!(c, 0x81 | 0x82 | 0x93 | 0x94 | 0x95 | 0xA1)) {
+            self.shared.metrics.inc_errors();
+        }
         if let (Some(code), Version::V5) = (reason, self.version) {
             self.out.clear();
             self.out.push(Outbound::Disconnect(code));

@@ -122,7 +122,10 @@ pub struct Core {
 /// Approximate encoded size of a PUBLISH (for the client's maximum packet size).
 fn approx_size(p: &Publish) -> usize {
     let props = p.props.as_ref().map_or(0, |pp| {
-        pp.user.iter().map(|(k, v)| k.len() + v.len() + 5).sum::<usize>()
+        pp.user
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 5)
+            .sum::<usize>()
             + pp.content_type.as_ref().map_or(0, |c| c.len() + 3)
             + pp.response_topic.as_ref().map_or(0, |c| c.len() + 3)
             + pp.correlation.as_ref().map_or(0, |c| c.len() + 3)
@@ -152,6 +155,11 @@ impl Core {
     /// Connected clients.
     pub fn online(&self) -> usize {
         self.online
+    }
+
+    /// Subscriptions held.
+    pub fn subscriptions(&self) -> usize {
+        self.tree.len()
     }
 
     /// Sessions held.
@@ -414,7 +422,13 @@ impl Core {
 
     /// PUBREC from the client: answers PUBREL (or ends the flow on an error
     /// reason, MQTT 5).
-    pub fn pubrec(&mut self, client: &str, conn_id: u64, pkid: u16, reason: u8) -> Option<Outbound> {
+    pub fn pubrec(
+        &mut self,
+        client: &str,
+        conn_id: u64,
+        pkid: u16,
+        reason: u8,
+    ) -> Option<Outbound> {
         let s = self.session_of(client, conn_id)?;
         let i = s.inflight.iter().position(|(id, _)| *id == pkid);
         match i {
@@ -585,7 +599,10 @@ mod tests {
         let now = Instant::now();
         let (la, _) = c.connect(&Arc::from("a"), &req(true, 0), now).unwrap();
         let (_lb, _) = c.connect(&Arc::from("b"), &req(true, 0), now).unwrap();
-        assert_eq!(c.connect(&Arc::from("c"), &req(true, 0), now).unwrap_err(), 0x97);
+        assert_eq!(
+            c.connect(&Arc::from("c"), &req(true, 0), now).unwrap_err(),
+            0x97
+        );
         // Takeover is allowed at the limit and kicks the old connection.
         let (la2, _) = c.connect(&Arc::from("a"), &req(true, 0), now).unwrap();
         assert_eq!(la.kick.load(Ordering::Relaxed), 0x8E);

@@ -45,7 +45,7 @@ fn encode4(p: &Outbound, out: &mut BytesMut) -> Result<bool, rumqttc::mqttbytes:
         Outbound::ConnAck {
             code,
             session_present,
-        ..
+            ..
         } => v4::Packet::ConnAck(v4::ConnAck::new(
             match code {
                 0 => v4::ConnectReturnCode::Success,

@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 
 use switchboard_model::units::Secret;
 use switchboard_model::{
-    AdapterContext, AdapterError, AdapterMetrics, AddressBook, Counter, Endpoint, Ingress,
-    Message, Pattern, Running, Topic,
+    AdapterContext, AdapterError, AdapterMetrics, AddressBook, Counter, Endpoint, Ingress, Message,
+    Pattern, Running, Topic,
 };
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
@@ -160,6 +160,16 @@ impl BrokerHandle {
         Ok(())
     }
 
+    /// Subscriptions held (0 before start).
+    pub fn subscriptions(&self) -> usize {
+        self.0.get().map_or(0, |s| s.lock().subscriptions())
+    }
+
+    /// Sessions held, connected or not (0 before start).
+    pub fn sessions(&self) -> usize {
+        self.0.get().map_or(0, |s| s.lock().sessions())
+    }
+
     /// Connected clients (0 before start).
     pub fn clients(&self) -> usize {
         self.0.get().map_or(0, |s| s.lock().online())
@@ -170,7 +180,8 @@ fn load_tls(cfg: &Config) -> Result<Option<tokio_rustls::TlsAcceptor>, AdapterEr
     let (Some(cert), Some(key)) = (&cfg.tls_cert, &cfg.tls_key) else {
         return Ok(None);
     };
-    let sc = crate::tls::server_config(cert, key).map_err(|e| AdapterError::Config(e.to_string()))?;
+    let sc =
+        crate::tls::server_config(cert, key).map_err(|e| AdapterError::Config(e.to_string()))?;
     Ok(Some(tokio_rustls::TlsAcceptor::from(Arc::new(sc))))
 }
 
@@ -205,7 +216,11 @@ pub(crate) async fn start(
             username: u.username.clone(),
             password: u.password.clone(),
             read: u.read.iter().filter_map(|f| Pattern::new(f).ok()).collect(),
-            write: u.write.iter().filter_map(|f| Pattern::new(f).ok()).collect(),
+            write: u
+                .write
+                .iter()
+                .filter_map(|f| Pattern::new(f).ok())
+                .collect(),
         })
         .collect();
     let m = &ctx.metrics;
@@ -223,13 +238,24 @@ pub(crate) async fn start(
         max_packet: max_payload.saturating_add(65_536 + 4096),
         anon: AtomicU64::new(1),
         tracker: TaskTracker::new(),
-        count_malformed: m.counter("mqtt_malformed_packets", "Malformed MQTT packets (client disconnected)."),
+        count_malformed: m.counter(
+            "mqtt_malformed_packets",
+            "Malformed MQTT packets (client disconnected).",
+        ),
         count_refused: m.counter("mqtt_connections_refused", "MQTT CONNECTs refused."),
-        count_too_large: m.counter("mqtt_payload_too_large", "PUBLISHes over max_payload (client disconnected)."),
-        count_denied: m.counter("mqtt_acl_denied", "PUBLISH or SUBSCRIBE refused by the user's ACL."),
+        count_too_large: m.counter(
+            "mqtt_payload_too_large",
+            "PUBLISHes over max_payload (client disconnected).",
+        ),
+        count_denied: m.counter(
+            "mqtt_acl_denied",
+            "PUBLISH or SUBSCRIBE refused by the user's ACL.",
+        ),
     });
     if handle.0.set(shared.clone()).is_err() {
-        return Err(AdapterError::Config("this broker was already started".into()));
+        return Err(AdapterError::Config(
+            "this broker was already started".into(),
+        ));
     }
     let service = if tls.is_some() { "mqtts" } else { "mqtt" };
     tracing::info!(adapter = %ctx.name, addr = %local, service, "MQTT broker listening.");

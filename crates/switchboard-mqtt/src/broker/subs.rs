@@ -36,7 +36,11 @@ impl Node {
         self.children.is_empty() && self.subs.is_empty() && self.shared.is_empty()
     }
 
-    fn collect(&mut self, shared_only_connected: &dyn Fn(&str) -> bool, out: &mut Vec<(Arc<str>, SubOpts)>) {
+    fn collect(
+        &mut self,
+        shared_only_connected: &dyn Fn(&str) -> bool,
+        out: &mut Vec<(Arc<str>, SubOpts)>,
+    ) {
         out.extend(self.subs.iter().map(|(c, o)| (c.clone(), *o)));
         for g in self.shared.values_mut() {
             let n = g.members.len();
@@ -56,7 +60,10 @@ impl Node {
 
 /// Splits `$share/GROUP/FILTER` into `(Some(GROUP), FILTER)`.
 pub fn split_share(filter: &str) -> (Option<&str>, &str) {
-    match filter.strip_prefix("$share/").and_then(|r| r.split_once('/')) {
+    match filter
+        .strip_prefix("$share/")
+        .and_then(|r| r.split_once('/'))
+    {
         Some((g, f)) => (Some(g), f),
         None => (None, filter),
     }
@@ -227,7 +234,10 @@ mod tests {
         ] {
             assert!(t.insert(f, &Arc::from(c), O));
         }
-        assert_eq!(clients(&mut t, "a/b"), ["all", "exact", "hash", "pb", "plus"]);
+        assert_eq!(
+            clients(&mut t, "a/b"),
+            ["all", "exact", "hash", "pb", "plus"]
+        );
         assert_eq!(clients(&mut t, "a"), ["all", "hash"]);
         assert_eq!(clients(&mut t, "a/b/c"), ["all", "hash"]);
         assert_eq!(clients(&mut t, "$SYS/x"), ["sys"]);
@@ -250,7 +260,11 @@ mod tests {
             let mut out = Vec::new();
             t.matches("s/1", &|_| true, &mut out);
             assert_eq!(out.len(), 2);
-            seen.extend(out.into_iter().map(|(c, _)| c.to_string()).filter(|c| c != "z"));
+            seen.extend(
+                out.into_iter()
+                    .map(|(c, _)| c.to_string())
+                    .filter(|c| c != "z"),
+            );
         }
         assert_eq!(seen, ["x", "y", "x", "y"]);
         // Offline members are skipped while another is connected.
