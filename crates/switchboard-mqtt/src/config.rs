@@ -292,13 +292,13 @@ impl Config {
                     "client_cert and client_key go together",
                 ));
             }
-            if let Some(g) = &self.share_group {
-                if g.is_empty() || g.contains(['/', '+', '#']) {
-                    issues.push(ConfigIssue::new(
-                        "share_group",
-                        "a group name has no `/`, `+` or `#`",
-                    ));
-                }
+            if let Some(g) = &self.share_group
+                && (g.is_empty() || g.contains(['/', '+', '#']))
+            {
+                issues.push(ConfigIssue::new(
+                    "share_group",
+                    "a group name has no `/`, `+` or `#`",
+                ));
             }
             if self.client_id.as_ref().is_some_and(|c| c.len() > 65_535) {
                 issues.push(ConfigIssue::new("client_id", "too long"));

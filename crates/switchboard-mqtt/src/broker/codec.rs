@@ -603,7 +603,8 @@ fn pubrec_reason(r: v5::PubRecReason) -> u8 {
 fn validate(p: &Inbound) -> Result<(), DecodeError> {
     match p {
         Inbound::Publish(p) => {
-            if !(p.topic.is_empty() && p.topic_alias.is_some()) && !valid_topic_name(&p.topic) {
+            let alias_only = p.topic.is_empty() && p.topic_alias.is_some();
+            if !(alias_only || valid_topic_name(&p.topic)) {
                 return Err(DecodeError::Malformed("invalid topic name"));
             }
             if p.qos == 0 && p.dup {
@@ -611,29 +612,25 @@ fn validate(p: &Inbound) -> Result<(), DecodeError> {
             }
         }
         Inbound::Connect(c) => {
-            if let Some(w) = &c.will {
-                if !valid_topic_name(&w.publish.topic) {
-                    return Err(DecodeError::Malformed("invalid will topic"));
-                }
+            if let Some(w) = &c.will
+                && !valid_topic_name(&w.publish.topic)
+            {
+                return Err(DecodeError::Malformed("invalid will topic"));
             }
         }
-        Inbound::Subscribe { pkid, filters, .. } => {
-            if *pkid == 0 || filters.is_empty() {
-                return Err(DecodeError::Malformed("SUBSCRIBE without filters"));
-            }
+        Inbound::Subscribe { pkid, filters, .. } if (*pkid == 0 || filters.is_empty()) => {
+            return Err(DecodeError::Malformed("SUBSCRIBE without filters"));
         }
-        Inbound::Unsubscribe { pkid, filters } => {
-            if *pkid == 0 || filters.is_empty() {
-                return Err(DecodeError::Malformed("UNSUBSCRIBE without filters"));
-            }
+        Inbound::Unsubscribe { pkid, filters } if (*pkid == 0 || filters.is_empty()) => {
+            return Err(DecodeError::Malformed("UNSUBSCRIBE without filters"));
         }
         Inbound::PubAck(id)
         | Inbound::PubRec(id, _)
         | Inbound::PubRel(id)
-        | Inbound::PubComp(id) => {
-            if *id == 0 {
-                return Err(DecodeError::Malformed("packet identifier 0"));
-            }
+        | Inbound::PubComp(id)
+            if *id == 0 =>
+        {
+            return Err(DecodeError::Malformed("packet identifier 0"));
         }
         _ => {}
     }

@@ -16,7 +16,7 @@ use super::Shared;
 use super::codec::{
     self, ConnAckInfo, ConnectReq, DecodeError, Inbound, Outbound, Publish, SubReq, Version, Will,
 };
-use super::core::ConnLink;
+use super::core::{ConnLink, Qos2In};
 use super::encode::encode;
 use crate::mapping::{MqttMeta, to_message};
 
@@ -131,15 +131,12 @@ async fn write_connack<W: AsyncWrite + Unpin>(wr: &mut W, version: Version, code
 }
 
 /// Authenticates and registers the session; sends CONNACK.
-async fn accept<W: AsyncWrite + Unpin>(
+async fn accept<W: AsyncWrite + Unpin + Send>(
     shared: &Arc<Shared>,
     mut wr: W,
     req: ConnectReq,
     peer: &Arc<str>,
-) -> Option<Conn<W>>
-where
-    W: Send,
-{
+) -> Option<Conn<W>> {
     let v = req.version;
     if req.auth_method.is_some() {
         shared.count_refused.inc();
@@ -422,9 +419,9 @@ impl<W: AsyncWrite + Unpin + Send> Conn<W> {
                     .lock()
                     .qos2_received(&self.client, self.link.id, id);
                 match fresh {
-                    Ok(true) => self.deliver(p).await,
-                    Ok(false) => {}
-                    Err(()) => return Err(End::Abnormal(Some(0x93))),
+                    Qos2In::New => self.deliver(p).await,
+                    Qos2In::Duplicate => {}
+                    Qos2In::TooMany => return Err(End::Abnormal(Some(0x93))),
                 }
                 self.out.push(Outbound::PubRec(id, 0));
             }
@@ -464,10 +461,11 @@ impl<W: AsyncWrite + Unpin + Send> Conn<W> {
             let qos = f.qos;
             let new = core.subscribe(&self.client, &f, qos);
             codes.push(qos);
-            if !shared_sub && (f.retain_handling == 0 || (f.retain_handling == 1 && new)) {
-                if let Ok(pat) = switchboard_model::Pattern::new(&f.filter) {
-                    retained.push((pat, qos));
-                }
+            if !shared_sub
+                && (f.retain_handling == 0 || (f.retain_handling == 1 && new))
+                && let Ok(pat) = switchboard_model::Pattern::new(&f.filter)
+            {
+                retained.push((pat, qos));
             }
         }
         self.out.push(Outbound::SubAck(pkid, codes));
@@ -502,11 +500,11 @@ impl<W: AsyncWrite + Unpin + Send> Conn<W> {
         self.shared
             .lock()
             .disconnected(&self.client, self.link.id, Instant::now());
-        if !matches!(end, End::Shutdown) {
-            if let Some(w) = self.will.take() {
-                tracing::debug!(client = %self.client, topic = %w.publish.topic, "Publishing will.");
-                deliver(&self.shared, w.publish, Some(&self.client)).await;
-            }
+        if !matches!(end, End::Shutdown)
+            && let Some(w) = self.will.take()
+        {
+            tracing::debug!(client = %self.client, topic = %w.publish.topic, "Publishing will.");
+            deliver(&self.shared, w.publish, Some(&self.client)).await;
         }
         tracing::debug!(client = %self.client, "MQTT client disconnected.");
     }

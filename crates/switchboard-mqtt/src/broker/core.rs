@@ -104,6 +104,17 @@ pub struct CoreStats {
     pub sessions_evicted: u64,
 }
 
+/// What an inbound QoS 2 PUBLISH is to the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Qos2In {
+    /// First time: deliver it.
+    New,
+    /// Seen before (awaiting PUBREL): answer PUBREC only.
+    Duplicate,
+    /// Beyond the receive maximum.
+    TooMany,
+}
+
 /// Why a connection was refused (an MQTT 5 CONNACK reason code).
 pub type Refusal = u8;
 
@@ -409,14 +420,13 @@ impl Core {
 
     /// PUBACK from the client.
     pub fn puback(&mut self, client: &str, conn_id: u64, pkid: u16) {
-        if let Some(s) = self.session_of(client, conn_id) {
-            if let Some(i) = s
+        if let Some(s) = self.session_of(client, conn_id)
+            && let Some(i) = s
                 .inflight
                 .iter()
                 .position(|(id, f)| *id == pkid && matches!(f, Flight::Sent(p) if p.qos == 1))
-            {
-                s.inflight.remove(i);
-            }
+        {
+            s.inflight.remove(i);
         }
     }
 
@@ -449,32 +459,31 @@ impl Core {
 
     /// PUBCOMP from the client.
     pub fn pubcomp(&mut self, client: &str, conn_id: u64, pkid: u16) {
-        if let Some(s) = self.session_of(client, conn_id) {
-            if let Some(i) = s
+        if let Some(s) = self.session_of(client, conn_id)
+            && let Some(i) = s
                 .inflight
                 .iter()
                 .position(|(id, f)| *id == pkid && matches!(f, Flight::Released))
-            {
-                s.inflight.remove(i);
-            }
+        {
+            s.inflight.remove(i);
         }
     }
 
-    /// An inbound QoS 2 PUBLISH: `Ok(true)` when new (deliver it), `Ok(false)`
-    /// for a duplicate, `Err` when the client exceeds our receive maximum.
-    pub fn qos2_received(&mut self, client: &str, conn_id: u64, pkid: u16) -> Result<bool, ()> {
+    /// An inbound QoS 2 PUBLISH: new (deliver it), a duplicate, or one too
+    /// many for our receive maximum.
+    pub fn qos2_received(&mut self, client: &str, conn_id: u64, pkid: u16) -> Qos2In {
         let max = usize::from(self.limits.max_inflight);
         let Some(s) = self.session_of(client, conn_id) else {
-            return Ok(false);
+            return Qos2In::Duplicate;
         };
         if s.incoming_qos2.contains(&pkid) {
-            return Ok(false);
+            return Qos2In::Duplicate;
         }
         if s.incoming_qos2.len() >= max {
-            return Err(());
+            return Qos2In::TooMany;
         }
         s.incoming_qos2.insert(pkid);
-        Ok(true)
+        Qos2In::New
     }
 
     /// PUBREL: whether the packet identifier was known.
@@ -618,10 +627,10 @@ mod tests {
         let a: Arc<str> = Arc::from("a");
         let now = Instant::now();
         let (l, _) = c.connect(&a, &req(true, 0), now).unwrap();
-        assert_eq!(c.qos2_received(&a, l.id, 7), Ok(true));
-        assert_eq!(c.qos2_received(&a, l.id, 7), Ok(false));
-        assert_eq!(c.qos2_received(&a, l.id, 8), Ok(true));
-        assert_eq!(c.qos2_received(&a, l.id, 9), Err(()));
+        assert_eq!(c.qos2_received(&a, l.id, 7), Qos2In::New);
+        assert_eq!(c.qos2_received(&a, l.id, 7), Qos2In::Duplicate);
+        assert_eq!(c.qos2_received(&a, l.id, 8), Qos2In::New);
+        assert_eq!(c.qos2_received(&a, l.id, 9), Qos2In::TooMany);
         assert!(c.qos2_released(&a, l.id, 7));
         assert!(!c.qos2_released(&a, l.id, 7));
         c.subscribe(&a, &sub("q", 2), 2);

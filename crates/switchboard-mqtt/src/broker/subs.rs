@@ -152,10 +152,8 @@ fn walk(
     out: &mut Vec<(Arc<str>, SubOpts)>,
 ) {
     let wild_ok = !(root && dollar);
-    if wild_ok {
-        if let Some(h) = node.children.get_mut("#") {
-            h.collect(connected, out);
-        }
+    if wild_ok && let Some(h) = node.children.get_mut("#") {
+        h.collect(connected, out);
     }
     match levels.split_first() {
         None => node.collect(connected, out),
@@ -163,10 +161,8 @@ fn walk(
             if let Some(c) = node.children.get_mut(*l) {
                 walk(c, rest, false, dollar, connected, out);
             }
-            if wild_ok {
-                if let Some(c) = node.children.get_mut("+") {
-                    walk(c, rest, false, dollar, connected, out);
-                }
+            if wild_ok && let Some(c) = node.children.get_mut("+") {
+                walk(c, rest, false, dollar, connected, out);
             }
         }
     }
