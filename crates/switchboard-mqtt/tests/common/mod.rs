@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use switchboard_model::{Adapter, AdapterContext, StandaloneHarness};
 use switchboard_mqtt::{BrokerHandle, Config, MqttAdapter};
-use tokio::io::AsyncReadExt;
 use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
 
@@ -35,6 +34,10 @@ impl Drop for Started {
 
 /// Starts the adapter from a TOML table.
 pub async fn start(name: &str, toml_text: &str) -> Started {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
     let cfg: Config = toml::from_str(toml_text).expect("config");
     let adapter = MqttAdapter::new(cfg);
     let handle = adapter.broker_handle();
@@ -97,33 +100,66 @@ pub fn require(name: &str) {
 /// A running mosquitto_sub printing `topic payload` lines.
 pub struct Sub {
     pub child: Child,
+    lines: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
 }
 
 impl Sub {
     /// Waits for it to exit (after `-C N` messages) and returns its output lines.
     pub async fn lines(mut self) -> Vec<String> {
-        let mut out = String::new();
-        let mut stdout = self.child.stdout.take().unwrap();
+        let mut out = Vec::new();
         within("mosquitto_sub output", async {
-            stdout.read_to_string(&mut out).await.unwrap();
+            while let Some(l) = self.lines.next_line().await.unwrap() {
+                out.push(l);
+            }
             self.child.wait().await.unwrap();
         })
         .await;
-        out.lines().map(str::to_owned).collect()
+        out
     }
+
+    /// Reads lines until `done(lines so far)` says enough.
+    pub async fn read_until(
+        &mut self,
+        what: &str,
+        mut done: impl FnMut(&[String]) -> bool,
+    ) -> Vec<String> {
+        let mut lines = Vec::new();
+        let end = tokio::time::Instant::now() + DEADLINE;
+        while !done(&lines) {
+            match tokio::time::timeout_at(end, self.lines.next_line()).await {
+                Ok(Ok(Some(l))) => lines.push(l),
+                Ok(_) => break,
+                Err(_) => panic!("timed out: {what}; got {lines:?}"),
+            }
+        }
+        lines
+    }
+}
+
+/// Sends SIGTERM to a child (graceful stop) and waits for it.
+pub async fn terminate(child: &mut Child) {
+    if let Some(pid) = child.id() {
+        let _ = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .await;
+    }
+    let _ = within("process exit", child.wait()).await;
 }
 
 /// Starts `mosquitto_sub -v` with extra args.
 pub fn sub(port: u16, args: &[&str]) -> Sub {
+    use tokio::io::AsyncBufReadExt;
     require("mosquitto_sub");
-    let child = tool("mosquitto_sub")
+    let mut child = tool("mosquitto_sub")
         .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-v"])
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
         .expect("spawn mosquitto_sub");
-    Sub { child }
+    let lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    Sub { child, lines }
 }
 
 /// Runs `mosquitto_pub` with args; returns whether it succeeded.
@@ -181,6 +217,12 @@ impl Mosquitto {
         require("mosquitto");
         let port = if port == 0 { free_port() } else { port };
         let dir = dir.unwrap_or_else(|| temp_dir("mosq"));
+        // mosquitto started as root drops to its own user: let it write its
+        // persistence file here.
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        }
         let conf = dir.join("mosquitto.conf");
         let mut text = String::new();
         if !extra.contains("listener ") {
@@ -221,6 +263,11 @@ impl Mosquitto {
     /// Stops it (SIGKILL) and waits.
     pub async fn kill(&mut self) {
         let _ = self.child.kill().await;
+    }
+
+    /// Stops it gracefully (SIGTERM: it saves its persistence file).
+    pub async fn stop(&mut self) {
+        terminate(&mut self.child).await;
     }
 
     /// Starts it again with the same config and persistence.
