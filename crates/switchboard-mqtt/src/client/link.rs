@@ -21,7 +21,7 @@ pub(crate) enum Link {
 
 /// The event loop of the client.
 pub(crate) enum Loop {
-    V4(rumqttc::EventLoop),
+    V4(Box<rumqttc::EventLoop>),
     V5(Box<rumqttc::v5::EventLoop>),
 }
 
@@ -122,7 +122,7 @@ pub(crate) fn build(
         net.set_connection_timeout(5);
         let (c, mut l) = rumqttc::AsyncClient::new(o, REQUEST_CAP);
         l.set_network_options(net);
-        (Link::V4(c), Loop::V4(l))
+        (Link::V4(c), Loop::V4(Box::new(l)))
     }
 }
 

@@ -162,11 +162,10 @@ impl Outbox {
 
     /// The broker acknowledged `pkid` (PUBACK, or PUBCOMP for QoS 2).
     pub fn on_acked(&mut self, pkid: u16) {
-        if let Some(i) = self.unacked.iter().position(|u| u.pkid == Some(pkid)) {
-            if let Some(u) = self.unacked.remove(i) {
-                self.bytes -= u.msg.payload.len();
-                u.ack.done();
-            }
+        let i = self.unacked.iter().position(|u| u.pkid == Some(pkid));
+        if let Some(u) = i.and_then(|i| self.unacked.remove(i)) {
+            self.bytes -= u.msg.payload.len();
+            u.ack.done();
         }
     }
 
