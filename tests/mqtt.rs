@@ -1,276 +1,195 @@
-//! The whole bridge with its MQTT adapter, against real peers: mosquitto_pub /
-//! mosquitto_sub on the embedded broker, curl on the HTTP adapter, and a
-//! mosquitto broker restarted while QoS 1 messages flow from HTTP to it.
-//! (Runs the bridge in-process through the library facade.)
+//! Black-box tests of the bridge binary with its MQTT adapter, against real
+//! peers: mosquitto_pub / mosquitto_sub on the embedded broker, curl on the
+//! HTTP adapter, and a mosquitto broker (own config file, ephemeral port)
+//! restarted while QoS 1 messages flow from HTTP to it.
+
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use switchboard::{Bridge, BridgeHandle};
+use common::{BridgeProc, Streaming, curl, run, tempdir, wait_for};
 
-const DEADLINE: Duration = Duration::from_secs(20);
+const T: Duration = Duration::from_secs(20);
 
-fn require(tool: &str) {
-    let ok = Command::new("sh")
-        .args([
-            "-c",
-            &format!("command -v {tool} || test -x /usr/sbin/{tool}"),
-        ])
-        .stdout(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    assert!(
-        ok,
-        "`{tool}` is missing: scripts/install.d/10-mosquitto.sh installs it"
-    );
+fn mosquitto_pub(port: u16, args: &[&str]) {
+    let p = port.to_string();
+    let mut a = vec!["-h", "127.0.0.1", "-p", &p];
+    a.extend_from_slice(args);
+    let out = run("mosquitto_pub", &a);
+    assert!(out.status.success(), "mosquitto_pub {a:?}: {}", out.stderr);
 }
 
-/// A child process killed on drop.
-struct Proc(Child);
+fn mosquitto_sub(port: u16, args: &[&str]) -> Streaming {
+    let p = port.to_string();
+    let mut a = vec!["-h", "127.0.0.1", "-p", &p, "-v"];
+    a.extend_from_slice(args);
+    Streaming::spawn("mosquitto_sub", &a)
+}
 
-impl Drop for Proc {
+/// Waits for the `n`-th line (1-based) of a streaming client.
+fn nth_line(s: &Streaming, n: usize, what: &str) -> String {
+    wait_for(what, T, || s.lines().get(n - 1).cloned())
+}
+
+#[test]
+fn mqtt_to_http_and_back() {
+    let b = BridgeProc::start(
+        r#"
+[adapter.mqtt]
+listen = "127.0.0.1:0"
+[adapter.http]
+listen = "127.0.0.1:0"
+[[route]]
+from = "mqtt:sensors/#"
+to = ["http:{0}"]
+[[route]]
+from = "http:cmd/#"
+to = ["mqtt:{0}"]
+qos = 1
+"#,
+    );
+    let port = b.addr("mqtt", "mqtt").port();
+    let http = b.http("http");
+    // MQTT -> bridge -> HTTP GET.
+    mosquitto_pub(port, &["-q", "1", "-t", "sensors/kitchen/temp", "-m", "21.5"]);
+    let url = format!("{http}/topics/sensors/kitchen/temp");
+    let body = wait_for("the HTTP value", T, || match curl(&[], &url) {
+        (200, b) => Some(b),
+        _ => None,
+    });
+    assert_eq!(body, "21.5");
+    // HTTP PUT -> bridge -> MQTT subscriber, at QoS 1 (the route's override).
+    mosquitto_pub(port, &["-r", "-t", "cmd/ready", "-m", "1"]);
+    let sub = mosquitto_sub(port, &["-q", "1", "-t", "cmd/#", "-F", "%t %p %q"]);
+    assert_eq!(nth_line(&sub, 1, "the probe"), "cmd/ready 1 0");
+    let (code, _) = curl(
+        &["-X", "PUT", "--data-binary", "on"],
+        &format!("{http}/topics/cmd/lamp"),
+    );
+    assert_eq!(code, 204);
+    assert_eq!(nth_line(&sub, 2, "the command"), "cmd/lamp on 1");
+    // Local delivery: two MQTT clients see each other without a route.
+    let chat = mosquitto_sub(port, &["-t", "chat/#", "-C", "1"]);
+    wait_for("the chat subscriber", T, || {
+        mosquitto_pub(port, &["-t", "chat/a", "-m", "hi"]);
+        (!chat.lines().is_empty()).then_some(())
+    });
+    assert_eq!(chat.lines()[0], "chat/a hi");
+}
+
+#[test]
+fn default_config_runs_the_embedded_broker_on_1883() {
+    let out = run(
+        common::example_bin("bridge").to_str().unwrap(),
+        &["--print-default-config"],
+    );
+    assert!(out.stdout.contains("[adapter.mqtt]"));
+    assert!(out.stdout.contains(r#"listen = "127.0.0.1:1883""#));
+}
+
+/// A mosquitto started with its own config file, killed on drop.
+struct Mosquitto(Child);
+
+impl Drop for Mosquitto {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
 }
 
-/// mosquitto_sub -v, its lines delivered through a channel.
-fn sub(port: u16, args: &[&str]) -> (Proc, std::sync::mpsc::Receiver<String>) {
-    require("mosquitto_sub");
-    let mut child = Command::new("mosquitto_sub")
-        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-v"])
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let out = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for l in BufReader::new(out).lines().map_while(Result::ok) {
-            if tx.send(l).is_err() {
-                break;
-            }
-        }
-    });
-    (Proc(child), rx)
-}
-
-fn next_line(rx: &std::sync::mpsc::Receiver<String>, what: &str) -> String {
-    rx.recv_timeout(DEADLINE)
-        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
-}
-
-fn mosquitto_pub(port: u16, args: &[&str]) {
-    require("mosquitto_pub");
-    let st = Command::new("mosquitto_pub")
-        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
-        .args(args)
-        .status()
-        .unwrap();
-    assert!(st.success(), "mosquitto_pub {args:?}");
-}
-
-/// `curl -s -o - -w '\n%{http_code}'`: (status, body).
-fn curl(args: &[&str]) -> (u16, String) {
-    require("curl");
-    let out = Command::new("curl")
-        .args(["-s", "-w", "\n%{http_code}"])
-        .args(args)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
-    (code.trim().parse().unwrap_or(0), body.to_owned())
-}
-
-fn wait_until<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let end = Instant::now() + DEADLINE;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < end, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(25));
-    }
-}
-
-async fn bridge(toml: &str) -> BridgeHandle {
-    Bridge::from_toml_str(toml)
-        .expect("config")
-        .start()
-        .await
-        .expect("start")
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mqtt_to_http_and_back() {
-    let h = bridge(
-        r#"
-        [adapter.mqtt]
-        listen = "127.0.0.1:0"
-        [adapter.http]
-        listen = "127.0.0.1:0"
-        [[route]]
-        from = "mqtt:sensors/#"
-        to = ["http:{0}"]
-        [[route]]
-        from = "http:cmd/#"
-        to = ["mqtt:{0}"]
-        qos = 1
-        "#,
-    )
-    .await;
-    let mqtt = h.endpoint("mqtt", "mqtt").unwrap().port();
-    let http = h.endpoint("http", "http").unwrap();
-    let (port, http) = (mqtt, http.to_string());
-    tokio::task::spawn_blocking(move || {
-        // MQTT -> bridge -> HTTP GET.
-        mosquitto_pub(
-            port,
-            &["-q", "1", "-t", "sensors/kitchen/temp", "-m", "21.5"],
-        );
-        let url = format!("http://{http}/topics/sensors/kitchen/temp");
-        let body = wait_until("the HTTP value", || match curl(&[&url]) {
-            (200, b) => Some(b),
-            _ => None,
-        });
-        assert_eq!(body, "21.5");
-        // HTTP PUT -> bridge -> MQTT subscriber, at QoS 1 (route override).
-        mosquitto_pub(port, &["-r", "-t", "cmd/ready", "-m", "1"]);
-        let (_p, rx) = sub(port, &["-q", "1", "-t", "cmd/#", "-F", "%t %p %q"]);
-        assert_eq!(next_line(&rx, "the probe"), "cmd/ready 1 0");
-        let (code, _) = curl(&[
-            "-X",
-            "PUT",
-            "--data-binary",
-            "on",
-            &format!("http://{http}/topics/cmd/lamp"),
-        ]);
-        assert_eq!(code, 204);
-        assert_eq!(next_line(&rx, "the command"), "cmd/lamp on 1");
-    })
-    .await
-    .unwrap();
-    h.shutdown().await.unwrap();
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn default_config_has_the_embedded_broker() {
-    assert!(switchboard::DEFAULT_CONFIG.contains("[adapter.mqtt]"));
-    assert!(switchboard::DEFAULT_CONFIG.contains(r#"listen = "127.0.0.1:1883""#));
-}
-
-fn temp_dir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "sb-root-{tag}-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    ));
-    std::fs::create_dir_all(&d).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o777)).unwrap();
-    d
-}
-
-fn mosquitto(conf: &Path) -> Proc {
-    require("mosquitto");
+fn mosquitto(conf: &Path, port: u16) -> Mosquitto {
     let bin = if Path::new("/usr/sbin/mosquitto").exists() {
         "/usr/sbin/mosquitto"
     } else {
         "mosquitto"
     };
-    Proc(
-        Command::new(bin)
-            .args(["-c", conf.to_str().unwrap()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    )
-}
-
-fn wait_port(port: u16) {
-    wait_until("mosquitto to listen", || {
+    let child = Command::new(bin)
+        .args(["-c", conf.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("mosquitto (Debian package mosquitto; scripts/install.d/10-mosquitto.sh)");
+    wait_for("mosquitto to listen", T, || {
         std::net::TcpStream::connect(("127.0.0.1", port)).ok()
     });
+    Mosquitto(child)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn broker_restart_loses_no_qos1_message_from_http() {
+fn mosquitto_dir(dir: &tempdir::Dir, port: u16) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    // mosquitto started as root drops to its own user: let it save its sessions.
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let conf = dir.join("mosquitto.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 10000\n\
+             persistence true\npersistence_location {}/\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    conf
+}
+
+#[test]
+fn broker_restart_loses_no_qos1_message_from_http() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let dir = temp_dir("restart");
-    let conf = dir.join("mosquitto.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 10000\npersistence true\npersistence_location {}/\n",
-            dir.display()
-        ),
-    )
-    .unwrap();
-    let mut broker = mosquitto(&conf);
-    wait_port(port);
-    let h = bridge(&format!(
+    let dir = tempdir::Dir::new("mosquitto");
+    let conf = mosquitto_dir(&dir, port);
+    let mut broker = mosquitto(&conf, port);
+    let b = BridgeProc::start(&format!(
         r#"
-        [adapter.cloud]
-        kind = "mqtt"
-        url = "mqtt://127.0.0.1:{port}"
-        keep_alive = "5s"
-        [adapter.http]
-        listen = "127.0.0.1:0"
-        [[route]]
-        from = "http:seq/#"
-        to = ["cloud:{{0}}"]
-        qos = 1
-        "#
-    ))
-    .await;
-    let http = h.endpoint("http", "http").unwrap().to_string();
-    tokio::task::spawn_blocking(move || {
-        let (_sub, rx) = sub(port, &["-c", "-i", "durable", "-q", "1", "-t", "seq/#"]);
-        mosquitto_pub(port, &["-r", "-q", "1", "-t", "seq/probe", "-m", "0"]);
-        assert_eq!(next_line(&rx, "the probe"), "seq/probe 0");
-        let put = |i: u32| {
-            let (code, _) = curl(&[
-                "-X",
-                "PUT",
-                "--data-binary",
-                &i.to_string(),
-                &format!("http://{http}/topics/seq/n"),
-            ]);
-            assert_eq!(code, 204, "PUT {i}");
-        };
-        for i in 1..=20 {
-            put(i);
-        }
-        // Stop the broker (SIGTERM: it saves its sessions), keep publishing.
-        let pid = broker.0.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        let _ = broker.0.wait();
-        for i in 21..=35 {
-            put(i);
-        }
-        broker = mosquitto(&conf);
-        wait_port(port);
-        for i in 36..=50 {
-            put(i);
-        }
+[adapter.cloud]
+kind = "mqtt"
+url = "mqtt://127.0.0.1:{port}"
+keep_alive = "5s"
+[adapter.http]
+listen = "127.0.0.1:0"
+[[route]]
+from = "http:seq/#"
+to = ["cloud:{{0}}"]
+qos = 1
+"#
+    ));
+    let http = b.http("http");
+    let sub = mosquitto_sub(port, &["-c", "-i", "durable", "-q", "1", "-t", "seq/#"]);
+    mosquitto_pub(port, &["-r", "-q", "1", "-t", "seq/probe", "-m", "0"]);
+    assert_eq!(nth_line(&sub, 1, "the probe"), "seq/probe 0");
+    let put = |i: u32| {
+        let (code, _) = curl(
+            &["-X", "PUT", "--data-binary", &i.to_string()],
+            &format!("{http}/topics/seq/n"),
+        );
+        assert_eq!(code, 204, "PUT {i}");
+    };
+    for i in 1..=20 {
+        put(i);
+    }
+    // Stop the broker (SIGTERM: it saves its sessions) and keep publishing.
+    Command::new("kill")
+        .args(["-TERM", &broker.0.id().to_string()])
+        .status()
+        .unwrap();
+    let _ = broker.0.wait();
+    for i in 21..=35 {
+        put(i);
+    }
+    broker = mosquitto(&conf, port);
+    for i in 36..=50 {
+        put(i);
+    }
+    let firsts = wait_for("all 50 messages at the durable subscriber", T, || {
         let mut firsts: Vec<u32> = Vec::new();
-        while firsts.len() < 50 {
-            let l = next_line(&rx, &format!("message {} of 50", firsts.len() + 1));
+        for l in sub.lines() {
             if let Some(n) = l.strip_prefix("seq/n ") {
                 let n: u32 = n.parse().unwrap();
                 if !firsts.contains(&n) {
@@ -278,10 +197,8 @@ async fn broker_restart_loses_no_qos1_message_from_http() {
                 }
             }
         }
-        assert_eq!(firsts, (1..=50).collect::<Vec<_>>(), "all 50, in order");
-        drop(broker);
-    })
-    .await
-    .unwrap();
-    h.shutdown().await.unwrap();
+        (firsts.len() >= 50).then_some(firsts)
+    });
+    assert_eq!(firsts, (1..=50).collect::<Vec<_>>(), "all 50, in order");
+    drop(broker);
 }
