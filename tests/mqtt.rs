@@ -55,7 +55,10 @@ qos = 1
     let port = b.addr("mqtt", "mqtt").port();
     let http = b.http("http");
     // MQTT -> bridge -> HTTP GET.
-    mosquitto_pub(port, &["-q", "1", "-t", "sensors/kitchen/temp", "-m", "21.5"]);
+    mosquitto_pub(
+        port,
+        &["-q", "1", "-t", "sensors/kitchen/temp", "-m", "21.5"],
+    );
     let url = format!("{http}/topics/sensors/kitchen/temp");
     let body = wait_for("the HTTP value", T, || match curl(&[], &url) {
         (200, b) => Some(b),

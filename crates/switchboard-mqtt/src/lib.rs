@@ -22,6 +22,7 @@
 pub mod broker;
 pub mod client;
 pub mod config;
+#[doc(hidden)]
 pub mod fuzzing;
 pub mod mapping;
 pub mod tls;
