@@ -89,6 +89,8 @@ pub struct Publish {
     pub props: Option<Arc<PubProps>>,
     /// MQTT 5 topic alias (inbound only).
     pub topic_alias: Option<u16>,
+    /// When its MQTT 5 message expiry interval runs out (set on receipt).
+    pub expires: Option<std::time::Instant>,
 }
 
 /// A will message from CONNECT.
@@ -382,6 +384,9 @@ pub fn decode(
             _ => return Err(DecodeError::Protocol("CONNECT version mismatch")),
         }
     }
+    if ty == 8 {
+        check_subscribe_options(&buf[hlen..hlen + rlen], version)?;
+    }
     // PINGREQ and (3.1.1) DISCONNECT have no body ([MQTT-3.12], [MQTT-3.14]).
     if (ty == 12 || (ty == 14 && version == Version::V4)) && rlen != 0 {
         return Err(DecodeError::Malformed("unexpected body"));
@@ -392,6 +397,47 @@ pub fn decode(
     };
     validate(&inbound)?;
     Ok(Some(inbound))
+}
+
+/// A variable byte integer at the front of `b`: (value, bytes used).
+fn varint(b: &[u8]) -> Option<(usize, usize)> {
+    let mut v = 0usize;
+    for i in 0..4 {
+        let byte = *b.get(i)?;
+        v |= usize::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            return Some((v, i + 1));
+        }
+    }
+    None
+}
+
+/// Checks the option byte of every SUBSCRIBE filter: reserved bits zero
+/// (3.1.1 [MQTT-3.8.3-4]; MQTT 5 bits 6-7), QoS and retain handling not 3.
+fn check_subscribe_options(body: &[u8], version: Version) -> Result<(), DecodeError> {
+    const BAD: DecodeError = DecodeError::Malformed("bad SUBSCRIBE options");
+    let mut i = 2; // packet identifier
+    if version == Version::V5 {
+        let (plen, used) = body.get(i..).and_then(varint).ok_or(BAD)?;
+        i += used + plen;
+    }
+    while i < body.len() {
+        let len = match body.get(i..i + 2) {
+            Some(l) => usize::from(u16::from_be_bytes([l[0], l[1]])),
+            None => return Err(BAD),
+        };
+        i += 2 + len;
+        let opts = *body.get(i).ok_or(BAD)?;
+        i += 1;
+        let ok = match version {
+            Version::V4 => opts & 0xfc == 0,
+            Version::V5 => opts & 0xc0 == 0 && (opts >> 4) & 0b11 != 0b11,
+        };
+        if !ok || opts & 0b11 == 0b11 {
+            return Err(BAD);
+        }
+    }
+    Ok(())
 }
 
 fn malformed(e: impl std::fmt::Debug) -> DecodeError {
@@ -418,6 +464,7 @@ fn decode4(buf: &mut BytesMut, max_packet: usize) -> Result<Inbound, DecodeError
                     pkid: 0,
                     props: None,
                     topic_alias: None,
+                    expires: None,
                 },
                 delay: 0,
             }),
@@ -436,6 +483,7 @@ fn decode4(buf: &mut BytesMut, max_packet: usize) -> Result<Inbound, DecodeError
             pkid: p.pkid,
             props: None,
             topic_alias: None,
+            expires: None,
         }),
         v4::Packet::PubAck(a) => Inbound::PubAck(a.pkid),
         v4::Packet::PubRec(a) => Inbound::PubRec(a.pkid, 0),
@@ -517,6 +565,7 @@ fn decode5(buf: &mut BytesMut, max_packet: usize) -> Result<Inbound, DecodeError
                                 user: wp.user_properties,
                             })),
                             topic_alias: None,
+                            expires: None,
                         },
                         delay: wp.delay_interval.unwrap_or(0),
                     })
@@ -552,6 +601,7 @@ fn decode5(buf: &mut BytesMut, max_packet: usize) -> Result<Inbound, DecodeError
                 pkid: p.pkid,
                 props: props.map(Arc::new),
                 topic_alias: alias,
+                expires: None,
             })
         }
         v5::Packet::PubAck(a) => Inbound::PubAck(a.pkid),
@@ -635,4 +685,115 @@ fn validate(p: &Inbound) -> Result<(), DecodeError> {
         _ => {}
     }
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn connect(level: u8) -> Vec<u8> {
+        let mut v = vec![0x10, 0, 0, 4, b'M', b'Q', b'T', b'T', level, 2, 0, 60];
+        if level == 5 {
+            v.push(0);
+        }
+        v.extend([0, 0]);
+        v[1] = (v.len() - 2) as u8;
+        v
+    }
+
+    fn decode_all(bytes: &[u8]) -> Result<Vec<Inbound>, DecodeError> {
+        let mut b = BytesMut::from(bytes);
+        let v = sniff_connect(&b, 1 << 20)?.unwrap();
+        let mut out = Vec::new();
+        while let Some(p) = decode(&mut b, v, 1 << 20)? {
+            out.push(p);
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn incomplete_is_not_malformed() {
+        let mut c = connect(4);
+        c.extend([0x30, 10, 0, 3, b'a']);
+        for n in 0..c.len() {
+            let mut b = BytesMut::from(&c[..n]);
+            match sniff_connect(&b, 1 << 20) {
+                Ok(None) => {}
+                Ok(Some(v)) => {
+                    let first = decode(&mut b, v, 1 << 20).unwrap();
+                    assert!(first.is_some());
+                    assert_eq!(decode(&mut b, v, 1 << 20), Ok(None));
+                }
+                Err(e) => panic!("{e} at {n}"),
+            }
+        }
+    }
+
+    #[test]
+    fn subscribe_options_checked() {
+        let mut ok = connect(4);
+        ok.extend([0x82, 6, 0, 1, 0, 1, b'a', 1]);
+        assert_eq!(decode_all(&ok).unwrap().len(), 2);
+        let mut bad = connect(4);
+        bad.extend([0x82, 6, 0, 1, 0, 1, b'a', 0x05]);
+        assert!(decode_all(&bad).is_err());
+        let mut v5 = connect(5);
+        v5.extend([0x82, 7, 0, 1, 0, 0, 1, b'a', 0x2d]);
+        let ps = decode_all(&v5).unwrap();
+        let Inbound::Subscribe { filters, .. } = &ps[1] else {
+            panic!()
+        };
+        assert!(filters[0].no_local && filters[0].retain_as_published);
+        assert_eq!((filters[0].qos, filters[0].retain_handling), (1, 2));
+        let mut v5bad = connect(5);
+        v5bad.extend([0x82, 7, 0, 1, 0, 0, 1, b'a', 0x31]);
+        assert!(decode_all(&v5bad).is_err());
+    }
+
+    #[test]
+    fn topics_and_filters() {
+        assert!(valid_topic_name("a/b") && valid_topic_name("/") && valid_topic_name("$SYS/x"));
+        assert!(!valid_topic_name("a/+") && !valid_topic_name("#") && !valid_topic_name(""));
+        assert!(!valid_topic_name("a\0"));
+        for f in ["#", "+", "a/+/b", "a/#", "+/+", "$share/g/a/#", "a//b"] {
+            assert!(valid_filter(f), "{f}");
+        }
+        for f in [
+            "a/#/b",
+            "a+",
+            "a/b#",
+            "",
+            "$share/g",
+            "$share//a",
+            "$share/g+/a",
+        ] {
+            assert!(!valid_filter(f), "{f}");
+        }
+    }
+
+    #[test]
+    fn fixed_header_rules() {
+        // PUBREL with flags 0 is malformed; PUBLISH with QoS 3 too.
+        let mut c = connect(4);
+        c.extend([0x60, 2, 0, 1]);
+        assert!(decode_all(&c).is_err());
+        let mut c = connect(4);
+        c.extend([0x36, 4, 0, 1, b'a', 0]);
+        assert!(decode_all(&c).is_err());
+        // DUP on QoS 0.
+        let mut c = connect(4);
+        c.extend([0x38, 3, 0, 1, b'a']);
+        assert!(decode_all(&c).is_err());
+        // A server-to-client packet from a client.
+        let mut c = connect(4);
+        c.extend([0x20, 2, 0, 0]);
+        assert!(decode_all(&c).is_err());
+        // Too large is told apart.
+        let mut b = BytesMut::from(&[0x30u8, 0xff, 0xff, 0x7f][..]);
+        assert_eq!(
+            decode(&mut b, Version::V4, 1000),
+            Err(DecodeError::TooLarge)
+        );
+    }
 }

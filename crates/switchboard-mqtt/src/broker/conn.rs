@@ -388,7 +388,10 @@ impl<W: AsyncWrite + Unpin + Send> Conn<W> {
         Ok(())
     }
 
-    async fn on_publish(&mut self, p: Publish) -> Result<(), End> {
+    async fn on_publish(&mut self, mut p: Publish) -> Result<(), End> {
+        if let Some(secs) = p.props.as_ref().and_then(|pp| pp.message_expiry) {
+            p.expires = Some(Instant::now() + Duration::from_secs(u64::from(secs)));
+        }
         if p.payload.len() > self.shared.max_payload {
             self.shared.count_too_large.inc();
             return Err(End::Abnormal(Some(0x95)));

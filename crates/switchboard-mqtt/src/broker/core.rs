@@ -102,6 +102,8 @@ pub struct CoreStats {
     pub too_large_for_client: u64,
     /// Offline sessions evicted to make room.
     pub sessions_evicted: u64,
+    /// Messages whose MQTT 5 expiry passed while queued.
+    pub expired: u64,
 }
 
 /// What an inbound QoS 2 PUBLISH is to the session.
@@ -384,10 +386,18 @@ impl Core {
         }
     }
 
-    /// Moves queued messages into the inflight window and onto the wire.
+    /// [`Core::pull_at`] now.
     pub fn pull(&mut self, client: &str, conn_id: u64, out: &mut Vec<Outbound>) {
+        self.pull_at(client, conn_id, out, Instant::now());
+    }
+
+    /// Moves queued messages into the inflight window and onto the wire.
+    /// Messages whose expiry passed are dropped; the others carry the
+    /// remaining expiry interval ([MQTT-3.3.2-5], [MQTT-3.3.2-6]).
+    pub fn pull_at(&mut self, client: &str, conn_id: u64, out: &mut Vec<Outbound>, now: Instant) {
         let max_inflight = self.limits.max_inflight;
         let mut too_large = 0;
+        let mut expired = 0;
         let Some(s) = self.session_of(client, conn_id) else {
             return;
         };
@@ -409,6 +419,19 @@ impl Core {
                 too_large += 1;
                 continue;
             }
+            if let Some(deadline) = p.expires {
+                let Some(left) = deadline
+                    .checked_duration_since(now)
+                    .filter(|d| !d.is_zero())
+                else {
+                    expired += 1;
+                    continue;
+                };
+                if let Some(props) = p.props.as_mut() {
+                    let secs = u32::try_from(left.as_secs().max(1)).unwrap_or(u32::MAX);
+                    Arc::make_mut(props).message_expiry = Some(secs);
+                }
+            }
             if p.qos > 0 {
                 p.pkid = s.alloc_pkid();
                 s.inflight.push_back((p.pkid, Flight::Sent(p.clone())));
@@ -416,6 +439,7 @@ impl Core {
             out.push(Outbound::Publish(p));
         }
         self.stats.too_large_for_client += too_large;
+        self.stats.expired += expired;
     }
 
     /// PUBACK from the client.
@@ -556,6 +580,7 @@ mod tests {
             pkid: 0,
             props: None,
             topic_alias: None,
+            expires: None,
         }
     }
 
@@ -642,6 +667,35 @@ mod tests {
         assert_eq!(c.pending("a"), 1);
         c.pubcomp(&a, l.id, 1);
         assert_eq!(c.pending("a"), 0);
+    }
+
+    #[test]
+    fn message_expiry_counts_down() {
+        let mut c = Core::new(limits());
+        let a: Arc<str> = Arc::from("a");
+        let t0 = Instant::now();
+        let (l, _) = c.connect(&a, &req(true, 0), t0).unwrap();
+        c.subscribe(&a, &sub("e", 0), 0);
+        let mut p = publ("e", 0);
+        p.props = Some(Arc::new(crate::broker::codec::PubProps {
+            message_expiry: Some(10),
+            ..Default::default()
+        }));
+        p.expires = Some(t0 + Duration::from_secs(10));
+        c.route(&p, None);
+        let mut out = Vec::new();
+        c.pull_at(&a, l.id, &mut out, t0 + Duration::from_secs(4));
+        let Outbound::Publish(sent) = &out[0] else {
+            panic!()
+        };
+        assert_eq!(sent.props.as_ref().unwrap().message_expiry, Some(6));
+        // The shared properties of the original are untouched.
+        assert_eq!(p.props.as_ref().unwrap().message_expiry, Some(10));
+        c.route(&p, None);
+        out.clear();
+        c.pull_at(&a, l.id, &mut out, t0 + Duration::from_secs(11));
+        assert!(out.is_empty());
+        assert_eq!(c.stats.expired, 1);
     }
 
     #[test]

@@ -121,6 +121,7 @@ pub(crate) fn publish_of(m: &Message) -> Publish {
         pkid: 0,
         props,
         topic_alias: None,
+        expires: None,
     }
 }
 
