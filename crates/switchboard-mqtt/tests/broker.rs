@@ -353,3 +353,42 @@ async fn keep_alive_expiry_publishes_will() {
     assert!(t0.elapsed() >= Duration::from_millis(1400));
     assert_eq!(watcher.lines().await, ["ka/w silent"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v5_will_delay() {
+    let s = start("mqtt", BROKER).await;
+    let port = s.addr.port();
+    let watcher = sub(port, &["-C", "1", "-t", "wd/#"]);
+    let mut doomed = sub(
+        port,
+        &[
+            "-V",
+            "mqttv5",
+            "-t",
+            "x",
+            "-i",
+            "delayed",
+            "--will-topic",
+            "wd/a",
+            "--will-payload",
+            "late",
+            "-D",
+            "will",
+            "will-delay-interval",
+            "1",
+            "-D",
+            "connect",
+            "session-expiry-interval",
+            "30",
+        ],
+    );
+    wait_subs(&s, 2).await;
+    let t0 = std::time::Instant::now();
+    doomed.child.kill().await.unwrap();
+    assert_eq!(watcher.lines().await, ["wd/a late"]);
+    assert!(
+        t0.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        t0.elapsed()
+    );
+}

@@ -378,6 +378,7 @@ impl<W: AsyncWrite + Unpin + Send> Conn<W> {
                         return Err(End::Abnormal(Some(0x82)));
                     }
                     self.shared.lock().set_expiry(&self.client, e);
+                    self.session_expiry = e;
                 }
                 if reason != 0x04 {
                     self.will = None;
@@ -503,11 +504,27 @@ impl<W: AsyncWrite + Unpin + Send> Conn<W> {
         self.shared
             .lock()
             .disconnected(&self.client, self.link.id, Instant::now());
-        if !matches!(end, End::Shutdown)
-            && let Some(w) = self.will.take()
-        {
-            tracing::debug!(client = %self.client, topic = %w.publish.topic, "Publishing will.");
-            deliver(&self.shared, w.publish, Some(&self.client)).await;
+        if let (false, Some(w)) = (matches!(end, End::Shutdown), self.will.take()) {
+            // MQTT 5 will delay: at the earlier of the delay and the session's end.
+            let delay = w.delay.min(self.session_expiry);
+            if delay == 0 {
+                tracing::debug!(client = %self.client, topic = %w.publish.topic, "Publishing will.");
+                deliver(&self.shared, w.publish, Some(&self.client)).await;
+            } else {
+                let (shared, client, id) = (self.shared.clone(), self.client.clone(), self.link.id);
+                self.shared.tracker.spawn(async move {
+                    tokio::select! {
+                        () = tokio::time::sleep(Duration::from_secs(u64::from(delay))) => {}
+                        () = shared.shutdown.cancelled() => return,
+                    }
+                    // Not if the client came back meanwhile [MQTT-3.1.3-9].
+                    if shared.lock().reconnected(&client, id) {
+                        return;
+                    }
+                    tracing::debug!(client = %client, "Publishing delayed will.");
+                    deliver(&shared, w.publish, Some(&client)).await;
+                });
+            }
         }
         tracing::debug!(client = %self.client, "MQTT client disconnected.");
     }

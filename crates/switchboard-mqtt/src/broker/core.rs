@@ -267,6 +267,14 @@ impl Core {
         }
     }
 
+    /// Whether `client` has a connection other than `conn_id` now.
+    pub fn reconnected(&self, client: &str, conn_id: u64) -> bool {
+        self.sessions
+            .get(client)
+            .and_then(|s| s.conn.as_ref())
+            .is_some_and(|c| c.id != conn_id)
+    }
+
     /// Changes the session expiry (MQTT 5 DISCONNECT property).
     pub fn set_expiry(&mut self, client: &str, secs: u32) {
         if let Some(s) = self.sessions.get_mut(client) {

@@ -303,6 +303,12 @@ async fn run(
                 }
             },
             d = ctx.deliveries.recv(), if c.outbox.has_room() => match d {
+                Some(d) if d.message.payload.len() > c.max_payload => {
+                    // The broker link would fail on it, again and again.
+                    c.counters.too_large.inc();
+                    ctx.metrics.inc_dropped();
+                    d.ack.dropped(switchboard_model::DropReason::TooLarge);
+                }
                 Some(d) => {
                     let m = &d.message;
                     let out = OutMsg {
