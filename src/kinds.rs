@@ -12,7 +12,7 @@ use toml::Spanned;
 use toml::de::DeValue;
 
 /// Every adapter kind, for error messages.
-pub(crate) const KINDS: &[&str] = &["http", "ws"];
+pub(crate) const KINDS: &[&str] = &["http", "ws", "mqtt"];
 
 /// An adapter built from its table.
 pub(crate) struct Built {
@@ -68,6 +68,14 @@ pub(crate) fn build(
                 adapter: Box::new(
                     switchboard_http::WsAdapter::new(c).with_listeners(shared.listeners.clone()),
                 ),
+            }),
+            Err(e) => Outcome::Invalid(e),
+        },
+        "mqtt" => match de::<switchboard_mqtt::Config>(table) {
+            Ok(c) => Outcome::Built(Built {
+                issues: c.validate(),
+                listen: c.listen_addrs(),
+                adapter: Box::new(switchboard_mqtt::MqttAdapter::new(c)),
             }),
             Err(e) => Outcome::Invalid(e),
         },

@@ -41,6 +41,7 @@ pub use switchboard_router::RouteSpec;
 /// The adapter crates, for building adapters in code.
 pub mod adapters {
     pub use switchboard_http as http;
+    pub use switchboard_mqtt as mqtt;
 }
 
 /// The built-in default configuration (`--print-default-config`).
