@@ -61,6 +61,9 @@ impl Server {
     pub fn published_count(&self) -> usize {
         self.published.lock().unwrap().len()
     }
+    pub fn last_published_at(&self, topic: &str) -> Option<Message> {
+        self.published.lock().unwrap().iter().rev().find(|m| m.topic.as_str() == topic).cloned()
+    }
     pub fn last_published(&self) -> Option<Message> {
         self.published.lock().unwrap().last().cloned()
     }
