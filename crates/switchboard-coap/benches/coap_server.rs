@@ -138,7 +138,7 @@ fn serve(port: u16) {
             ..Default::default()
         };
         let (ctx, mut h) = switchboard_model::AdapterContext::standalone("coap", 1024);
-        let running = Box::new(switchboard_coap::CoapAdapter::new(cfg).unwrap())
+        let running = Box::new(switchboard_coap::CoapAdapter::new(cfg))
             .start(ctx)
             .await
             .unwrap();

@@ -22,13 +22,9 @@ pub struct CoapAdapter {
 }
 
 impl CoapAdapter {
-    /// An adapter for `config`; fails when [`Config::validate`] finds issues.
-    pub fn new(config: Config) -> Result<Self, AdapterError> {
-        let issues = config.validate();
-        if let Some(i) = issues.first() {
-            return Err(AdapterError::Config(format!("{}: {}", i.key, i.message)));
-        }
-        Ok(CoapAdapter { config })
+    /// An adapter for `config` (checked by [`Config::validate`] when started).
+    pub fn new(config: Config) -> Self {
+        CoapAdapter { config }
     }
 }
 
@@ -42,6 +38,9 @@ impl Adapter for CoapAdapter {
         ctx: AdapterContext,
     ) -> BoxFuture<'static, Result<Running, AdapterError>> {
         Box::pin(async move {
+            if let Some(i) = self.config.validate().first() {
+                return Err(AdapterError::Config(format!("{}: {}", i.key, i.message)));
+            }
             let addr: SocketAddr = self.config.listen.parse().map_err(|_| {
                 AdapterError::Config(format!("bad listen address `{}`", self.config.listen))
             })?;

@@ -28,7 +28,7 @@ pub async fn start(mut cfg: Config) -> Server {
         cfg.listen = "127.0.0.1:0".into();
     }
     let (ctx, mut h) = AdapterContext::standalone("coap", 256);
-    let running = Box::new(CoapAdapter::new(cfg).unwrap())
+    let running = Box::new(CoapAdapter::new(cfg))
         .start(ctx.clone())
         .await
         .unwrap();
