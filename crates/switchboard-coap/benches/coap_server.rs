@@ -14,7 +14,11 @@ use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 fn free_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn request(code: u8, mid: u16, path: &str, payload: &[u8]) -> Vec<u8> {
@@ -68,11 +72,19 @@ fn one_request(sock: &UdpSocket, to: SocketAddr, dg: &[u8]) -> bool {
 
 fn load(name: &'static str, to: SocketAddr, pid: u32, secs: f64, window: usize) -> Report {
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-    sock.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
     let body = vec![b'v'; 64];
-    assert!(one_request(&sock, to, &request(3, 1, "bench/value", &body)), "{name}: PUT failed");
-    assert!(one_request(&sock, to, &request(1, 2, "bench/value", &[])), "{name}: GET failed");
-    sock.set_read_timeout(Some(Duration::from_millis(5))).unwrap();
+    assert!(
+        one_request(&sock, to, &request(3, 1, "bench/value", &body)),
+        "{name}: PUT failed"
+    );
+    assert!(
+        one_request(&sock, to, &request(1, 2, "bench/value", &[])),
+        "{name}: GET failed"
+    );
+    sock.set_read_timeout(Some(Duration::from_millis(5)))
+        .unwrap();
     let mut inflight: HashMap<u16, (Instant, Instant, Vec<u8>)> = HashMap::new();
     let mut mid: u16 = 100;
     let mut lat = Vec::with_capacity(1 << 20);
@@ -116,7 +128,11 @@ fn load(name: &'static str, to: SocketAddr, pid: u32, secs: f64, window: usize) 
     let elapsed = start.elapsed().as_secs_f64().min(secs + 2.0);
     let cpu_s = (cpu_ticks(pid) - cpu0) as f64 / 100.0;
     lat.sort_unstable();
-    let pct = |p: f64| lat.get(((lat.len() as f64) * p) as usize).copied().unwrap_or(0);
+    let pct = |p: f64| {
+        lat.get(((lat.len() as f64) * p) as usize)
+            .copied()
+            .unwrap_or(0)
+    };
     Report {
         name,
         responses,
@@ -131,7 +147,10 @@ fn load(name: &'static str, to: SocketAddr, pid: u32, secs: f64, window: usize) 
 
 fn serve(port: u16) {
     use switchboard_model::Adapter;
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async move {
         let cfg = switchboard_coap::Config {
             listen: format!("127.0.0.1:{port}"),
@@ -156,7 +175,10 @@ fn spawn_pinned(cmd: &str, args: &[&str]) -> Child {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--bench")).collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--bench"))
+        .collect();
     if args.first().map(String::as_str) == Some("--serve") {
         serve(args[1].parse().unwrap());
         return;
@@ -167,18 +189,38 @@ fn main() {
     let ours_port = free_port();
     let mut ours = spawn_pinned(me.to_str().unwrap(), &["--serve", &ours_port.to_string()]);
     let lib_port = free_port();
-    let mut lib = spawn_pinned("coap-server-notls", &["-A", "127.0.0.1", "-p", &lib_port.to_string(), "-d", "10"]);
+    let mut lib = spawn_pinned(
+        "coap-server-notls",
+        &["-A", "127.0.0.1", "-p", &lib_port.to_string(), "-d", "10"],
+    );
     std::thread::sleep(Duration::from_millis(500));
     let mut reports = Vec::new();
     for round in 0..2 {
         let _ = round;
-        reports.push(load("libcoap", SocketAddr::from(([127, 0, 0, 1], lib_port)), lib.id(), secs, window));
-        reports.push(load("switchboard", SocketAddr::from(([127, 0, 0, 1], ours_port)), ours.id(), secs, window));
+        reports.push(load(
+            "libcoap",
+            SocketAddr::from(([127, 0, 0, 1], lib_port)),
+            lib.id(),
+            secs,
+            window,
+        ));
+        reports.push(load(
+            "switchboard",
+            SocketAddr::from(([127, 0, 0, 1], ours_port)),
+            ours.id(),
+            secs,
+            window,
+        ));
     }
     let _ = ours.kill();
     let _ = lib.kill();
-    println!("window {window}, {secs} s per run, servers on CPU 0, generator on the CPUs it was given");
-    println!("{:<12} {:>10} {:>10} {:>8} {:>6} {:>12} {:>8} {:>8}", "server", "responses", "req/s", "retrans", "lost", "cpu us/req", "p50 us", "p99 us");
+    println!(
+        "window {window}, {secs} s per run, servers on CPU 0, generator on the CPUs it was given"
+    );
+    println!(
+        "{:<12} {:>10} {:>10} {:>8} {:>6} {:>12} {:>8} {:>8}",
+        "server", "responses", "req/s", "retrans", "lost", "cpu us/req", "p50 us", "p99 us"
+    );
     for r in &reports {
         println!(
             "{:<12} {:>10} {:>10.0} {:>8} {:>6} {:>12.2} {:>8} {:>8}",
@@ -192,7 +234,13 @@ fn main() {
             r.p99_us
         );
     }
-    let best = |n: &str| reports.iter().filter(|r| r.name == n).max_by(|a, b| a.responses.cmp(&b.responses)).unwrap();
+    let best = |n: &str| {
+        reports
+            .iter()
+            .filter(|r| r.name == n)
+            .max_by(|a, b| a.responses.cmp(&b.responses))
+            .unwrap()
+    };
     let (o, l) = (best("switchboard"), best("libcoap"));
     let rate = |r: &Report| r.responses as f64 / r.secs;
     let cpu = |r: &Report| r.cpu_s / r.responses.max(1) as f64;

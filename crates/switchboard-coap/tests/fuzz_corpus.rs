@@ -4,7 +4,9 @@
 use std::path::Path;
 
 fn replay(dir: &str, f: fn(&[u8])) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus").join(dir);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/corpus")
+        .join(dir);
     let mut n = 0;
     for e in std::fs::read_dir(&root).unwrap() {
         let data = std::fs::read(e.unwrap().path()).unwrap();

@@ -16,15 +16,40 @@ async fn get_put_post_delete_with_libcoap() {
     let url = s.url("sensors/temp");
     let o = coap_client(&["-m", "get", "-B", "5", &url]).await;
     assert!(format!("{o:?}").contains("4.04"), "GET of nothing: {o:?}");
-    let o = coap_client(&["-m", "put", "-t", "50", "-e", r#"{"c":21.5}"#, "-B", "5", &url]).await;
+    let o = coap_client(&[
+        "-m",
+        "put",
+        "-t",
+        "50",
+        "-e",
+        r#"{"c":21.5}"#,
+        "-B",
+        "5",
+        &url,
+    ])
+    .await;
     assert!(o.status.success(), "{o:?}");
     assert!(wait_for(5, || s.published_count() == 1).await);
     let m = s.last_published().unwrap();
-    assert_eq!((m.topic.as_str(), m.format.clone(), &m.payload[..]), ("sensors/temp", Format::Json, &br#"{"c":21.5}"#[..]));
+    assert_eq!(
+        (m.topic.as_str(), m.format.clone(), &m.payload[..]),
+        ("sensors/temp", Format::Json, &br#"{"c":21.5}"#[..])
+    );
     assert_eq!(m.qos, Qos::AtLeastOnce);
     let o = coap_client(&["-m", "get", "-B", "5", &url]).await;
     assert_eq!(stdout(&o).trim(), r#"{"c":21.5}"#, "{o:?}");
-    let o = coap_client(&["-m", "post", "-t", "0", "-e", "hello", "-B", "5", &s.url("events/x")]).await;
+    let o = coap_client(&[
+        "-m",
+        "post",
+        "-t",
+        "0",
+        "-e",
+        "hello",
+        "-B",
+        "5",
+        &s.url("events/x"),
+    ])
+    .await;
     assert!(o.status.success(), "{o:?}");
     assert!(wait_for(5, || s.published_count() == 2).await);
     assert_eq!(s.last_published().unwrap().format, Format::Text);
@@ -57,11 +82,21 @@ async fn observe_several_notifications_with_libcoap() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     for i in 1..=5 {
         let m = book_set(&format!("v{i}"));
-        let d = switchboard_model::Delivery { message: m.with_qos(if i % 2 == 0 { Qos::AtLeastOnce } else { Qos::AtMostOnce }), ack: switchboard_model::Ack::none() };
+        let d = switchboard_model::Delivery {
+            message: m.with_qos(if i % 2 == 0 {
+                Qos::AtLeastOnce
+            } else {
+                Qos::AtMostOnce
+            }),
+            ack: switchboard_model::Ack::none(),
+        };
         s.ctx.deliveries.try_push(d).unwrap();
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let out = tokio::time::timeout(Duration::from_secs(15), child.wait_with_output()).await.unwrap().unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(15), child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();
     assert_eq!(lines, vec!["v0", "v1", "v2", "v3", "v4", "v5"], "{text}");
@@ -70,13 +105,28 @@ async fn observe_several_notifications_with_libcoap() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blockwise_4k_both_ways_with_libcoap() {
     let s = start(Config::default()).await;
-    let body: String = (0..4096).map(|i| char::from(b'A' + (i % 26) as u8)).collect();
+    let body: String = (0..4096)
+        .map(|i| char::from(b'A' + (i % 26) as u8))
+        .collect();
     let dir = std::env::temp_dir().join(format!("coap-bw-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let f = dir.join("body.txt");
     std::fs::write(&f, &body).unwrap();
     let url = s.url("big/value");
-    let o = coap_client(&["-m", "put", "-t", "0", "-b", "1024", "-f", f.to_str().unwrap(), "-B", "10", &url]).await;
+    let o = coap_client(&[
+        "-m",
+        "put",
+        "-t",
+        "0",
+        "-b",
+        "1024",
+        "-f",
+        f.to_str().unwrap(),
+        "-B",
+        "10",
+        &url,
+    ])
+    .await;
     assert!(o.status.success(), "{o:?}");
     assert!(wait_for(5, || s.published_count() == 1).await);
     assert_eq!(s.last_published().unwrap().payload.len(), 4096);
@@ -97,7 +147,10 @@ async fn well_known_core_and_errors_with_libcoap() {
     }
     let o = coap_client(&["-B", "5", &s.url(".well-known/core")]).await;
     let t = stdout(&o);
-    assert!(t.contains("</a/json>;rt=\"switchboard.topic\";obs;ct=50") && t.contains("</b/text>"), "{t}");
+    assert!(
+        t.contains("</a/json>;rt=\"switchboard.topic\";obs;ct=50") && t.contains("</b/text>"),
+        "{t}"
+    );
     let o = coap_client(&["-B", "5", &s.url(".well-known/core?href=/b*")]).await;
     let t = stdout(&o);
     assert!(t.contains("</b/text>") && !t.contains("a/json"), "{t}");
@@ -110,7 +163,18 @@ async fn well_known_core_and_errors_with_libcoap() {
     std::fs::create_dir_all(&dir).unwrap();
     let f = dir.join("big");
     std::fs::write(&f, vec![b'x'; 4096]).unwrap();
-    let o = coap_client(&["-m", "put", "-b", "1024", "-f", f.to_str().unwrap(), "-B", "5", &s.url("z")]).await;
+    let o = coap_client(&[
+        "-m",
+        "put",
+        "-b",
+        "1024",
+        "-f",
+        f.to_str().unwrap(),
+        "-B",
+        "5",
+        &s.url("z"),
+    ])
+    .await;
     assert!(format!("{o:?}").contains("4.13"), "{o:?}");
     let _ = std::fs::remove_dir_all(&dir);
     let o = coap_client(&["-m", "fetch", "-B", "5", &s.url("z")]).await;
@@ -139,9 +203,15 @@ async fn duplicate_con_gets_same_response_and_one_publish() {
     let mut r1 = [0u8; 512];
     let mut r2 = [0u8; 512];
     sock.send_to(&dg, s.addr).await.unwrap();
-    let (n1, _) = tokio::time::timeout(Duration::from_secs(5), sock.recv_from(&mut r1)).await.unwrap().unwrap();
+    let (n1, _) = tokio::time::timeout(Duration::from_secs(5), sock.recv_from(&mut r1))
+        .await
+        .unwrap()
+        .unwrap();
     sock.send_to(&dg, s.addr).await.unwrap();
-    let (n2, _) = tokio::time::timeout(Duration::from_secs(5), sock.recv_from(&mut r2)).await.unwrap().unwrap();
+    let (n2, _) = tokio::time::timeout(Duration::from_secs(5), sock.recv_from(&mut r2))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(&r1[..n1], &r2[..n2]);
     assert_eq!(r1[1], 0x44, "2.04 Changed");
     assert_eq!(&r1[2..4], &[0x12, 0x34]);
@@ -181,7 +251,9 @@ async fn malformed_flood_server_keeps_answering() {
     }
     // Drain whatever came back, then a well-formed request is still answered.
     let mut buf = [0u8; 2048];
-    while let Ok(Ok(_)) = tokio::time::timeout(Duration::from_millis(200), sock.recv_from(&mut buf)).await {}
+    while let Ok(Ok(_)) =
+        tokio::time::timeout(Duration::from_millis(200), sock.recv_from(&mut buf)).await
+    {}
     let o = coap_client(&["-m", "put", "-e", "alive", "-B", "5", &s.url("after/flood")]).await;
     assert!(o.status.success(), "{o:?}");
     let o = coap_client(&["-B", "5", &s.url("after/flood")]).await;

@@ -23,7 +23,9 @@ fn spawn_device(port: u16) -> Device {
         .args(["-A", "127.0.0.1", "-p", &port.to_string(), "-d", "20"])
         .kill_on_drop(true)
         .spawn()
-        .expect("coap-server-notls missing: install Debian libcoap3-bin (scripts/install.d/30-coap.sh)");
+        .expect(
+            "coap-server-notls missing: install Debian libcoap3-bin (scripts/install.d/30-coap.sh)",
+        );
     Device { child }
 }
 
@@ -44,7 +46,12 @@ fn free_udp_port() -> u16 {
 }
 
 fn count(s: &Server, topic: &str) -> usize {
-    s.published.lock().unwrap().iter().filter(|m| m.topic.as_str() == topic).count()
+    s.published
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|m| m.topic.as_str() == topic)
+        .count()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -53,7 +60,16 @@ async fn mounted_device_observe_and_put_with_retransmission() {
     let mut dev = spawn_device(port);
     device_up(port).await;
     let dev_url = format!("coap://127.0.0.1:{port}");
-    let o = coap_client(&["-m", "put", "-e", "on", "-B", "3", &format!("{dev_url}/dyn/state")]).await;
+    let o = coap_client(&[
+        "-m",
+        "put",
+        "-e",
+        "on",
+        "-B",
+        "3",
+        &format!("{dev_url}/dyn/state"),
+    ])
+    .await;
     assert!(o.status.success(), "{o:?}");
 
     let cfg = Config {
@@ -68,16 +84,41 @@ async fn mounted_device_observe_and_put_with_retransmission() {
     };
     let s = start(cfg).await;
     // Observed values arrive as coap:lamp/...
-    assert!(wait_for(10, || count(&s, "lamp/dyn/state") >= 1).await, "initial value");
-    let m = s.published.lock().unwrap().iter().find(|m| m.topic.as_str() == "lamp/dyn/state").cloned().unwrap();
+    assert!(
+        wait_for(10, || count(&s, "lamp/dyn/state") >= 1).await,
+        "initial value"
+    );
+    let m = s
+        .published
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|m| m.topic.as_str() == "lamp/dyn/state")
+        .cloned()
+        .unwrap();
     assert_eq!(&m.payload[..], b"on");
     assert_eq!(m.format, Format::Octets);
-    assert!(wait_for(10, || count(&s, "lamp/time") >= 3).await, "several time notifications");
+    assert!(
+        wait_for(10, || count(&s, "lamp/time") >= 3).await,
+        "several time notifications"
+    );
     // A change on the device is notified.
-    let o = coap_client(&["-m", "put", "-e", "off", "-B", "3", &format!("{dev_url}/dyn/state")]).await;
+    let o = coap_client(&[
+        "-m",
+        "put",
+        "-e",
+        "off",
+        "-B",
+        "3",
+        &format!("{dev_url}/dyn/state"),
+    ])
+    .await;
     assert!(o.status.success());
     assert!(
-        wait_for(10, || s.last_published_at("lamp/dyn/state").is_some_and(|m| &m.payload[..] == b"off")).await,
+        wait_for(10, || s
+            .last_published_at("lamp/dyn/state")
+            .is_some_and(|m| &m.payload[..] == b"off"))
+        .await,
         "notification of the change"
     );
     // GET on our server returns the mounted value.
@@ -87,8 +128,16 @@ async fn mounted_device_observe_and_put_with_retransmission() {
     // Deliveries to coap:lamp/... become CON PUTs.
     let counters = Arc::new(RouteCounters::default());
     let deliver = |path: &str, v: &str| {
-        let m = Message::new("mqtt", Topic::new(path).unwrap(), v.to_owned()).with_format(Format::Text).with_qos(Qos::AtLeastOnce);
-        s.ctx.deliveries.try_push(Delivery { message: m, ack: Ack::new(counters.clone()) }).unwrap();
+        let m = Message::new("mqtt", Topic::new(path).unwrap(), v.to_owned())
+            .with_format(Format::Text)
+            .with_qos(Qos::AtLeastOnce);
+        s.ctx
+            .deliveries
+            .try_push(Delivery {
+                message: m,
+                ack: Ack::new(counters.clone()),
+            })
+            .unwrap();
     };
     deliver("lamp/dyn/cmd", "first");
     assert!(wait_for(10, || counters.delivered.load(Ordering::Relaxed) == 1).await);
@@ -98,7 +147,10 @@ async fn mounted_device_observe_and_put_with_retransmission() {
     // A 3000-byte delivery goes block-wise.
     let big = "z".repeat(3000);
     deliver("lamp/dyn/big", &big);
-    assert!(wait_for(10, || counters.delivered.load(Ordering::Relaxed) == 2).await, "block-wise PUT");
+    assert!(
+        wait_for(10, || counters.delivered.load(Ordering::Relaxed) == 2).await,
+        "block-wise PUT"
+    );
     let o = coap_client(&["-B", "3", &format!("{dev_url}/dyn/big")]).await;
     assert_eq!(stdout(&o).trim().len(), 3000);
 
@@ -119,5 +171,8 @@ async fn mounted_device_observe_and_put_with_retransmission() {
     let o = coap_client(&["-B", "3", &format!("{dev_url}/dyn/cmd2")]).await;
     assert_eq!(stdout(&o).trim(), "while-away");
     // The lost observation of /time is re-registered.
-    assert!(wait_for(20, || count(&s, "lamp/time") >= time_before + 3).await, "re-registered observation");
+    assert!(
+        wait_for(20, || count(&s, "lamp/time") >= time_before + 3).await,
+        "re-registered observation"
+    );
 }

@@ -56,13 +56,23 @@ pub async fn start(mut cfg: Config) -> Server {
 
 impl Server {
     pub fn url(&self, path: &str) -> String {
-        format!("coap://127.0.0.1:{}/{}", self.addr.port(), path.trim_start_matches('/'))
+        format!(
+            "coap://127.0.0.1:{}/{}",
+            self.addr.port(),
+            path.trim_start_matches('/')
+        )
     }
     pub fn published_count(&self) -> usize {
         self.published.lock().unwrap().len()
     }
     pub fn last_published_at(&self, topic: &str) -> Option<Message> {
-        self.published.lock().unwrap().iter().rev().find(|m| m.topic.as_str() == topic).cloned()
+        self.published
+            .lock()
+            .unwrap()
+            .iter()
+            .rev()
+            .find(|m| m.topic.as_str() == topic)
+            .cloned()
     }
     pub fn last_published(&self) -> Option<Message> {
         self.published.lock().unwrap().last().cloned()
@@ -106,7 +116,10 @@ pub async fn py(script: &str, args: &[&str]) -> Output {
         .output();
     match tokio::time::timeout(Duration::from_secs(60), fut).await {
         Ok(Ok(o)) => o,
-        Ok(Err(e)) => panic!("cannot run {} ({e}); run scripts/install.d/30-coap.sh", python()),
+        Ok(Err(e)) => panic!(
+            "cannot run {} ({e}); run scripts/install.d/30-coap.sh",
+            python()
+        ),
         Err(_) => panic!("python {args:?} timed out"),
     }
 }
