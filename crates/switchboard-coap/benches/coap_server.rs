@@ -22,11 +22,19 @@ fn free_port() -> u16 {
 }
 
 fn request(code: u8, mid: u16, path: &str, payload: &[u8]) -> Vec<u8> {
+    request_obs(code, mid, path, payload, false)
+}
+
+fn request_obs(code: u8, mid: u16, path: &str, payload: &[u8], observe: bool) -> Vec<u8> {
     let mut v = vec![0x41, code, (mid >> 8) as u8, mid as u8, 0x5a];
-    let mut first = true;
+    let mut prev = 0u8;
+    if observe {
+        v.push(0x60);
+        prev = 6;
+    }
     for seg in path.split('/') {
-        let delta: u8 = if first { 11 } else { 0 };
-        first = false;
+        let delta: u8 = 11 - prev;
+        prev = 11;
         v.push((delta << 4) | seg.len() as u8);
         v.extend_from_slice(seg.as_bytes());
     }
@@ -61,10 +69,11 @@ fn one_request(sock: &UdpSocket, to: SocketAddr, dg: &[u8]) -> bool {
     for _ in 0..20 {
         sock.send_to(dg, to).unwrap();
         let mut b = [0u8; 2048];
-        if let Ok((n, _)) = sock.recv_from(&mut b) {
-            if n >= 4 && b[2..4] == dg[2..4] {
-                return true;
-            }
+        if let Ok((n, _)) = sock.recv_from(&mut b)
+            && n >= 4
+            && b[2..4] == dg[2..4]
+        {
+            return true;
         }
     }
     false
@@ -145,6 +154,83 @@ fn load(name: &'static str, to: SocketAddr, pid: u32, secs: f64, window: usize) 
     }
 }
 
+struct ObsReport {
+    name: &'static str,
+    puts: u64,
+    notifications: u64,
+    secs: f64,
+    cpu_s: f64,
+}
+
+/// One observer of `bench/obs` while a publisher keeps `window` CON PUTs of
+/// new values in flight; counts notifications received (ACKing CON ones).
+fn observe_load(
+    name: &'static str,
+    to: SocketAddr,
+    pid: u32,
+    secs: f64,
+    window: usize,
+) -> ObsReport {
+    let publ = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let obs = UdpSocket::bind("127.0.0.1:0").unwrap();
+    publ.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    obs.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    assert!(
+        one_request(&publ, to, &request(3, 1, "bench/obs", b"0")),
+        "{name}: PUT failed"
+    );
+    assert!(
+        one_request(&obs, to, &request_obs(1, 2, "bench/obs", &[], true)),
+        "{name}: observe failed"
+    );
+    publ.set_nonblocking(true).unwrap();
+    obs.set_nonblocking(true).unwrap();
+    let mut inflight: HashMap<u16, Instant> = HashMap::new();
+    let (mut mid, mut seq, mut puts, mut notes) = (1000u16, 0u64, 0u64, 0u64);
+    let mut buf = [0u8; 2048];
+    let cpu0 = cpu_ticks(pid);
+    let start = Instant::now();
+    let end = start + Duration::from_secs_f64(secs);
+    while Instant::now() < end {
+        while inflight.len() < window {
+            mid = mid.wrapping_add(1);
+            seq += 1;
+            let dg = request(3, mid, "bench/obs", seq.to_string().as_bytes());
+            let _ = publ.send_to(&dg, to);
+            inflight.insert(mid, Instant::now());
+        }
+        while let Ok((n, _)) = publ.recv_from(&mut buf) {
+            if n >= 4
+                && inflight
+                    .remove(&u16::from_be_bytes([buf[2], buf[3]]))
+                    .is_some()
+            {
+                puts += 1;
+            }
+        }
+        while let Ok((n, from)) = obs.recv_from(&mut buf) {
+            if n >= 4 && buf[1] >= 0x40 {
+                notes += 1;
+                if buf[0] & 0x30 == 0 {
+                    let _ = obs.send_to(&[0x60, 0, buf[2], buf[3]], from);
+                }
+            }
+        }
+        let now = Instant::now();
+        inflight.retain(|_, t| now.duration_since(*t) < Duration::from_millis(500));
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    ObsReport {
+        name,
+        puts,
+        notifications: notes,
+        secs: elapsed,
+        cpu_s: (cpu_ticks(pid) - cpu0) as f64 / 100.0,
+    }
+}
+
 fn serve(port: u16) {
     use switchboard_model::Adapter;
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -194,19 +280,19 @@ fn main() {
         &["-A", "127.0.0.1", "-p", &lib_port.to_string(), "-d", "10"],
     );
     std::thread::sleep(Duration::from_millis(500));
+    let lib_addr = SocketAddr::from(([127, 0, 0, 1], lib_port));
+    let ours_addr = SocketAddr::from(([127, 0, 0, 1], ours_port));
     let mut reports = Vec::new();
-    for round in 0..2 {
-        let _ = round;
-        reports.push(load(
-            "libcoap",
-            SocketAddr::from(([127, 0, 0, 1], lib_port)),
-            lib.id(),
-            secs,
-            window,
-        ));
-        reports.push(load(
+    for _round in 0..2 {
+        reports.push(load("libcoap", lib_addr, lib.id(), secs, window));
+        reports.push(load("switchboard", ours_addr, ours.id(), secs, window));
+    }
+    let mut obs_reports = Vec::new();
+    for _round in 0..2 {
+        obs_reports.push(observe_load("libcoap", lib_addr, lib.id(), secs, window));
+        obs_reports.push(observe_load(
             "switchboard",
-            SocketAddr::from(([127, 0, 0, 1], ours_port)),
+            ours_addr,
             ours.id(),
             secs,
             window,
@@ -214,6 +300,8 @@ fn main() {
     }
     let _ = ours.kill();
     let _ = lib.kill();
+    let _ = ours.wait();
+    let _ = lib.wait();
     println!(
         "window {window}, {secs} s per run, servers on CPU 0, generator on the CPUs it was given"
     );
@@ -234,6 +322,33 @@ fn main() {
             r.p99_us
         );
     }
+    println!();
+    println!(
+        "{:<12} {:>10} {:>12} {:>16}",
+        "observe", "PUT/s", "notif/s", "cpu us/notif"
+    );
+    for r in &obs_reports {
+        println!(
+            "{:<12} {:>10.0} {:>12.0} {:>16.2}",
+            r.name,
+            r.puts as f64 / r.secs,
+            r.notifications as f64 / r.secs,
+            r.cpu_s * 1e6 / r.notifications.max(1) as f64
+        );
+    }
+    let best_obs = |n: &str| {
+        obs_reports
+            .iter()
+            .filter(|r| r.name == n)
+            .max_by_key(|r| r.notifications)
+            .unwrap()
+    };
+    let (o, l) = (best_obs("switchboard"), best_obs("libcoap"));
+    println!(
+        "observe ratio (switchboard / libcoap): notifications/s {:.2}",
+        (o.notifications as f64 / o.secs) / (l.notifications as f64 / l.secs).max(1e-9)
+    );
+    println!();
     let best = |n: &str| {
         reports
             .iter()

@@ -318,7 +318,7 @@ impl Core {
         let t = pkt.header.get_type();
         match pkt.header.code {
             MessageClass::Empty => {
-                if pkt.get_token().len() > 0 || data.len() > 4 {
+                if !pkt.get_token().is_empty() || data.len() > 4 {
                     // Format error: reject CON, ignore others.
                     self.stats.malformed += 1;
                     if t == MessageType::Confirmable {
@@ -351,10 +351,10 @@ impl Core {
                     Seen::New => {
                         let resp = self.handle_request(peer, &pkt, store, now);
                         if let Some(resp) = resp {
-                            if let MessageClass::Response(rt) = resp.header.code {
-                                if rt.is_error() {
-                                    self.stats.error_responses += 1;
-                                }
+                            if let MessageClass::Response(rt) = resp.header.code
+                                && rt.is_error()
+                            {
+                                self.stats.error_responses += 1;
                             }
                             let b = wire::bytes(&resp);
                             self.dedup.set_response(peer, mid, &b);
@@ -370,10 +370,8 @@ impl Core {
                 }
                 if t == MessageType::Acknowledgement {
                     // A piggybacked response settles our CON.
-                    if let Some(o) = self.outgoing.get(&mid) {
-                        if o.peer == peer {
-                            self.outgoing.remove(&mid);
-                        }
+                    if self.outgoing.get(&mid).is_some_and(|o| o.peer == peer) {
+                        self.outgoing.remove(&mid);
                     }
                 } else {
                     let con = t == MessageType::Confirmable;
@@ -426,19 +424,17 @@ impl Core {
     }
 
     fn on_reset(&mut self, peer: SocketAddr, mid: u16, now: Instant) {
-        if let Some(o) = self.outgoing.get(&mid) {
-            if o.peer == peer {
-                if let Some(o) = self.outgoing.remove(&mid) {
-                    match o.owner {
-                        Owner::Observer(key) => {
-                            self.stats.observers_removed += 1;
-                            self.observers.remove(&key);
-                        }
-                        Owner::Client(id) => self.client_failed(id, now),
+        if self.outgoing.get(&mid).is_some_and(|o| o.peer == peer) {
+            if let Some(o) = self.outgoing.remove(&mid) {
+                match o.owner {
+                    Owner::Observer(key) => {
+                        self.stats.observers_removed += 1;
+                        self.observers.remove(&key);
                     }
+                    Owner::Client(id) => self.client_failed(id, now),
                 }
-                return;
             }
+            return;
         }
         if self.observers.remove_by_non_mid(peer, mid) {
             self.stats.observers_removed += 1;

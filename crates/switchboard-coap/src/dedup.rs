@@ -15,9 +15,12 @@ pub(crate) enum Seen {
     Duplicate(Option<Vec<u8>>),
 }
 
+/// Until when an entry is kept, and the response sent.
+type Remembered = (Instant, Option<Vec<u8>>);
+
 #[derive(Debug)]
 pub(crate) struct Dedup {
-    map: HashMap<(SocketAddr, u16), (Instant, Option<Vec<u8>>)>,
+    map: HashMap<(SocketAddr, u16), Remembered>,
     order: VecDeque<(Instant, SocketAddr, u16)>,
     capacity: usize,
     pub(crate) evicted: u64,

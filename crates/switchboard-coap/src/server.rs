@@ -112,11 +112,9 @@ impl Core {
             return r;
         }
         match obs {
-            Some(0) if blk.num == 0 => {
-                if self.register(key, topic, blk.szx, now) {
-                    let seq = self.observers.next_seq();
-                    r.add_option(CoapOption::Observe, wire::enc_uint(seq));
-                }
+            Some(0) if blk.num == 0 && self.register(key.clone(), topic, blk.szx, now) => {
+                let seq = self.observers.next_seq();
+                r.add_option(CoapOption::Observe, wire::enc_uint(seq));
             }
             Some(1) => {
                 self.observers.remove(&key);

@@ -80,7 +80,11 @@ async fn crud_observe_blockwise_errors_with_aiocoap() {
     let s = start(cfg).await;
     let base = format!("coap://127.0.0.1:{}", s.addr.port());
     let o = py(SCRIPT, &[&base]).await;
-    assert!(o.status.success(), "aiocoap script failed: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "aiocoap script failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let code = |k: &str| v[k].as_str().unwrap_or("").to_owned();
     assert!(code("get_missing").contains("4.04"), "{v}");
@@ -94,7 +98,10 @@ async fn crud_observe_blockwise_errors_with_aiocoap() {
     assert_eq!(v["get_big"][1], true, "{v}");
     assert!(code("bad_cf").contains("4.15"), "{v}");
     assert!(code("too_large").contains("4.13"), "{v}");
-    assert!(code("wkc").contains("</a/b>") && !code("wkc").contains("big"), "{v}");
+    assert!(
+        code("wkc").contains("</a/b>") && !code("wkc").contains("big"),
+        "{v}"
+    );
     assert_eq!(v["observe"], serde_json::json!(["0", "1", "2", "3"]), "{v}");
     assert!(code("delete").contains("2.02"), "{v}");
     assert!(code("get_deleted").contains("4.04"), "{v}");

@@ -138,8 +138,10 @@ async fn blockwise_4k_both_ways_with_libcoap() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn well_known_core_and_errors_with_libcoap() {
-    let mut cfg = Config::default();
-    cfg.max_payload = switchboard_model::units::ByteSize(2000);
+    let cfg = Config {
+        max_payload: switchboard_model::units::ByteSize(2000),
+        ..Config::default()
+    };
     let s = start(cfg).await;
     for (t, f) in [("a/json", Format::Json), ("b/text", Format::Text)] {
         let m = Message::new("coap", Topic::new(t).unwrap(), "1").with_format(f);
