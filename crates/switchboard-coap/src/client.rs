@@ -23,6 +23,8 @@ pub(crate) enum ReqId {
     Obs(usize),
     /// The PUT in flight to the mount at this index.
     Put(usize),
+    /// The Block2 fetch of the rest of a large notification of this observation.
+    Fetch(usize),
 }
 
 const MIN_BACKOFF: Duration = Duration::from_secs(1);
@@ -48,7 +50,23 @@ struct Obs {
     state: ObsState,
     backoff: Duration,
     last_seq: Option<(u32, Instant)>,
+    fetch: Option<Fetch>,
 }
+
+/// The rest of a notification larger than one block, fetched with Block2
+/// GETs (RFC 7959 section 3.4).
+#[derive(Debug)]
+struct Fetch {
+    token: Vec<u8>,
+    buf: Vec<u8>,
+    szx: u8,
+    etag: Option<Vec<u8>>,
+    format: Format,
+    qos: Qos,
+}
+
+/// Largest notification body reassembled from a device.
+const MAX_FETCH: usize = 1 << 20;
 
 #[derive(Debug)]
 struct Put {
@@ -110,6 +128,7 @@ impl Client {
                     state: ObsState::Idle { retry_at: now },
                     backoff: MIN_BACKOFF,
                     last_seq: None,
+                    fetch: None,
                 });
             }
         }
@@ -354,7 +373,8 @@ impl Core {
                     p.waiting_until = Some(now + SEPARATE_WAIT);
                 }
             }
-            ReqId::Obs(_) => {} // Registering already has a deadline.
+            // Registering has a deadline; a fetch is replaced by the next notification.
+            ReqId::Obs(_) | ReqId::Fetch(_) => {}
         }
     }
 
@@ -368,7 +388,97 @@ impl Core {
                 self.finish_put(mi, false, now);
             }
             ReqId::Obs(i) => self.obs_lost(i, now),
+            ReqId::Fetch(i) => {
+                if let Some(o) = self.client.obs.get_mut(i) {
+                    o.fetch = None;
+                }
+            }
         }
+    }
+
+    fn send_fetch(&mut self, i: usize, now: Instant) {
+        let mid = self.mid();
+        let Some(o) = self.client.obs.get(i) else {
+            return;
+        };
+        let Some(m) = self.client.mounts.get(o.mount) else {
+            return;
+        };
+        let Some(f) = o.fetch.as_ref() else { return };
+        let mut r = Packet::new();
+        r.header.set_type(MessageType::Confirmable);
+        r.header.code = MessageClass::Request(RequestType::Get);
+        r.header.message_id = mid;
+        r.set_token(f.token.clone());
+        for s in m.base.iter().chain(o.path.iter()) {
+            r.add_option(CoapOption::UriPath, s.as_bytes().to_vec());
+        }
+        let num = (f.buf.len() / wire::block_size(f.szx)) as u32;
+        let blk = Block {
+            num,
+            more: false,
+            szx: f.szx,
+        };
+        r.add_option(CoapOption::Block2, blk.encode());
+        let addr = m.addr;
+        self.send_con(
+            addr,
+            mid,
+            wire::bytes(&r),
+            Owner::Client(ReqId::Fetch(i)),
+            now,
+        );
+    }
+
+    /// A response to a Block2 fetch; whether it was one.
+    fn fetch_response(&mut self, peer: SocketAddr, pkt: &Packet, now: Instant) -> bool {
+        let tok = pkt.get_token();
+        let Some(i) = self.client.obs.iter().position(|o| {
+            o.fetch.as_ref().is_some_and(|f| f.token == tok)
+                && self
+                    .client
+                    .mounts
+                    .get(o.mount)
+                    .is_some_and(|m| m.addr == peer)
+        }) else {
+            return false;
+        };
+        self.outgoing
+            .retain(|_, o| o.owner != Owner::Client(ReqId::Fetch(i)));
+        let o = &mut self.client.obs[i];
+        let Some(mut f) = o.fetch.take() else {
+            return true;
+        };
+        let ok = matches!(
+            pkt.header.code,
+            MessageClass::Response(ResponseType::Content)
+        );
+        let blk = wire::opt_block(pkt, CoapOption::Block2);
+        let etag = pkt.get_first_option(CoapOption::ETag).cloned();
+        let expected = blk.is_some_and(|b| b.offset() == f.buf.len());
+        if !ok || !expected || etag != f.etag || f.buf.len() + pkt.payload.len() > MAX_FETCH {
+            // Changed or failed mid-transfer: the next notification starts over.
+            return true;
+        }
+        f.buf.extend_from_slice(&pkt.payload);
+        if blk.is_some_and(|b| b.more) {
+            if let Some(b) = blk {
+                f.szx = b.szx.min(f.szx);
+            }
+            o.fetch = Some(f);
+            self.send_fetch(i, now);
+            return true;
+        }
+        let topic = o.topic.clone();
+        self.push_event(Event::Publish {
+            topic,
+            payload: Bytes::from(f.buf),
+            format: f.format,
+            qos: f.qos,
+            peer,
+            retain: true,
+        });
+        true
     }
 
     /// A response from `peer`; whether it belongs to one of our exchanges.
@@ -376,6 +486,9 @@ impl Core {
         let tok = pkt.get_token();
         if tok.is_empty() {
             return false;
+        }
+        if self.fetch_response(peer, pkt, now) {
+            return true;
         }
         let code = match pkt.header.code {
             MessageClass::Response(c) => c,
@@ -434,7 +547,8 @@ impl Core {
             .ok()
             .flatten()
             .unwrap_or(60);
-        let more = wire::opt_block(pkt, CoapOption::Block2).is_some_and(|b| b.more);
+        let block2 = wire::opt_block(pkt, CoapOption::Block2);
+        let more = block2.is_some_and(|b| b.more && b.num == 0);
         let cf = wire::opt_uint(pkt, CoapOption::ContentFormat, 2)
             .ok()
             .flatten();
@@ -478,7 +592,17 @@ impl Core {
             return true;
         }
         if more {
-            tracing::warn!(topic = %o.topic, "CoAP notification needs Block2 transfer; not supported for mounts, dropped.");
+            let token = self.random().to_be_bytes().to_vec();
+            let o = &mut self.client.obs[i];
+            o.fetch = Some(Fetch {
+                token,
+                buf: pkt.payload.clone(),
+                szx: block2.map_or(self.p.szx, |b| b.szx),
+                etag: pkt.get_first_option(CoapOption::ETag).cloned(),
+                format,
+                qos,
+            });
+            self.send_fetch(i, now);
             return true;
         }
         let topic = o.topic.clone();

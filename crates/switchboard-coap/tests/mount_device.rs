@@ -71,6 +71,25 @@ async fn mounted_device_observe_and_put_with_retransmission() {
     ])
     .await;
     assert!(o.status.success(), "{o:?}");
+    let large: String = (0..2500)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    let f = std::env::temp_dir().join(format!("coap-mount-large-{}", std::process::id()));
+    std::fs::write(&f, &large).unwrap();
+    let o = coap_client(&[
+        "-m",
+        "put",
+        "-b",
+        "512",
+        "-f",
+        f.to_str().unwrap(),
+        "-B",
+        "5",
+        &format!("{dev_url}/dyn/large"),
+    ])
+    .await;
+    let _ = std::fs::remove_file(&f);
+    assert!(o.status.success(), "{o:?}");
 
     let cfg = Config {
         ack_timeout: HumanDuration(Duration::from_millis(400)),
@@ -78,7 +97,7 @@ async fn mounted_device_observe_and_put_with_retransmission() {
         mount: vec![Mount {
             prefix: "lamp".into(),
             url: dev_url.clone(),
-            observe: vec!["dyn/state".into(), "time".into()],
+            observe: vec!["dyn/state".into(), "time".into(), "dyn/large".into()],
         }],
         ..Config::default()
     };
