@@ -396,6 +396,30 @@ impl Core {
         }
     }
 
+    /// A value observed on a device: published, and notified to our own
+    /// observers of the mounted topic (local delivery).
+    fn publish_observed(
+        &mut self,
+        topic: Topic,
+        payload: Bytes,
+        format: Format,
+        qos: Qos,
+        peer: SocketAddr,
+        now: Instant,
+    ) {
+        let msg = switchboard_model::Message::new("coap", topic.clone(), payload.clone())
+            .with_format(format.clone());
+        self.push_event(Event::Publish {
+            topic,
+            payload,
+            format,
+            qos,
+            peer,
+            retain: true,
+        });
+        self.notify(&msg, qos, now);
+    }
+
     fn send_fetch(&mut self, i: usize, now: Instant) {
         let mid = self.mid();
         let Some(o) = self.client.obs.get(i) else {
@@ -470,14 +494,7 @@ impl Core {
             return true;
         }
         let topic = o.topic.clone();
-        self.push_event(Event::Publish {
-            topic,
-            payload: Bytes::from(f.buf),
-            format: f.format,
-            qos: f.qos,
-            peer,
-            retain: true,
-        });
+        self.publish_observed(topic, Bytes::from(f.buf), f.format, f.qos, peer, now);
         true
     }
 
@@ -606,14 +623,8 @@ impl Core {
             return true;
         }
         let topic = o.topic.clone();
-        self.push_event(Event::Publish {
-            topic,
-            payload: Bytes::from(pkt.payload.clone()),
-            format,
-            qos,
-            peer,
-            retain: true,
-        });
+        let payload = Bytes::from(pkt.payload.clone());
+        self.publish_observed(topic, payload, format, qos, peer, now);
         true
     }
 }

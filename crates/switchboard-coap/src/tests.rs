@@ -463,14 +463,21 @@ fn mount_observe_and_reregister() {
     assert!(
         matches!(&ev[0], Event::Publish { topic, format: Format::Text, .. } if topic.as_str() == "lamp/state")
     );
-    // A CON notification gets an ACK and a publish.
+    // One of our clients observes the mounted topic.
+    let mut g = req(MessageType::Confirmable, RequestType::Get, 50, "lamp/state");
+    g.add_option(CoapOption::Observe, vec![]);
+    assert_eq!(s.one(&g).payload, b"on");
+    // A CON notification gets an ACK, a publish, and reaches our observer.
     let mut n2 = n.clone();
     n2.header.set_type(MessageType::Confirmable);
     n2.header.message_id = 777;
     n2.set_observe_value(6);
     n2.payload = b"off".to_vec();
     let out = s.send_raw(dev, &wire::bytes(&n2));
-    assert_eq!(out[0].1.header.get_type(), MessageType::Acknowledgement);
+    let ack = out.iter().find(|(to, _)| *to == dev).unwrap();
+    assert_eq!(ack.1.header.get_type(), MessageType::Acknowledgement);
+    let local = out.iter().find(|(to, _)| *to == peer()).unwrap();
+    assert_eq!(local.1.payload, b"off");
     assert_eq!(
         s.store.values[&Topic::new("lamp/state").unwrap()].payload,
         "off"
