@@ -343,8 +343,10 @@ impl Core {
                 let con = t == MessageType::Confirmable;
                 match self.dedup.check(peer, mid, now, con) {
                     Seen::Duplicate(resp) => {
+                        // A duplicate CON gets the same response again; a
+                        // duplicate NON is silently ignored (RFC 7252 4.5).
                         self.stats.duplicates += 1;
-                        if let Some(r) = resp {
+                        if let Some(r) = resp.filter(|_| con) {
                             self.send(peer, r);
                         }
                     }

@@ -152,6 +152,12 @@ fn duplicate_con_gets_same_response_and_one_publish() {
         1
     );
     assert_eq!(s.core.stats().duplicates, 1);
+    // A duplicate NON is ignored: no second response, no second publish.
+    let mut n = req(MessageType::NonConfirmable, RequestType::Post, 10, "t");
+    n.payload = b"2".to_vec();
+    assert_eq!(s.send(&n).len(), 1);
+    assert!(s.send(&n).is_empty());
+    assert_eq!(s.core.stats().duplicates, 2);
 }
 
 #[test]
