@@ -161,10 +161,10 @@ impl Ctx<'_> {
     fn push(&mut self, span: Range<usize>, key: impl Into<String>, message: impl Into<String>) {
         let (line, column) = line_col(self.src, span.start);
         let mut key = key.into();
-        if key.is_empty() {
-            if let Some(root) = self.root {
-                key = key_path_at(root, span.start);
-            }
+        if key.is_empty()
+            && let Some(root) = self.root
+        {
+            key = key_path_at(root, span.start);
         }
         self.errors.push(ConfigError {
             file: self.file.map(Path::to_path_buf),
