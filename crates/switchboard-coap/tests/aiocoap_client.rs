@@ -61,6 +61,25 @@ async def main():
     await asyncio.wait_for(collect(), 10)
     await task
     out["observe"] = seen
+    # Observe a value larger than one block: notifications carry block 0,
+    # the client fetches the rest (RFC 7959 3.4).
+    big1 = bytes((97 + i % 26) for i in range(3000))
+    big2 = bytes((65 + i % 26) for i in range(3100))
+    await (await req(ctx, PUT, "/obs/big", big1, cf=0)).response
+    obig = await req(ctx, GET, "/obs/big", observe=0)
+    f = await obig.response
+    bigseen = [len(f.payload) == 3000 and f.payload == big1]
+    async def push_big():
+        await asyncio.sleep(0.2)
+        await (await req(ctx, PUT, "/obs/big", big2, cf=0)).response
+    t2 = asyncio.ensure_future(push_big())
+    async def collect_big():
+        async for n in obig.observation:
+            bigseen.append(n.payload == big2)
+            break
+    await asyncio.wait_for(collect_big(), 10)
+    await t2
+    out["observe_big"] = bigseen
     r = await (await req(ctx, DELETE, "/a/b")).response
     out["delete"] = str(r.code)
     r = await (await req(ctx, GET, "/a/b")).response
@@ -103,6 +122,7 @@ async fn crud_observe_blockwise_errors_with_aiocoap() {
         "{v}"
     );
     assert_eq!(v["observe"], serde_json::json!(["0", "1", "2", "3"]), "{v}");
+    assert_eq!(v["observe_big"], serde_json::json!([true, true]), "{v}");
     assert!(code("delete").contains("2.02"), "{v}");
     assert!(code("get_deleted").contains("4.04"), "{v}");
 }
