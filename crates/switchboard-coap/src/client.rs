@@ -13,6 +13,7 @@ use switchboard_model::{Format, Qos, Topic};
 
 use crate::config::{Config, parse_url};
 use crate::core::{Core, Event, Owner};
+use crate::fetch::Fetch;
 use crate::mapping;
 use crate::wire::{self, Block};
 
@@ -42,31 +43,16 @@ enum ObsState {
 }
 
 #[derive(Debug)]
-struct Obs {
-    mount: usize,
-    path: Vec<String>,
-    topic: Topic,
+pub(crate) struct Obs {
+    pub(crate) mount: usize,
+    pub(crate) path: Vec<String>,
+    pub(crate) topic: Topic,
     token: Vec<u8>,
     state: ObsState,
     backoff: Duration,
     last_seq: Option<(u32, Instant)>,
-    fetch: Option<Fetch>,
+    pub(crate) fetch: Option<Fetch>,
 }
-
-/// The rest of a notification larger than one block, fetched with Block2
-/// GETs (RFC 7959 section 3.4).
-#[derive(Debug)]
-struct Fetch {
-    token: Vec<u8>,
-    buf: Vec<u8>,
-    szx: u8,
-    etag: Option<Vec<u8>>,
-    format: Format,
-    qos: Qos,
-}
-
-/// Largest notification body reassembled from a device.
-const MAX_FETCH: usize = 1 << 20;
 
 #[derive(Debug)]
 struct Put {
@@ -80,18 +66,18 @@ struct Put {
 }
 
 #[derive(Debug)]
-struct Mount {
+pub(crate) struct Mount {
     prefix: String,
-    addr: SocketAddr,
-    base: Vec<String>,
+    pub(crate) addr: SocketAddr,
+    pub(crate) base: Vec<String>,
     inflight: Option<Put>,
     queue: VecDeque<(u64, Vec<String>, Bytes, Option<u16>)>,
 }
 
 #[derive(Debug, Default)]
 pub(crate) struct Client {
-    mounts: Vec<Mount>,
-    obs: Vec<Obs>,
+    pub(crate) mounts: Vec<Mount>,
+    pub(crate) obs: Vec<Obs>,
 }
 
 impl Client {
@@ -394,108 +380,6 @@ impl Core {
                 }
             }
         }
-    }
-
-    /// A value observed on a device: published, and notified to our own
-    /// observers of the mounted topic (local delivery).
-    fn publish_observed(
-        &mut self,
-        topic: Topic,
-        payload: Bytes,
-        format: Format,
-        qos: Qos,
-        peer: SocketAddr,
-        now: Instant,
-    ) {
-        let msg = switchboard_model::Message::new("coap", topic.clone(), payload.clone())
-            .with_format(format.clone());
-        self.push_event(Event::Publish {
-            topic,
-            payload,
-            format,
-            qos,
-            peer,
-            retain: true,
-        });
-        self.notify(&msg, qos, now);
-    }
-
-    fn send_fetch(&mut self, i: usize, now: Instant) {
-        let mid = self.mid();
-        let Some(o) = self.client.obs.get(i) else {
-            return;
-        };
-        let Some(m) = self.client.mounts.get(o.mount) else {
-            return;
-        };
-        let Some(f) = o.fetch.as_ref() else { return };
-        let mut r = Packet::new();
-        r.header.set_type(MessageType::Confirmable);
-        r.header.code = MessageClass::Request(RequestType::Get);
-        r.header.message_id = mid;
-        r.set_token(f.token.clone());
-        for s in m.base.iter().chain(o.path.iter()) {
-            r.add_option(CoapOption::UriPath, s.as_bytes().to_vec());
-        }
-        let num = (f.buf.len() / wire::block_size(f.szx)) as u32;
-        let blk = Block {
-            num,
-            more: false,
-            szx: f.szx,
-        };
-        r.add_option(CoapOption::Block2, blk.encode());
-        let addr = m.addr;
-        self.send_con(
-            addr,
-            mid,
-            wire::bytes(&r),
-            Owner::Client(ReqId::Fetch(i)),
-            now,
-        );
-    }
-
-    /// A response to a Block2 fetch; whether it was one.
-    fn fetch_response(&mut self, peer: SocketAddr, pkt: &Packet, now: Instant) -> bool {
-        let tok = pkt.get_token();
-        let Some(i) = self.client.obs.iter().position(|o| {
-            o.fetch.as_ref().is_some_and(|f| f.token == tok)
-                && self
-                    .client
-                    .mounts
-                    .get(o.mount)
-                    .is_some_and(|m| m.addr == peer)
-        }) else {
-            return false;
-        };
-        self.outgoing
-            .retain(|_, o| o.owner != Owner::Client(ReqId::Fetch(i)));
-        let o = &mut self.client.obs[i];
-        let Some(mut f) = o.fetch.take() else {
-            return true;
-        };
-        let ok = matches!(
-            pkt.header.code,
-            MessageClass::Response(ResponseType::Content)
-        );
-        let blk = wire::opt_block(pkt, CoapOption::Block2);
-        let etag = pkt.get_first_option(CoapOption::ETag).cloned();
-        let expected = blk.is_some_and(|b| b.offset() == f.buf.len());
-        if !ok || !expected || etag != f.etag || f.buf.len() + pkt.payload.len() > MAX_FETCH {
-            // Changed or failed mid-transfer: the next notification starts over.
-            return true;
-        }
-        f.buf.extend_from_slice(&pkt.payload);
-        if blk.is_some_and(|b| b.more) {
-            if let Some(b) = blk {
-                f.szx = b.szx.min(f.szx);
-            }
-            o.fetch = Some(f);
-            self.send_fetch(i, now);
-            return true;
-        }
-        let topic = o.topic.clone();
-        self.publish_observed(topic, Bytes::from(f.buf), f.format, f.qos, peer, now);
-        true
     }
 
     /// A response from `peer`; whether it belongs to one of our exchanges.

@@ -38,6 +38,7 @@ mod client;
 mod config;
 mod core;
 mod dedup;
+mod fetch;
 pub mod mapping;
 mod observe;
 mod server;
