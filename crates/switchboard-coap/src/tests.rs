@@ -373,6 +373,21 @@ fn every_100th_notification_is_con_and_unacked_removes() {
 }
 
 #[test]
+fn notification_is_con_at_least_daily() {
+    let mut s = Sim::new(Config::default());
+    s.put("o", "0", 0, 1);
+    let mut g = req(MessageType::NonConfirmable, RequestType::Get, 2, "o");
+    g.add_option(CoapOption::Observe, vec![]);
+    s.one(&g);
+    let m = Message::new("x", Topic::new("o").unwrap(), "v");
+    s.core.notify(&m, Qos::AtMostOnce, s.now);
+    assert_eq!(s.out()[0].1.header.get_type(), MessageType::NonConfirmable);
+    s.now += Duration::from_secs(24 * 3600 + 1);
+    s.core.notify(&m, Qos::AtMostOnce, s.now);
+    assert_eq!(s.out()[0].1.header.get_type(), MessageType::Confirmable);
+}
+
+#[test]
 fn observer_limits() {
     let mut s = Sim::new(Config {
         max_observers_per_resource: 2,
