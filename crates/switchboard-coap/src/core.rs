@@ -195,6 +195,12 @@ impl Core {
         xorshift(&mut self.rng)
     }
 
+    /// Whether the adapter has fallen behind on events (a PUT then gets 5.03
+    /// instead of a 2.04 for a publish that would be lost).
+    pub(crate) fn events_full(&self) -> bool {
+        self.events.len() >= MAX_EVENTS
+    }
+
     pub(crate) fn push_event(&mut self, e: Event) {
         if self.events.len() < MAX_EVENTS {
             self.events.push_back(e);

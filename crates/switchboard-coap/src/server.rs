@@ -193,6 +193,11 @@ impl Core {
                 return r;
             }
         }
+        if self.events_full() {
+            set(&mut r, ResponseType::ServiceUnavailable);
+            r.add_option(CoapOption::MaxAge, wire::enc_uint(1));
+            return r;
+        }
         let max = self.p.max_payload;
         let too_large = |r: &mut Packet| {
             r.header.code = MessageClass::Response(ResponseType::RequestEntityTooLarge);

@@ -210,6 +210,24 @@ fn error_codes() {
 }
 
 #[test]
+fn put_gets_503_when_events_are_not_drained() {
+    let mut s = Sim::new(Config::default());
+    let mut last = None;
+    for i in 0..5000u16 {
+        let mut p = req(MessageType::NonConfirmable, RequestType::Post, i, "flood");
+        p.payload = b"x".to_vec();
+        s.core
+            .handle_datagram(peer(), &wire::bytes(&p), &s.store, s.now);
+        last = s.out().pop().map(|x| x.1);
+    }
+    assert_eq!(code(&last.unwrap()), resp(ResponseType::ServiceUnavailable));
+    assert_eq!(s.store.apply(&mut s.core).len(), 4096);
+    let mut p = req(MessageType::Confirmable, RequestType::Post, 6000, "flood");
+    p.payload = b"x".to_vec();
+    assert_eq!(code(&s.one(&p)), resp(ResponseType::Created));
+}
+
+#[test]
 fn block2_and_block1() {
     let mut s = Sim::new(Config::default());
     let big: String = (0..4096)
