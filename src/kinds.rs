@@ -12,7 +12,7 @@ use toml::Spanned;
 use toml::de::DeValue;
 
 /// Every adapter kind, for error messages.
-pub(crate) const KINDS: &[&str] = &["http", "ws", "mqtt"];
+pub(crate) const KINDS: &[&str] = &["http", "ws", "mqtt", "coap"];
 
 /// An adapter built from its table.
 pub(crate) struct Built {
@@ -76,6 +76,14 @@ pub(crate) fn build(
                 issues: c.validate(),
                 listen: c.listen_addrs(),
                 adapter: Box::new(switchboard_mqtt::MqttAdapter::new(c)),
+            }),
+            Err(e) => Outcome::Invalid(e),
+        },
+        "coap" => match de::<switchboard_coap::Config>(table) {
+            Ok(c) => Outcome::Built(Built {
+                issues: c.validate(),
+                listen: c.listen_addrs(),
+                adapter: Box::new(switchboard_coap::CoapAdapter::new(c)),
             }),
             Err(e) => Outcome::Invalid(e),
         },
