@@ -1,0 +1,275 @@
+//! One bridged reader: turns what a raw DDS reader reads into bridge
+//! [`Message`]s, applies the loop guard, and publishes them into the router.
+//!
+//! Loop guard: samples from our own participant are never bridged (our
+//! writers' samples would otherwise come straight back); samples from another
+//! switchboard bridge's participant were bridged once already and are dropped
+//! unless `forward_bridged` is set, in which case they travel with hop count 1.
+
+use std::collections::HashSet;
+use std::sync::{Arc, RwLock};
+
+use futures_util::StreamExt;
+use rustdds::InstanceState;
+use switchboard_model::{Counter, Format, Ingress, Message, Qos, Topic};
+use tokio_util::sync::CancellationToken;
+
+use crate::discovery::{GuidPrefix, prefix_of};
+use crate::endpoints::{ReadItem, ReadStream};
+use crate::mapping::hex;
+
+/// Message property carrying the instance key (hex of its CDR big-endian members).
+pub const PROP_KEY: &str = "dds.key";
+/// Message property carrying the instance state of a not-alive instance:
+/// `disposed` or `unregistered`.
+pub const PROP_INSTANCE_STATE: &str = "dds.instance_state";
+/// Message property carrying the DDS type name.
+pub const PROP_TYPE: &str = "dds.type";
+
+/// State shared by the adapter and its readers.
+#[derive(Debug)]
+pub struct Shared {
+    /// The adapter instance name.
+    pub name: Arc<str>,
+    /// Our participant's GUID prefix.
+    pub own: GuidPrefix,
+    /// Other bridges' participants.
+    pub bridges: RwLock<HashSet<GuidPrefix>>,
+    /// Bridge other bridges' samples too.
+    pub forward_bridged: bool,
+    /// Largest payload accepted.
+    pub max_payload: usize,
+    /// Samples dropped by the loop guard.
+    pub loop_drops: Counter,
+    /// Samples over `max_payload`.
+    pub too_large: Counter,
+    /// Samples rustdds could not hand over.
+    pub read_errors: Counter,
+}
+
+/// What a reader knows about its topic.
+#[derive(Clone, Debug)]
+pub struct ReaderInfo {
+    /// The bridge topic.
+    pub topic: Topic,
+    /// The DDS type name.
+    pub dds_type: Arc<str>,
+    /// The type name carried in the message format (IDL name).
+    pub idl_type: Arc<str>,
+    /// QoS of produced messages.
+    pub qos: Qos,
+    /// Retain flag of produced messages.
+    pub retain: bool,
+}
+
+/// What the loop guard decides about a sample from `writer`.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Bridge it with this hop count.
+    Bridge(u8),
+    /// Ours: drop.
+    Own,
+    /// Another bridge's and not forwarded: drop.
+    Bridged,
+}
+
+impl Shared {
+    /// The loop guard.
+    pub fn verdict(&self, writer: &GuidPrefix) -> Verdict {
+        if *writer == self.own {
+            return Verdict::Own;
+        }
+        let from_bridge = self
+            .bridges
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(writer);
+        match (from_bridge, self.forward_bridged) {
+            (false, _) => Verdict::Bridge(0),
+            (true, true) => Verdict::Bridge(1),
+            (true, false) => Verdict::Bridged,
+        }
+    }
+}
+
+/// Converts one read item into a message (`None` when dropped; counted).
+pub fn to_message(item: ReadItem, info: &ReaderInfo, shared: &Shared) -> Option<Message> {
+    let (writer, source_time) = match &item {
+        ReadItem::Sample {
+            writer,
+            source_time,
+            ..
+        }
+        | ReadItem::Instance {
+            writer,
+            source_time,
+            ..
+        } => (prefix_of(writer), *source_time),
+        ReadItem::Error(e) => {
+            shared.read_errors.inc();
+            tracing::debug!(adapter = %shared.name, topic = %info.topic, error = %e, "DDS read error.");
+            return None;
+        }
+    };
+    let hops = match shared.verdict(&writer) {
+        Verdict::Bridge(h) => h,
+        Verdict::Own | Verdict::Bridged => {
+            shared.loop_drops.inc();
+            return None;
+        }
+    };
+    let mut msg = match item {
+        ReadItem::Sample { sample, .. } => {
+            if sample.body.len() + 4 > shared.max_payload {
+                shared.too_large.inc();
+                return None;
+            }
+            let mut m = Message::new(
+                shared.name.clone(),
+                info.topic.clone(),
+                sample.to_encapsulated(),
+            );
+            if !sample.key.bytes.is_empty() {
+                m.properties.push(PROP_KEY, hex(&sample.key.bytes));
+            }
+            m
+        }
+        ReadItem::Instance { key, state, .. } => {
+            let mut m = Message::new(shared.name.clone(), info.topic.clone(), Vec::new());
+            m.properties.push(PROP_KEY, hex(&key.bytes));
+            let state = match state {
+                InstanceState::NotAliveDisposed => "disposed",
+                _ => "unregistered",
+            };
+            m.properties.push(PROP_INSTANCE_STATE, state);
+            m
+        }
+        ReadItem::Error(_) => return None,
+    };
+    msg.format = Format::Cdr(Some(info.idl_type.clone()));
+    msg.properties.push(PROP_TYPE, info.dds_type.clone());
+    msg.qos = info.qos;
+    msg.retain = info.retain;
+    msg.source_timestamp = source_time;
+    msg.origin.peer = Some(Arc::from(hex(&writer)));
+    msg.trace.hops = hops;
+    Some(msg)
+}
+
+/// Reads until `cancel` fires or the router stops.
+pub async fn run(
+    mut stream: ReadStream,
+    info: ReaderInfo,
+    shared: Arc<Shared>,
+    ingress: Ingress,
+    cancel: CancellationToken,
+) {
+    loop {
+        let item = tokio::select! {
+            () = cancel.cancelled() => return,
+            item = stream.next() => match item {
+                Some(i) => i,
+                None => return,
+            },
+        };
+        if let Some(msg) = to_message(item, &info, &shared)
+            && ingress.publish(msg).await.is_err()
+        {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::raw::{RawKey, RawSample};
+    use bytes::Bytes;
+    use rustdds::GUID;
+    use switchboard_model::AdapterMetrics;
+
+    fn shared(forward: bool) -> Shared {
+        let m = AdapterMetrics::default();
+        Shared {
+            name: "dds".into(),
+            own: [1; 12],
+            bridges: RwLock::new([[2; 12]].into_iter().collect()),
+            forward_bridged: forward,
+            max_payload: 16,
+            loop_drops: m.counter("l", "l"),
+            too_large: m.counter("t", "t"),
+            read_errors: m.counter("e", "e"),
+        }
+    }
+
+    fn guid(p: u8) -> GUID {
+        let mut b = [p; 16];
+        b[15] = 0x03;
+        GUID::from_bytes(b)
+    }
+
+    fn info() -> ReaderInfo {
+        ReaderInfo {
+            topic: Topic::new("chatter").unwrap(),
+            dds_type: "std_msgs::msg::dds_::String_".into(),
+            idl_type: "std_msgs::msg::String".into(),
+            qos: Qos::AtLeastOnce,
+            retain: true,
+        }
+    }
+
+    fn sample(p: u8, body: &'static [u8]) -> ReadItem {
+        ReadItem::Sample {
+            sample: RawSample {
+                rep: 1,
+                body: Bytes::from_static(body),
+                key: RawKey::default(),
+            },
+            writer: guid(p),
+            source_time: None,
+        }
+    }
+
+    #[test]
+    fn loop_guard() {
+        let s = shared(false);
+        assert!(to_message(sample(1, b"x"), &info(), &s).is_none());
+        assert!(to_message(sample(2, b"x"), &info(), &s).is_none());
+        assert_eq!(s.loop_drops.get(), 2);
+        let m = to_message(sample(3, b"abc"), &info(), &s).unwrap();
+        assert_eq!(&m.payload[..], &[0, 1, 0, 0, b'a', b'b', b'c']);
+        assert_eq!(m.format, Format::Cdr(Some("std_msgs::msg::String".into())));
+        assert_eq!(
+            m.properties.get(PROP_TYPE),
+            Some("std_msgs::msg::dds_::String_")
+        );
+        assert!(m.retain && m.qos == Qos::AtLeastOnce && m.trace.hops == 0);
+        let f = shared(true);
+        assert_eq!(
+            to_message(sample(2, b"x"), &info(), &f).unwrap().trace.hops,
+            1
+        );
+    }
+
+    #[test]
+    fn too_large_and_instances() {
+        let s = shared(false);
+        assert!(to_message(sample(3, &[0u8; 13]), &info(), &s).is_none());
+        assert_eq!(s.too_large.get(), 1);
+        let m = to_message(
+            ReadItem::Instance {
+                key: RawKey::from_bytes(vec![0, 0, 0, 7]),
+                state: InstanceState::NotAliveDisposed,
+                writer: guid(3),
+                source_time: None,
+            },
+            &info(),
+            &s,
+        )
+        .unwrap();
+        assert!(m.payload.is_empty());
+        assert_eq!(m.properties.get(PROP_KEY), Some("00000007"));
+        assert_eq!(m.properties.get(PROP_INSTANCE_STATE), Some("disposed"));
+    }
+}
