@@ -415,11 +415,21 @@ impl Bridge {
                 .properties
                 .get(PROP_KEY)
                 .and_then(unhex)
-                .unwrap_or_default();
+                .and_then(|k| RawKey::from_encapsulated(&k).ok());
+            let Some(key) = key else {
+                ctx.metrics.inc_dropped();
+                self.warn_topic(
+                    ctx,
+                    &dds_name,
+                    "instance-state message without a valid dds.key",
+                );
+                d.ack.dropped(DropReason::Transcode);
+                return;
+            };
             RawSample {
-                rep: 0x0001,
+                rep: key.rep,
                 body: bytes::Bytes::new(),
-                key: RawKey::from_bytes(key),
+                key,
             }
         } else {
             match &msg.format {

@@ -50,13 +50,16 @@ pub fn is_supported(rep: u16) -> bool {
     matches!(rep, 0x0000..=0x0003 | 0x0006..=0x000b)
 }
 
-/// The instance key of a raw sample: the key members serialized as the DDS
-/// key hash rules want them (CDR big-endian), and the 16-byte key hash.
+/// The instance key of a raw sample: the key members serialized in
+/// representation `rep`, and a 16-byte key hash.
 ///
-/// Without a type that names the key members the key is empty (one instance
-/// per topic); disposes that carry a serialized key keep its bytes.
+/// Without a type that names the key members the key of a data sample is
+/// empty (one instance per topic); disposes carry the serialized key the
+/// writer sent, in the writer's representation.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Serialize)]
 pub struct RawKey {
+    /// Representation identifier of `bytes`.
+    pub rep: u16,
     /// Serialized key members (may be empty).
     pub bytes: Vec<u8>,
     /// The key hash.
@@ -67,9 +70,31 @@ pub struct RawKey {
 impl RawKey {
     /// A key from its serialized members, hashed as DDS-RTPS 9.6.3.8 says:
     /// zero-padded when 16 bytes or less, MD5 otherwise.
-    pub fn from_bytes(bytes: Vec<u8>) -> Self {
+    pub fn from_bytes(rep: u16, bytes: Vec<u8>) -> Self {
         let hash = hash_key_bytes(&bytes);
-        RawKey { bytes, hash }
+        RawKey { rep, bytes, hash }
+    }
+
+    /// The key as a full encapsulation (identifier, options, members): what
+    /// the `dds.key` property carries, in hex.
+    pub fn to_encapsulated(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(4 + self.bytes.len());
+        v.extend_from_slice(&self.rep.to_be_bytes());
+        v.extend_from_slice(&[0, 0]);
+        v.extend_from_slice(&self.bytes);
+        v
+    }
+
+    /// Parses [`RawKey::to_encapsulated`]'s form.
+    pub fn from_encapsulated(v: &[u8]) -> Result<RawKey, RawError> {
+        if v.len() < 4 {
+            return Err(RawError::Short(v.len()));
+        }
+        let rep = u16::from_be_bytes([v[0], v[1]]);
+        if !is_supported(rep) {
+            return Err(RawError::Representation(rep));
+        }
+        Ok(RawKey::from_bytes(rep, v[4..].to_vec()))
     }
 }
 
@@ -217,9 +242,9 @@ impl<'de> rustdds::with_key::Decode<'de, RawSample, RawKey> for RawDecoder {
     fn decode_key_bytes(
         self,
         input: &'de [u8],
-        _encoding: RepresentationIdentifier,
+        encoding: RepresentationIdentifier,
     ) -> Result<RawKey, RawError> {
-        Ok(RawKey::from_bytes(input.to_vec()))
+        Ok(RawKey::from_bytes(rep_id_u16(encoding), input.to_vec()))
     }
 }
 
@@ -273,10 +298,15 @@ mod tests {
 
     #[test]
     fn key_hash_rules() {
-        let short = RawKey::from_bytes(vec![0, 0, 0, 7]);
+        let short = RawKey::from_bytes(0, vec![0, 0, 0, 7]);
+        assert_eq!(short.to_encapsulated(), [0, 0, 0, 0, 0, 0, 0, 7]);
+        assert_eq!(
+            RawKey::from_encapsulated(&short.to_encapsulated()),
+            Ok(short.clone())
+        );
         assert_eq!(short.hash[..4], [0, 0, 0, 7]);
         assert_eq!(short.hash[4..], [0u8; 12]);
-        let long = RawKey::from_bytes(vec![1u8; 20]);
+        let long = RawKey::from_bytes(1, vec![1u8; 20]);
         assert_eq!(long.hash, md5::compute([1u8; 20]).0);
     }
 

@@ -18,7 +18,8 @@ use crate::discovery::{GuidPrefix, prefix_of};
 use crate::endpoints::{ReadItem, ReadStream};
 use crate::mapping::hex;
 
-/// Message property carrying the instance key (hex of its CDR big-endian members).
+/// Message property carrying the instance key: hex of the serialized key
+/// with its encapsulation header (as the writer sent it in a dispose).
 pub const PROP_KEY: &str = "dds.key";
 /// Message property carrying the instance state of a not-alive instance:
 /// `disposed` or `unregistered`.
@@ -130,13 +131,14 @@ pub fn to_message(item: ReadItem, info: &ReaderInfo, shared: &Shared) -> Option<
                 sample.to_encapsulated(),
             );
             if !sample.key.bytes.is_empty() {
-                m.properties.push(PROP_KEY, hex(&sample.key.bytes));
+                m.properties
+                    .push(PROP_KEY, hex(&sample.key.to_encapsulated()));
             }
             m
         }
         ReadItem::Instance { key, state, .. } => {
             let mut m = Message::new(shared.name.clone(), info.topic.clone(), Vec::new());
-            m.properties.push(PROP_KEY, hex(&key.bytes));
+            m.properties.push(PROP_KEY, hex(&key.to_encapsulated()));
             let state = match state {
                 InstanceState::NotAliveDisposed => "disposed",
                 _ => "unregistered",
@@ -259,7 +261,7 @@ mod tests {
         assert_eq!(s.too_large.get(), 1);
         let m = to_message(
             ReadItem::Instance {
-                key: RawKey::from_bytes(vec![0, 0, 0, 7]),
+                key: RawKey::from_bytes(1, vec![7, 0, 0, 0]),
                 state: InstanceState::NotAliveDisposed,
                 writer: guid(3),
                 source_time: None,
@@ -269,7 +271,7 @@ mod tests {
         )
         .unwrap();
         assert!(m.payload.is_empty());
-        assert_eq!(m.properties.get(PROP_KEY), Some("00000007"));
+        assert_eq!(m.properties.get(PROP_KEY), Some("0001000007000000"));
         assert_eq!(m.properties.get(PROP_INSTANCE_STATE), Some("disposed"));
     }
 }
