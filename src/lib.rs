@@ -1,1 +1,47 @@
-//! placeholder
+//! switchboard: move messages between DDS topics, CoAP resources, MQTT topics,
+//! HTTP endpoints and WebSocket endpoints.
+//!
+//! Adapters at the edge, one router in the middle, one message model between
+//! them. A [`Bridge`] is built from a TOML file ([`Bridge::from_config_file`],
+//! [`Bridge::from_toml_str`]) or in code ([`Bridge::builder`]), started, and
+//! used through its [`BridgeHandle`]:
+//!
+//! ```no_run
+//! use switchboard::{Bridge, Message};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let bridge = Bridge::from_toml_str(r#"
+//!     [adapter.http]
+//!     listen = "127.0.0.1:8080"
+//! "#)?;
+//! let handle = bridge.start().await?;
+//! handle.publish(Message::json("http:cmd/lamp", r#"{"on":true}"#)?).await?;
+//! let mut sub = handle.subscribe("*:sensors/#")?;   // a Stream of Messages
+//! # let _ = sub.recv();
+//! handle.shutdown().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Your own adapter implements [`Adapter`] and is added with
+//! [`Bridge::with_adapter`] or [`BridgeBuilder::adapter`].
+
+mod bridge;
+mod config;
+mod kinds;
+
+pub use bridge::{Bridge, BridgeBuilder, BridgeError, BridgeHandle};
+pub use config::{BridgeSettings, ConfigError, ConfigErrors};
+pub use switchboard_model::{
+    Ack, Adapter, AdapterContext, AdapterError, Address, AddressPattern, BoxFuture, Delivery,
+    Endpoint, Format, Interest, Message, ModelError, Origin, Pattern, Properties, Qos, Running,
+    Subscription, Topic,
+};
+pub use switchboard_router::RouteSpec;
+
+/// The adapter crates, for building adapters in code.
+pub mod adapters {
+    pub use switchboard_http as http;
+}
+
+/// The built-in default configuration (`--print-default-config`).
+pub const DEFAULT_CONFIG: &str = include_str!("../examples/bridge.toml");

@@ -21,6 +21,11 @@
 //! # Ok::<(), switchboard_codec::CodecError>(())
 //! ```
 
+pub mod cdr;
+#[doc(hidden)]
+pub mod fuzzing;
+pub mod idl;
+
 use base64::Engine;
 use bytes::Bytes;
 use switchboard_model::Format;

@@ -1,0 +1,456 @@
+//! The routing step: match a message against the route table, expand
+//! templates, apply the loop guard, convert formats, record last values, and
+//! produce deliveries for per-destination queues. Pure logic: no protocol, no
+//! I/O; the async driver is in `run.rs`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+use switchboard_model::{
+    Ack, AdapterMetrics, Address, AddressBook, Delivery, DeliveryQueue, DropReason, Endpoint,
+    Health, Interest, Message, Topic,
+};
+use tokio::sync::watch;
+
+use crate::table::{Dest, RouteError, RouteSpec, RouteTable};
+
+/// The default hop limit of the loop guard.
+pub const DEFAULT_MAX_HOPS: u8 = 8;
+
+/// One adapter instance as the router knows it.
+#[derive(Debug)]
+pub struct Slot {
+    /// Instance name.
+    pub name: Arc<str>,
+    /// Kind.
+    pub kind: String,
+    /// Its delivery queue.
+    pub queue: Arc<DeliveryQueue>,
+    /// Its counters.
+    pub metrics: Arc<AdapterMetrics>,
+    /// Its health.
+    pub health: Health,
+    /// Endpoints it bound.
+    pub endpoints: Mutex<Vec<Endpoint>>,
+    pub(crate) interest: watch::Sender<Arc<[Interest]>>,
+}
+
+impl Slot {
+    /// The interest receiver to hand to the adapter.
+    pub fn interest_rx(&self) -> watch::Receiver<Arc<[Interest]>> {
+        self.interest.subscribe()
+    }
+}
+
+/// Describes an adapter instance to register with [`Router::new`].
+#[derive(Debug, Clone)]
+pub struct SlotSpec {
+    /// Instance name.
+    pub name: Arc<str>,
+    /// Kind.
+    pub kind: String,
+    /// Delivery queue capacity.
+    pub queue_capacity: usize,
+}
+
+/// The router: adapters, the swappable route table, the address book.
+#[derive(Debug)]
+pub struct Router {
+    slots: Vec<Slot>,
+    by_name: HashMap<Arc<str>, usize>,
+    table: ArcSwap<RouteTable>,
+    book: Arc<AddressBook>,
+    max_hops: u8,
+}
+
+/// A delivery for the adapter in slot `.0`.
+pub type Planned = (usize, Delivery);
+
+impl Router {
+    /// Registers the adapters and compiles the routes.
+    pub fn new(
+        adapters: Vec<SlotSpec>,
+        routes: &[RouteSpec],
+        book: Arc<AddressBook>,
+        max_hops: u8,
+    ) -> Result<Router, Vec<RouteError>> {
+        let names: Vec<Arc<str>> = adapters.iter().map(|a| a.name.clone()).collect();
+        let table = RouteTable::compile(routes, &names)?;
+        let slots: Vec<Slot> = adapters
+            .into_iter()
+            .map(|a| Slot {
+                interest: watch::channel(table.interest_of(&a.name)).0,
+                name: a.name,
+                kind: a.kind,
+                queue: Arc::new(DeliveryQueue::new(a.queue_capacity)),
+                metrics: Arc::new(AdapterMetrics::default()),
+                health: Health::default(),
+                endpoints: Mutex::new(Vec::new()),
+            })
+            .collect();
+        let by_name = slots
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.name.clone(), i))
+            .collect();
+        Ok(Router {
+            slots,
+            by_name,
+            table: ArcSwap::from_pointee(table),
+            book,
+            max_hops,
+        })
+    }
+
+    /// Replaces the route table while running; messages being routed finish
+    /// on the old table. Adapters see their new interest.
+    pub fn swap_routes(&self, routes: &[RouteSpec]) -> Result<(), Vec<RouteError>> {
+        let table = RouteTable::compile(routes, &self.names())?;
+        for s in &self.slots {
+            s.interest.send_replace(table.interest_of(&s.name));
+        }
+        self.table.store(Arc::new(table));
+        Ok(())
+    }
+
+    /// Adapter names in slot order.
+    pub fn names(&self) -> Vec<Arc<str>> {
+        self.slots.iter().map(|s| s.name.clone()).collect()
+    }
+
+    /// The adapter slots.
+    pub fn slots(&self) -> &[Slot] {
+        &self.slots
+    }
+
+    /// The slot index of an adapter.
+    pub fn slot_of(&self, name: &str) -> Option<usize> {
+        self.by_name.get(name).copied()
+    }
+
+    /// The current route table.
+    pub fn table(&self) -> Arc<RouteTable> {
+        self.table.load_full()
+    }
+
+    /// The address book.
+    pub fn book(&self) -> &Arc<AddressBook> {
+        &self.book
+    }
+
+    /// Routes one message that entered the bridge at
+    /// `msg.origin.adapter:msg.topic`, appending the deliveries to `out`.
+    ///
+    /// A message is delivered at most once per destination address, never to
+    /// its own source address or an address on its trace (loop guard), and not
+    /// at all once its hop count reached the limit. Each destination's last
+    /// value is recorded before the delivery is queued.
+    pub fn route(&self, msg: &Message, out: &mut Vec<Planned>) {
+        let table = self.table.load();
+        let origin_slot = self.by_name.get(&msg.origin.adapter).copied();
+        let mut matched: smallvec_lite::Small = smallvec_lite::Small::new();
+        if let Some(s) = origin_slot {
+            table.by_adapter[s].for_each_match(&msg.topic, |&r| matched.push(r));
+        }
+        table.any.for_each_match(&msg.topic, |&r| matched.push(r));
+        if matched.is_empty() {
+            return;
+        }
+        matched.sort_dedup();
+        let source = msg.address();
+        let trace = msg.trace.extended(&source);
+        let first_out = out.len();
+        for &rid in matched.as_slice() {
+            let Some(route) = table.routes.get(rid as usize) else {
+                continue;
+            };
+            let counters = &route.counters;
+            counters
+                .matched
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if msg.trace.hops >= self.max_hops {
+                counters.count_drop(DropReason::HopLimit);
+                continue;
+            }
+            // Convert once per route.
+            let payload = match &route.spec.format {
+                Some(f) if *f != msg.format => {
+                    match switchboard_codec::transcode(msg.payload.clone(), &msg.format, f) {
+                        Ok(p) => Some((p, f.clone())),
+                        Err(e) => {
+                            tracing::debug!(route = rid, error = %e, "Payload conversion failed.");
+                            counters.count_drop(DropReason::Transcode);
+                            continue;
+                        }
+                    }
+                }
+                _ => None,
+            };
+            for (tpl, dest) in &route.to {
+                let Some(topic) = tpl.expand(&route.from.filter, &msg.topic) else {
+                    counters.count_drop(DropReason::BadTopic);
+                    continue;
+                };
+                let mut push = |slot: usize| {
+                    let s = &self.slots[slot];
+                    if Some(slot) == origin_slot && topic == msg.topic {
+                        counters.count_drop(DropReason::Loop);
+                        return;
+                    }
+                    if msg
+                        .trace
+                        .path()
+                        .iter()
+                        .any(|a| a.adapter == s.name && a.topic == topic)
+                    {
+                        counters.count_drop(DropReason::Loop);
+                        return;
+                    }
+                    if out[first_out..]
+                        .iter()
+                        .any(|(o, d)| *o == slot && d.message.topic == topic)
+                    {
+                        return;
+                    }
+                    let m = derive(
+                        msg,
+                        &topic,
+                        &trace,
+                        route.spec.qos,
+                        route.spec.retain,
+                        payload.as_ref(),
+                    );
+                    self.book.record(&s.name, &m);
+                    out.push((
+                        slot,
+                        Delivery {
+                            message: m,
+                            ack: Ack::new(counters.clone()),
+                        },
+                    ));
+                };
+                match dest {
+                    Dest::Slot(s) => push(*s),
+                    Dest::AllButOrigin => {
+                        for s in 0..self.slots.len() {
+                            if Some(s) != origin_slot {
+                                push(s);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Publishes `msg` at its address as if a local client of that adapter
+    /// had: records it, asks the adapter to deliver it to its own clients, and
+    /// returns it for routing. `None` when no adapter has that name.
+    pub fn inject_local(&self, msg: &Message) -> Option<Delivery> {
+        let slot = self.slot_of(&msg.origin.adapter)?;
+        self.book.record(&self.slots[slot].name, msg);
+        Some(Delivery {
+            message: msg.clone(),
+            ack: Ack::none(),
+        })
+    }
+
+    /// The queue of the adapter in `slot`.
+    pub fn queue(&self, slot: usize) -> Option<&Arc<DeliveryQueue>> {
+        self.slots.get(slot).map(|s| &s.queue)
+    }
+
+    /// The address book's view of one address.
+    pub fn latest(&self, adapter: &str, topic: &Topic) -> Option<Message> {
+        self.book.latest(&Address::new(adapter, topic.clone()))
+    }
+}
+
+fn derive(
+    msg: &Message,
+    topic: &Topic,
+    trace: &switchboard_model::Trace,
+    qos: Option<switchboard_model::Qos>,
+    retain: Option<bool>,
+    payload: Option<&(bytes::Bytes, switchboard_model::Format)>,
+) -> Message {
+    let mut m = msg.clone();
+    m.topic = topic.clone();
+    m.trace = trace.clone();
+    if let Some(q) = qos {
+        m.qos = q;
+    }
+    if let Some(r) = retain {
+        m.retain = r;
+    }
+    if let Some((p, f)) = payload {
+        m.payload = p.clone();
+        m.format = f.clone();
+    }
+    m
+}
+
+/// A tiny inline vector of route ids (most messages match a few routes).
+mod smallvec_lite {
+    pub(super) struct Small {
+        inline: [u32; 8],
+        len: usize,
+        spill: Vec<u32>,
+    }
+
+    impl Small {
+        pub(super) fn new() -> Self {
+            Small {
+                inline: [0; 8],
+                len: 0,
+                spill: Vec::new(),
+            }
+        }
+        pub(super) fn push(&mut self, v: u32) {
+            if self.spill.is_empty() && self.len < 8 {
+                self.inline[self.len] = v;
+                self.len += 1;
+            } else {
+                if self.spill.is_empty() {
+                    self.spill.extend_from_slice(&self.inline[..self.len]);
+                }
+                self.spill.push(v);
+            }
+        }
+        pub(super) fn is_empty(&self) -> bool {
+            self.len == 0 && self.spill.is_empty()
+        }
+        pub(super) fn as_slice(&self) -> &[u32] {
+            if self.spill.is_empty() {
+                &self.inline[..self.len]
+            } else {
+                &self.spill
+            }
+        }
+        pub(super) fn sort_dedup(&mut self) {
+            if self.spill.is_empty() {
+                let s = &mut self.inline[..self.len];
+                s.sort_unstable();
+                let mut w = 0;
+                for r in 0..s.len() {
+                    if w == 0 || s[r] != s[w - 1] {
+                        s[w] = s[r];
+                        w += 1;
+                    }
+                }
+                self.len = w;
+            } else {
+                self.spill.sort_unstable();
+                self.spill.dedup();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use switchboard_model::{Format, Qos};
+
+    fn router(routes: &[RouteSpec]) -> Router {
+        let slots = ["mqtt", "http", "coap"]
+            .map(|n| SlotSpec {
+                name: n.into(),
+                kind: n.into(),
+                queue_capacity: 16,
+            })
+            .to_vec();
+        Router::new(slots, routes, Arc::new(AddressBook::default()), 3).unwrap()
+    }
+
+    fn dests(r: &Router, m: &Message) -> Vec<String> {
+        let mut out = Vec::new();
+        r.route(m, &mut out);
+        out.into_iter()
+            .map(|(s, d)| {
+                let name = r.slots()[s].name.to_string();
+                d.ack.done();
+                format!("{name}:{}", d.message.topic)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn fan_out_to_all_but_origin() {
+        let r = router(&[RouteSpec::new("*:#", ["*:{0}"])]);
+        let m = Message::json("mqtt:a/b", "1").unwrap();
+        assert_eq!(dests(&r, &m), vec!["http:a/b", "coap:a/b"]);
+        // Last values recorded at the destinations.
+        assert!(r.latest("http", &Topic::new("a/b").unwrap()).is_some());
+    }
+
+    #[test]
+    fn loop_guard_and_dedupe() {
+        let r = router(&[
+            RouteSpec::new("mqtt:a/#", ["mqtt:{0}", "http:{0}"]),
+            RouteSpec::new("mqtt:a/+", ["http:{0}"]),
+        ]);
+        let m = Message::json("mqtt:a/b", "1").unwrap();
+        assert_eq!(dests(&r, &m), vec!["http:a/b"]);
+        let t = r.table();
+        assert_eq!(t.routes()[0].counters.dropped(DropReason::Loop), 1);
+        // A message whose trace already passed http:a/b does not go back there.
+        let mut m2 = m.clone();
+        m2.trace = m2.trace.extended(&Address::parse("http:a/b").unwrap());
+        assert!(dests(&r, &m2).is_empty());
+    }
+
+    #[test]
+    fn hop_limit() {
+        let r = router(&[RouteSpec::new("mqtt:#", ["http:{0}"])]);
+        let mut m = Message::json("mqtt:x", "1").unwrap();
+        m.trace.hops = 3;
+        assert!(dests(&r, &m).is_empty());
+        assert_eq!(
+            r.table().routes()[0].counters.dropped(DropReason::HopLimit),
+            1
+        );
+    }
+
+    #[test]
+    fn overrides_and_transcode() {
+        let mut spec = RouteSpec::new("mqtt:#", ["http:{0}"]);
+        spec.format = Some(Format::Cbor);
+        spec.qos = Some(Qos::ExactlyOnce);
+        spec.retain = Some(true);
+        let r = router(&[spec]);
+        let mut out = Vec::new();
+        r.route(&Message::json("mqtt:x", "[1]").unwrap(), &mut out);
+        let d = &out[0].1.message;
+        assert_eq!(
+            (d.format.clone(), d.qos, d.retain),
+            (Format::Cbor, Qos::ExactlyOnce, true)
+        );
+        assert_eq!(&d.payload[..], &[0x81, 0x01]);
+        out.clear();
+        r.route(&Message::json("mqtt:x", "{bad").unwrap(), &mut out);
+        assert!(out.is_empty());
+        assert_eq!(
+            r.table().routes()[0]
+                .counters
+                .dropped(DropReason::Transcode),
+            1
+        );
+    }
+
+    #[test]
+    fn swap_changes_routes_and_interest() {
+        let r = router(&[RouteSpec::new("mqtt:a", ["http:{0}"])]);
+        let rx = r.slots()[0].interest_rx();
+        r.swap_routes(&[RouteSpec::new("mqtt:b/#", ["http:{0}"])])
+            .unwrap();
+        assert_eq!(rx.borrow()[0].filter.as_str(), "b/#");
+        assert!(dests(&r, &Message::json("mqtt:a", "1").unwrap()).is_empty());
+        assert_eq!(
+            dests(&r, &Message::json("mqtt:b/c", "1").unwrap()),
+            vec!["http:b/c"]
+        );
+    }
+}

@@ -1,0 +1,252 @@
+//! Destination templates: `ADAPTER:TOPIC` where TOPIC may hold `{0}` (the whole
+//! source topic) and `{N}` (the levels matched by the N-th wildcard of the
+//! route's `from`), and ADAPTER may be `*` (every adapter but the origin).
+
+use std::fmt;
+use std::sync::Arc;
+
+use switchboard_model::{Pattern, Topic, validate_adapter_name};
+
+/// A template that does not parse or does not fit its route.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateError {
+    /// No `ADAPTER:` prefix.
+    #[error("`{0}` has no `ADAPTER:` prefix")]
+    MissingAdapter(String),
+    /// Bad adapter name.
+    #[error("bad adapter name `{0}`")]
+    BadAdapter(String),
+    /// An unclosed or malformed `{...}`.
+    #[error("malformed placeholder in `{0}` (use {{0}} or {{N}})")]
+    Placeholder(String),
+    /// `{N}` beyond the wildcards of `from`.
+    #[error("`{{{index}}}` refers to wildcard {index} but `from` has only {count}")]
+    NoSuchWildcard {
+        /// The N.
+        index: usize,
+        /// Wildcards in `from`.
+        count: usize,
+    },
+    /// Wildcards in a destination.
+    #[error("destination `{0}` contains a wildcard (+ or #)")]
+    Wildcard(String),
+    /// Empty topic template.
+    #[error("empty destination topic")]
+    Empty,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Part {
+    Literal(Box<str>),
+    Capture(usize),
+}
+
+/// Which adapters a template delivers to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DestAdapter {
+    /// Every adapter except the message's origin.
+    AllButOrigin,
+    /// One adapter instance.
+    Named(Arc<str>),
+}
+
+/// A parsed destination template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    /// The adapter part.
+    pub adapter: DestAdapter,
+    parts: Vec<Part>,
+    text: Arc<str>,
+}
+
+impl fmt::Display for Template {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl Template {
+    /// Parses `ADAPTER:TOPIC-TEMPLATE` and checks every `{N}` against the
+    /// wildcards of `from`.
+    pub fn parse(s: &str, from: &Pattern) -> Result<Template, TemplateError> {
+        let (adapter, topic) = s
+            .split_once(':')
+            .ok_or_else(|| TemplateError::MissingAdapter(s.to_owned()))?;
+        let adapter = if adapter == "*" {
+            DestAdapter::AllButOrigin
+        } else {
+            validate_adapter_name(adapter)
+                .map_err(|_| TemplateError::BadAdapter(adapter.to_owned()))?;
+            DestAdapter::Named(Arc::from(adapter))
+        };
+        if topic.is_empty() {
+            return Err(TemplateError::Empty);
+        }
+        let count = from.wildcard_count();
+        let mut parts = Vec::new();
+        let mut lit = String::new();
+        let mut chars = topic.char_indices().peekable();
+        while let Some((_, c)) = chars.next() {
+            match c {
+                '{' => {
+                    let mut num = String::new();
+                    let mut closed = false;
+                    for (_, d) in chars.by_ref() {
+                        if d == '}' {
+                            closed = true;
+                            break;
+                        }
+                        num.push(d);
+                    }
+                    let index: usize = match (closed, num.parse()) {
+                        (true, Ok(n))
+                            if num.len() <= 3 && num.bytes().all(|b| b.is_ascii_digit()) =>
+                        {
+                            n
+                        }
+                        _ => return Err(TemplateError::Placeholder(s.to_owned())),
+                    };
+                    if index > count {
+                        return Err(TemplateError::NoSuchWildcard { index, count });
+                    }
+                    if !lit.is_empty() {
+                        parts.push(Part::Literal(std::mem::take(&mut lit).into()));
+                    }
+                    parts.push(Part::Capture(index));
+                }
+                '}' => return Err(TemplateError::Placeholder(s.to_owned())),
+                '+' | '#' => return Err(TemplateError::Wildcard(s.to_owned())),
+                c => lit.push(c),
+            }
+        }
+        if !lit.is_empty() {
+            parts.push(Part::Literal(lit.into()));
+        }
+        Ok(Template {
+            adapter,
+            parts,
+            text: Arc::from(s),
+        })
+    }
+
+    /// Whether the topic part is exactly `{0}` (the source topic, reused as is).
+    pub fn is_identity(&self) -> bool {
+        self.parts == [Part::Capture(0)]
+    }
+
+    /// Expands the topic part for `topic` matched by `from`. Returns `None`
+    /// when the result is not a valid topic (e.g. empty). The source topic is
+    /// reused without allocation for `{0}`.
+    pub fn expand(&self, from: &Pattern, topic: &Topic) -> Option<Topic> {
+        if self.is_identity() {
+            return Some(topic.clone());
+        }
+        let needs_captures = self
+            .parts
+            .iter()
+            .any(|p| matches!(p, Part::Capture(n) if *n > 0));
+        let mut caps: [&str; 16] = [""; 16];
+        let mut more: Vec<&str> = Vec::new();
+        if needs_captures {
+            let ok = from.captures(topic, |i, s| {
+                if i < 16 {
+                    caps[i] = s;
+                } else {
+                    if more.len() < i - 15 {
+                        more.resize(i - 15, "");
+                    }
+                    more[i - 16] = s;
+                }
+            });
+            if !ok {
+                return None;
+            }
+        }
+        let mut out = String::with_capacity(topic.as_str().len() + 16);
+        for p in &self.parts {
+            match p {
+                Part::Literal(l) => out.push_str(l),
+                Part::Capture(0) => out.push_str(topic.as_str()),
+                Part::Capture(n) if *n < 16 => out.push_str(caps[*n]),
+                Part::Capture(n) => out.push_str(more.get(n - 16).copied().unwrap_or("")),
+            }
+        }
+        Topic::new(&out).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn exp(tpl: &str, from: &str, topic: &str) -> Option<String> {
+        let from = Pattern::new(from).unwrap();
+        let t = Template::parse(tpl, &from).unwrap();
+        t.expand(&from, &Topic::new(topic).unwrap())
+            .map(|t| t.to_string())
+    }
+
+    #[test]
+    fn expansion() {
+        assert_eq!(exp("ws:{0}", "#", "a/b").as_deref(), Some("a/b"));
+        assert_eq!(
+            exp(
+                "ws:sensors/{1}/t",
+                "sensors/+/temperature",
+                "sensors/k/temperature"
+            )
+            .as_deref(),
+            Some("sensors/k/t")
+        );
+        assert_eq!(exp("x:{2}/{1}", "+/#", "a/b/c").as_deref(), Some("b/c/a"));
+        assert_eq!(exp("x:p/{1}", "a/#", "a").as_deref(), Some("p/"));
+        assert_eq!(exp("x:{1}", "a/#", "a"), None);
+        assert_eq!(
+            exp(
+                "dds:SensorTemperature",
+                "sensors/+/temperature",
+                "sensors/k/temperature"
+            )
+            .as_deref(),
+            Some("SensorTemperature")
+        );
+    }
+
+    #[test]
+    fn errors() {
+        let from = Pattern::new("a/+").unwrap();
+        assert!(matches!(
+            Template::parse("x:{2}", &from),
+            Err(TemplateError::NoSuchWildcard { index: 2, count: 1 })
+        ));
+        assert!(matches!(
+            Template::parse("x:{1", &from),
+            Err(TemplateError::Placeholder(_))
+        ));
+        assert!(matches!(
+            Template::parse("x:{a}", &from),
+            Err(TemplateError::Placeholder(_))
+        ));
+        assert!(matches!(
+            Template::parse("x:a}", &from),
+            Err(TemplateError::Placeholder(_))
+        ));
+        assert!(matches!(
+            Template::parse("x:a/#", &from),
+            Err(TemplateError::Wildcard(_))
+        ));
+        assert!(matches!(
+            Template::parse("nocolon", &from),
+            Err(TemplateError::MissingAdapter(_))
+        ));
+        assert!(matches!(
+            Template::parse("x:", &from),
+            Err(TemplateError::Empty)
+        ));
+        assert_eq!(
+            Template::parse("*:{0}", &from).unwrap().adapter,
+            DestAdapter::AllButOrigin
+        );
+    }
+}

@@ -1,0 +1,51 @@
+//! The adapter kinds this build knows: each maps its `[adapter.NAME]` table
+//! to the adapter crate's own `Config` and adapter type. Adding a kind is one
+//! arm in [`build`] and one name in [`KINDS`].
+
+use std::net::SocketAddr;
+
+use serde::Deserialize;
+use serde::de::IntoDeserializer;
+use switchboard_model::Adapter;
+use switchboard_model::units::ConfigIssue;
+use toml::Spanned;
+use toml::de::DeValue;
+
+/// Every adapter kind, for error messages.
+pub(crate) const KINDS: &[&str] = &["http"];
+
+/// An adapter built from its table.
+pub(crate) struct Built {
+    pub(crate) adapter: Box<dyn Adapter>,
+    /// What it will bind: (`tcp`|`udp`, address).
+    pub(crate) listen: Vec<(&'static str, SocketAddr)>,
+    /// Problems `validate()` found.
+    pub(crate) issues: Vec<ConfigIssue>,
+}
+
+/// The result of [`build`].
+pub(crate) enum Outcome {
+    Built(Built),
+    Invalid(toml::de::Error),
+    UnknownKind,
+}
+
+fn de<C: for<'de> Deserialize<'de>>(table: Spanned<DeValue<'_>>) -> Result<C, toml::de::Error> {
+    C::deserialize(table.into_deserializer())
+}
+
+/// Builds the adapter of `kind` named `name` from its table (without `kind`).
+pub(crate) fn build(kind: &str, name: &str, table: Spanned<DeValue<'_>>) -> Outcome {
+    let _ = name;
+    match kind {
+        "http" => match de::<switchboard_http::Config>(table) {
+            Ok(c) => Outcome::Built(Built {
+                issues: c.validate(),
+                listen: c.listen_addrs(),
+                adapter: Box::new(switchboard_http::HttpAdapter::new(c)),
+            }),
+            Err(e) => Outcome::Invalid(e),
+        },
+        _ => Outcome::UnknownKind,
+    }
+}
