@@ -12,7 +12,7 @@ use toml::Spanned;
 use toml::de::DeValue;
 
 /// Every adapter kind, for error messages.
-pub(crate) const KINDS: &[&str] = &["http"];
+pub(crate) const KINDS: &[&str] = &["http", "dds"];
 
 /// An adapter built from its table.
 pub(crate) struct Built {
@@ -43,6 +43,14 @@ pub(crate) fn build(kind: &str, name: &str, table: Spanned<DeValue<'_>>) -> Outc
                 issues: c.validate(),
                 listen: c.listen_addrs(),
                 adapter: Box::new(switchboard_http::HttpAdapter::new(c)),
+            }),
+            Err(e) => Outcome::Invalid(e),
+        },
+        "dds" => match de::<switchboard_dds::Config>(table) {
+            Ok(c) => Outcome::Built(Built {
+                issues: c.validate(),
+                listen: c.listen_addrs(),
+                adapter: Box::new(switchboard_dds::DdsAdapter::new(c)),
             }),
             Err(e) => Outcome::Invalid(e),
         },

@@ -26,6 +26,8 @@ use crate::mapping::{
 };
 use crate::raw::{RawKey, RawSample, RawSer};
 use crate::reader::{self, PROP_INSTANCE_STATE, PROP_KEY, ReaderInfo, Shared};
+use crate::typed::Typed;
+use switchboard_codec::idl::TypeRegistry;
 
 /// How often discovery is polled.
 const DISCOVERY_PERIOD: Duration = Duration::from_millis(200);
@@ -84,6 +86,8 @@ struct Bridge {
     snapshot: Snapshot,
     interest: Arc<[Interest]>,
     last_log: HashMap<String, Instant>,
+    registry: Option<Arc<TypeRegistry>>,
+    typed: HashMap<String, Option<Arc<Typed>>>,
     _marker: Option<no_key::DataWriter<RawSample, RawSer<1>>>,
 }
 
@@ -93,6 +97,12 @@ fn config_err(e: impl std::fmt::Display) -> AdapterError {
 
 impl Bridge {
     fn new(config: Config, ctx: &AdapterContext) -> Result<Bridge, AdapterError> {
+        let registry = if config.idl.is_empty() {
+            None
+        } else {
+            let reg = TypeRegistry::from_idl_files(&config.idl).map_err(config_err)?;
+            Some(Arc::new(reg))
+        };
         let mut builder = DomainParticipantBuilder::new(config.domain);
         if config.localhost_only {
             builder = builder.with_only_networks([std::net::Ipv4Addr::LOCALHOST]);
@@ -133,6 +143,10 @@ impl Bridge {
                 "DDS samples or deliveries over max_payload",
             ),
             read_errors: m.counter("dds_read_errors", "DDS samples that could not be taken"),
+            decode_failures: m.counter(
+                "dds_decode_failures",
+                "DDS samples or deliveries that did not fit their IDL type",
+            ),
         });
         tracing::info!(
             adapter = %ctx.name,
@@ -152,6 +166,8 @@ impl Bridge {
             snapshot: Snapshot::default(),
             interest: Arc::from(Vec::new()),
             last_log: HashMap::new(),
+            registry,
+            typed: HashMap::new(),
             _marker: marker,
         })
     }
@@ -208,12 +224,25 @@ impl Bridge {
         self.interest.iter().any(|i| i.filter.matches(topic))
     }
 
-    fn configured_spec(&self, t: &TopicConfig) -> TopicSpec {
+    /// The IDL type behind a DDS type name, if the IDL files declare it.
+    fn typed(&mut self, dds_type: &str) -> Option<Arc<Typed>> {
+        let reg = self.registry.as_ref()?;
+        if let Some(t) = self.typed.get(dds_type) {
+            return t.clone();
+        }
+        let t = Typed::lookup(reg, dds_type).map(Arc::new);
+        self.typed.insert(dds_type.to_string(), t.clone());
+        t
+    }
+
+    fn configured_spec(&mut self, t: &TopicConfig) -> TopicSpec {
         let ros2 = self.config.ros2;
+        let dds_type = dds_type_name(&t.type_name, ros2);
+        let type_keyed = self.typed(&dds_type).is_some_and(|ty| ty.keyed);
         TopicSpec {
             dds_name: dds_topic_name(&t.name, ros2),
-            dds_type: dds_type_name(&t.type_name, ros2),
-            keyed: t.keyed.unwrap_or(false),
+            dds_type,
+            keyed: t.keyed.unwrap_or(type_keyed),
             reliability: t.reliability,
             durability: t.durability,
             history: t.history.unwrap_or(if ros2 { 10 } else { 1 }),
@@ -239,11 +268,11 @@ impl Bridge {
     /// Creates the readers the interest asks for and drops those it no longer does.
     fn reconcile(&mut self, ctx: &AdapterContext) {
         let mut desired: Vec<(Topic, TopicSpec)> = Vec::new();
-        for t in &self.config.topic {
+        for t in self.config.topic.clone() {
             if let Ok(topic) = Topic::new(&t.name)
                 && self.wanted(&topic)
             {
-                desired.push((topic, self.configured_spec(t)));
+                desired.push((topic, self.configured_spec(&t)));
             }
         }
         if self.config.discover {
@@ -322,6 +351,7 @@ impl Bridge {
             idl_type: Arc::from(idl_type_name(&spec.dds_type)),
             qos: qos_of(spec.reliability),
             retain: retain_of(spec.durability),
+            typed: self.typed(&spec.dds_type),
         };
         let cancel = ctx.shutdown.child_token();
         let task = tokio::spawn(reader::run(
@@ -356,9 +386,9 @@ impl Bridge {
 
     /// The spec of a topic we write `msg` to: configured, else as discovered,
     /// else from the message's own type name and QoS.
-    fn writer_spec(&self, dds_name: &str, msg: &Message) -> Option<TopicSpec> {
-        if let Some(t) = self.config.topic(msg.topic.as_str()) {
-            return Some(self.configured_spec(t));
+    fn writer_spec(&mut self, dds_name: &str, msg: &Message) -> Option<TopicSpec> {
+        if let Some(t) = self.config.topic(msg.topic.as_str()).cloned() {
+            return Some(self.configured_spec(&t));
         }
         if let Some(s) = self.remote_spec(dds_name) {
             return Some(s);
@@ -409,50 +439,13 @@ impl Bridge {
             d.ack.failed();
             return;
         };
-        let disposed = msg.properties.get(PROP_INSTANCE_STATE).is_some();
-        let sample = if disposed {
-            let key = msg
-                .properties
-                .get(PROP_KEY)
-                .and_then(unhex)
-                .and_then(|k| RawKey::from_encapsulated(&k).ok());
-            let Some(key) = key else {
+        let (sample, disposed) = match self.sample_for(msg, &spec) {
+            Ok(x) => x,
+            Err(reason) => {
                 ctx.metrics.inc_dropped();
-                self.warn_topic(
-                    ctx,
-                    &dds_name,
-                    "instance-state message without a valid dds.key",
-                );
+                self.warn_topic(ctx, &dds_name, &reason);
                 d.ack.dropped(DropReason::Transcode);
                 return;
-            };
-            RawSample {
-                rep: key.rep,
-                body: bytes::Bytes::new(),
-                key,
-            }
-        } else {
-            match &msg.format {
-                Format::Cdr(_) | Format::Octets => match RawSample::from_encapsulated(&msg.payload)
-                {
-                    Ok(s) => s,
-                    Err(e) => {
-                        ctx.metrics.inc_dropped();
-                        self.warn_topic(ctx, &dds_name, &e.to_string());
-                        d.ack.dropped(DropReason::Transcode);
-                        return;
-                    }
-                },
-                other => {
-                    ctx.metrics.inc_dropped();
-                    let reason = format!(
-                        "{other} payloads cannot be written as CDR of `{}`",
-                        spec.dds_type
-                    );
-                    self.warn_topic(ctx, &dds_name, &reason);
-                    d.ack.dropped(DropReason::Transcode);
-                    return;
-                }
             }
         };
         let rep = sample.rep;
@@ -484,6 +477,67 @@ impl Bridge {
                 d.ack.failed();
             }
         }
+    }
+
+    /// The sample (or the key to dispose) a delivery asks to write: CDR
+    /// passes through; JSON or CBOR is encoded with the topic's IDL type.
+    fn sample_for(&mut self, msg: &Message, spec: &TopicSpec) -> Result<(RawSample, bool), String> {
+        let typed = self.typed(&spec.dds_type);
+        if msg.properties.get(PROP_INSTANCE_STATE).is_some() {
+            let k = msg
+                .properties
+                .get(PROP_KEY)
+                .ok_or("instance-state message without dds.key")?;
+            let key = match unhex(k).and_then(|b| RawKey::from_encapsulated(&b).ok()) {
+                Some(raw) => raw,
+                None => {
+                    let t = typed.ok_or_else(|| {
+                        format!(
+                            "dds.key is not a serialized key and `{}` is not in the IDL files",
+                            spec.dds_type
+                        )
+                    })?;
+                    let v = Typed::parse(k.as_bytes(), &Format::Json).map_err(|e| e.to_string())?;
+                    t.encode_key(&v).map_err(|e| e.to_string())?
+                }
+            };
+            let sample = RawSample {
+                rep: key.rep,
+                body: bytes::Bytes::new(),
+                key,
+            };
+            return Ok((sample, true));
+        }
+        let p = &msg.payload;
+        let looks_cdr =
+            p.len() >= 4 && p[0] == 0 && crate::raw::is_supported(u16::from_be_bytes([0, p[1]]));
+        let raw = match &msg.format {
+            Format::Cdr(_) => true,
+            Format::Octets => looks_cdr,
+            _ => false,
+        };
+        if raw {
+            let mut s = RawSample::from_encapsulated(p).map_err(|e| e.to_string())?;
+            if let Some(t) = typed.filter(|t| t.keyed) {
+                // The key is needed for instances and disposes to match.
+                let d = t.decode(&s).map_err(|e| e.to_string())?;
+                let v = Typed::parse(&d.json, &Format::Json).map_err(|e| e.to_string())?;
+                s.key = t.encode_key(&v).map_err(|e| e.to_string())?;
+            }
+            return Ok((s, false));
+        }
+        let Some(t) = typed else {
+            return Err(format!(
+                "{} payloads need a type from the IDL files to be written as `{}`",
+                msg.format, spec.dds_type
+            ));
+        };
+        let v = Typed::parse(p, &msg.format).map_err(|e| e.to_string())?;
+        let s = t.encode(&v).map_err(|e| {
+            self.shared.decode_failures.inc();
+            e.to_string()
+        })?;
+        Ok((s, false))
     }
 
     fn writer(

@@ -142,6 +142,11 @@ impl Config {
                 format!("domain {} is above {MAX_DOMAIN}", self.domain),
             ));
         }
+        if !self.idl.is_empty()
+            && let Err(e) = switchboard_codec::idl::TypeRegistry::from_idl_files(&self.idl)
+        {
+            issues.push(ConfigIssue::new("idl", e.to_string()));
+        }
         if self.max_payload.0 == 0 {
             issues.push(ConfigIssue::new("max_payload", "must be above 0"));
         }
@@ -211,6 +216,14 @@ history = 1
         assert_eq!(c.topic[0].history, Some(1));
         assert!(c.validate().is_empty());
         assert_eq!(c.max_payload, DEFAULT_MAX_PAYLOAD);
+    }
+
+    #[test]
+    fn reports_idl_errors() {
+        let c: Config = toml::from_str("idl = [\"/nonexistent/x.idl\"]").unwrap();
+        let issues = c.validate();
+        assert_eq!(issues.len(), 1);
+        assert_eq!(issues[0].key, "idl");
     }
 
     #[test]

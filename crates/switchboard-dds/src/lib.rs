@@ -37,6 +37,7 @@ pub mod endpoints;
 pub mod mapping;
 pub mod raw;
 pub mod reader;
+pub mod typed;
 
 pub use adapter::DdsAdapter;
 pub use config::{Config, Durability, Reliability, TopicConfig};

@@ -8,6 +8,7 @@
 
 use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use rustdds::InstanceState;
@@ -17,6 +18,10 @@ use tokio_util::sync::CancellationToken;
 use crate::discovery::{GuidPrefix, prefix_of};
 use crate::endpoints::{ReadItem, ReadStream};
 use crate::mapping::hex;
+use crate::typed::Typed;
+
+/// A reader logs a dropped sample at most this often.
+const LOG_EVERY: Duration = Duration::from_secs(60);
 
 /// Message property carrying the instance key: hex of the serialized key
 /// with its encapsulation header (as the writer sent it in a dispose).
@@ -46,6 +51,8 @@ pub struct Shared {
     pub too_large: Counter,
     /// Samples rustdds could not hand over.
     pub read_errors: Counter,
+    /// Samples of typed topics that did not decode with their type.
+    pub decode_failures: Counter,
 }
 
 /// What a reader knows about its topic.
@@ -61,6 +68,21 @@ pub struct ReaderInfo {
     pub qos: Qos,
     /// Retain flag of produced messages.
     pub retain: bool,
+    /// The type from the IDL files, when declared: samples become JSON.
+    pub typed: Option<Arc<Typed>>,
+}
+
+/// Why a read item produced no message (each is counted).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Dropped {
+    /// The loop guard.
+    Loop,
+    /// Over `max_payload`.
+    TooLarge,
+    /// rustdds could not hand the sample over.
+    Read(String),
+    /// The sample does not fit its type (the reason names the member).
+    Decode(String),
 }
 
 /// What the loop guard decides about a sample from `writer`.
@@ -93,8 +115,8 @@ impl Shared {
     }
 }
 
-/// Converts one read item into a message (`None` when dropped; counted).
-pub fn to_message(item: ReadItem, info: &ReaderInfo, shared: &Shared) -> Option<Message> {
+/// Converts one read item into a message, or says why not (counted here).
+pub fn to_message(item: ReadItem, info: &ReaderInfo, shared: &Shared) -> Result<Message, Dropped> {
     let (writer, source_time) = match &item {
         ReadItem::Sample {
             writer,
@@ -108,22 +130,33 @@ pub fn to_message(item: ReadItem, info: &ReaderInfo, shared: &Shared) -> Option<
         } => (prefix_of(writer), *source_time),
         ReadItem::Error(e) => {
             shared.read_errors.inc();
-            tracing::debug!(adapter = %shared.name, topic = %info.topic, error = %e, "DDS read error.");
-            return None;
+            return Err(Dropped::Read(e.clone()));
         }
     };
     let hops = match shared.verdict(&writer) {
         Verdict::Bridge(h) => h,
         Verdict::Own | Verdict::Bridged => {
             shared.loop_drops.inc();
-            return None;
+            return Err(Dropped::Loop);
         }
     };
     let mut msg = match item {
         ReadItem::Sample { sample, .. } => {
             if sample.body.len() + 4 > shared.max_payload {
                 shared.too_large.inc();
-                return None;
+                return Err(Dropped::TooLarge);
+            }
+            if let Some(t) = &info.typed {
+                let d = t.decode(&sample).map_err(|e| {
+                    shared.decode_failures.inc();
+                    Dropped::Decode(e.to_string())
+                })?;
+                let mut m = Message::new(shared.name.clone(), info.topic.clone(), d.json);
+                m.format = Format::Json;
+                if let Some(k) = d.key {
+                    m.properties.push(PROP_KEY, k);
+                }
+                return Ok(finish(m, info, source_time, &writer, hops));
             }
             let mut m = Message::new(
                 shared.name.clone(),
@@ -138,24 +171,40 @@ pub fn to_message(item: ReadItem, info: &ReaderInfo, shared: &Shared) -> Option<
         }
         ReadItem::Instance { key, state, .. } => {
             let mut m = Message::new(shared.name.clone(), info.topic.clone(), Vec::new());
-            m.properties.push(PROP_KEY, hex(&key.to_encapsulated()));
+            match info.typed.as_ref().and_then(|t| t.dispose_key(&key)) {
+                Some(k) => {
+                    m.properties.push(PROP_KEY, k);
+                    m.format = Format::Json;
+                }
+                None => m.properties.push(PROP_KEY, hex(&key.to_encapsulated())),
+            }
             let state = match state {
                 InstanceState::NotAliveDisposed => "disposed",
                 _ => "unregistered",
             };
             m.properties.push(PROP_INSTANCE_STATE, state);
-            m
+            return Ok(finish(m, info, source_time, &writer, hops));
         }
-        ReadItem::Error(_) => return None,
+        ReadItem::Error(e) => return Err(Dropped::Read(e)),
     };
     msg.format = Format::Cdr(Some(info.idl_type.clone()));
+    Ok(finish(msg, info, source_time, &writer, hops))
+}
+
+fn finish(
+    mut msg: Message,
+    info: &ReaderInfo,
+    source_time: Option<std::time::SystemTime>,
+    writer: &GuidPrefix,
+    hops: u8,
+) -> Message {
     msg.properties.push(PROP_TYPE, info.dds_type.clone());
     msg.qos = info.qos;
     msg.retain = info.retain;
     msg.source_timestamp = source_time;
-    msg.origin.peer = Some(Arc::from(hex(&writer)));
+    msg.origin.peer = Some(Arc::from(hex(writer)));
     msg.trace.hops = hops;
-    Some(msg)
+    msg
 }
 
 /// Reads until `cancel` fires or the router stops.
@@ -166,6 +215,7 @@ pub async fn run(
     ingress: Ingress,
     cancel: CancellationToken,
 ) {
+    let mut last_log: Option<Instant> = None;
     loop {
         let item = tokio::select! {
             () = cancel.cancelled() => return,
@@ -174,10 +224,26 @@ pub async fn run(
                 None => return,
             },
         };
-        if let Some(msg) = to_message(item, &info, &shared)
-            && ingress.publish(msg).await.is_err()
-        {
-            return;
+        match to_message(item, &info, &shared) {
+            Ok(msg) => {
+                if ingress.publish(msg).await.is_err() {
+                    return;
+                }
+            }
+            Err(Dropped::Decode(reason) | Dropped::Read(reason)) => {
+                let now = Instant::now();
+                if last_log.is_none_or(|t| now.duration_since(t) >= LOG_EVERY) {
+                    last_log = Some(now);
+                    tracing::warn!(
+                        adapter = %shared.name,
+                        topic = %info.topic,
+                        dds_type = %info.dds_type,
+                        reason,
+                        "DDS sample dropped (logged once a minute per topic)."
+                    );
+                }
+            }
+            Err(Dropped::Loop | Dropped::TooLarge) => {}
         }
     }
 }
@@ -202,6 +268,7 @@ mod tests {
             loop_drops: m.counter("l", "l"),
             too_large: m.counter("t", "t"),
             read_errors: m.counter("e", "e"),
+            decode_failures: m.counter("d", "d"),
         }
     }
 
@@ -218,6 +285,7 @@ mod tests {
             idl_type: "std_msgs::msg::String".into(),
             qos: Qos::AtLeastOnce,
             retain: true,
+            typed: None,
         }
     }
 
@@ -236,8 +304,14 @@ mod tests {
     #[test]
     fn loop_guard() {
         let s = shared(false);
-        assert!(to_message(sample(1, b"x"), &info(), &s).is_none());
-        assert!(to_message(sample(2, b"x"), &info(), &s).is_none());
+        assert!(matches!(
+            to_message(sample(1, b"x"), &info(), &s),
+            Err(Dropped::Loop)
+        ));
+        assert!(matches!(
+            to_message(sample(2, b"x"), &info(), &s),
+            Err(Dropped::Loop)
+        ));
         assert_eq!(s.loop_drops.get(), 2);
         let m = to_message(sample(3, b"abc"), &info(), &s).unwrap();
         assert_eq!(&m.payload[..], &[0, 1, 0, 0, b'a', b'b', b'c']);
@@ -257,7 +331,10 @@ mod tests {
     #[test]
     fn too_large_and_instances() {
         let s = shared(false);
-        assert!(to_message(sample(3, &[0u8; 13]), &info(), &s).is_none());
+        assert!(matches!(
+            to_message(sample(3, &[0u8; 13]), &info(), &s),
+            Err(Dropped::TooLarge)
+        ));
         assert_eq!(s.too_large.get(), 1);
         let m = to_message(
             ReadItem::Instance {
