@@ -214,7 +214,9 @@ history = 1
         assert_eq!(c.domain, 3);
         assert_eq!(c.topic[0].durability, Durability::TransientLocal);
         assert_eq!(c.topic[0].history, Some(1));
-        assert!(c.validate().is_empty());
+        // Only the IDL file is missing here.
+        let keys: Vec<_> = c.validate().into_iter().map(|i| i.key).collect();
+        assert_eq!(keys, ["idl"]);
         assert_eq!(c.max_payload, DEFAULT_MAX_PAYLOAD);
     }
 
