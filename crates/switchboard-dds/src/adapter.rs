@@ -217,7 +217,52 @@ impl Bridge {
                 .unwrap_or_else(|e| e.into_inner()) = snap.bridges.clone();
             self.snapshot = snap;
             self.reconcile(ctx);
+            self.report(ctx);
         }
+    }
+
+    /// Gauges for `/metrics` (stored into the adapter's named counters).
+    fn report(&self, ctx: &AdapterContext) {
+        let m = &ctx.metrics;
+        let set = |name: &'static str, help: &'static str, v: usize| {
+            m.counter(name, help)
+                .value
+                .store(v as u64, std::sync::atomic::Ordering::Relaxed);
+        };
+        let s = &self.snapshot;
+        set(
+            "dds_discovered_topics",
+            "DDS topics other participants use (gauge)",
+            s.topics.len(),
+        );
+        set(
+            "dds_remote_writers",
+            "Writers of other participants, all topics (gauge)",
+            s.topics
+                .values()
+                .map(|t| t.writers + t.bridge_writers)
+                .sum(),
+        );
+        set(
+            "dds_remote_readers",
+            "Readers of other participants, all topics (gauge)",
+            s.topics.values().map(|t| t.readers).sum(),
+        );
+        set(
+            "dds_peer_bridges",
+            "Other switchboard bridges on the domain (gauge)",
+            s.bridges.len(),
+        );
+        set(
+            "dds_active_readers",
+            "DDS topics the adapter reads (gauge)",
+            self.readers.len(),
+        );
+        set(
+            "dds_active_writers",
+            "DDS writers the adapter holds (gauge)",
+            self.writers.len(),
+        );
     }
 
     fn wanted(&self, topic: &Topic) -> bool {
@@ -561,6 +606,7 @@ impl Bridge {
                 .counter("dds_writers_created", "DDS writers the adapter created")
                 .inc();
             self.writers.insert(key.clone(), w);
+            self.report(ctx);
         }
         self.writers
             .get(&key)

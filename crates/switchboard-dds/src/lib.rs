@@ -34,6 +34,8 @@ mod adapter;
 pub mod config;
 pub mod discovery;
 pub mod endpoints;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod mapping;
 pub mod raw;
 pub mod reader;
