@@ -2,7 +2,6 @@
 //! behind MQTT retained messages, HTTP and CoAP GET, WebSocket snapshots and
 //! DDS late joiners), per-address counts, and taps for library subscribers.
 
-use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -15,6 +14,9 @@ use tokio::sync::mpsc;
 use crate::address::{Address, AddressPattern};
 use crate::message::Message;
 use crate::topic::{Pattern, Topic};
+
+/// Maps keyed by peer-chosen strings: foldhash is fast and seeded per process.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 /// What the book holds for one address.
 #[derive(Clone, Debug)]
@@ -89,7 +91,7 @@ impl AddressBook {
     /// are not recorded (and counted), existing ones keep updating.
     pub fn new(max_entries: usize) -> Self {
         AddressBook {
-            entries: RwLock::new(HashMap::new()),
+            entries: RwLock::new(HashMap::default()),
             len: AtomicU64::new(0),
             max_entries,
             refused: AtomicU64::new(0),

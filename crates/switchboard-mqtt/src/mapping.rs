@@ -57,7 +57,7 @@ pub fn to_message(
                         .take(64)
                         .collect();
                     if !path.is_empty() {
-                        m.trace.path = Some(Arc::new(path));
+                        m.trace.path = Some(Arc::from(path));
                     }
                 }
                 _ => props.push(k.as_str(), v.as_str()),
