@@ -28,6 +28,7 @@
 mod bridge;
 mod config;
 mod kinds;
+mod mqtt_ws;
 
 pub use bridge::{Bridge, BridgeBuilder, BridgeError, BridgeHandle};
 pub use config::{BridgeSettings, ConfigError, ConfigErrors};

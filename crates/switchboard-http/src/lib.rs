@@ -23,6 +23,7 @@
 //! base64 string (with `"encoding":"base64"`) otherwise.
 
 mod acl;
+mod bytestream;
 mod config;
 mod listener;
 pub mod mapping;
@@ -37,6 +38,7 @@ use switchboard_model::{Adapter, AdapterContext, AdapterError, BoxFuture, Endpoi
 use tokio::sync::broadcast;
 
 pub use acl::{Access, Acl, Denied, ReadFilter, TokenConfig, presented_token};
+pub use bytestream::{ByteStream, ByteStreamMount, StreamHandler};
 pub use config::Config;
 pub use listener::{Attached, Listeners, Mount, ServerLimits};
 pub use ws::{WsAdapter, WsConfig};

@@ -111,7 +111,12 @@ impl Trace {
     /// A trace one hop further that also passed `addr`.
     pub fn extended(&self, addr: &Address) -> Trace {
         // One allocation: the iterator has an exact length.
-        let path: Arc<[Address]> = self.path().iter().cloned().chain(std::iter::once(addr.clone())).collect();
+        let path: Arc<[Address]> = self
+            .path()
+            .iter()
+            .cloned()
+            .chain(std::iter::once(addr.clone()))
+            .collect();
         Trace {
             hops: self.hops.saturating_add(1),
             path: Some(path),

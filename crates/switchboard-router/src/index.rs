@@ -1,7 +1,6 @@
 //! The pattern index: a trie over topic levels with `+` and `#` nodes, so that
 //! finding the routes a topic matches costs O(levels), not O(routes).
 
-
 use switchboard_model::{Level, Pattern, Topic};
 
 /// Literal levels come from configuration and topics from peers: foldhash is
