@@ -163,6 +163,34 @@ impl<'r> Encoder<'r> {
         }
     }
 
+    /// Fast path for an integer JSON number into a numeric primitive;
+    /// `Ok(false)` when `p` is not one (the caller falls back to `primitive`).
+    pub(crate) fn int_fast(&mut self, p: Primitive, i: i128) -> Result<bool, CdrError> {
+        use Primitive::*;
+        let range = |lo: i128, hi: i128, name: &str| {
+            if i < lo || i > hi {
+                Err(CdrError::json(format!("{i} is out of range for {name}")))
+            } else {
+                Ok(i)
+            }
+        };
+        let w = &mut self.w;
+        match p {
+            Octet | UInt8 => w.u8(range(0, 255, "octet")? as u8),
+            Int8 => w.u8(range(-128, 127, "int8")? as i8 as u8),
+            Int16 => w.u16(range(i16::MIN.into(), i16::MAX.into(), "int16")? as i16 as u16),
+            UInt16 => w.u16(range(0, u16::MAX.into(), "uint16")? as u16),
+            Int32 => w.u32(range(i32::MIN.into(), i32::MAX.into(), "int32")? as i32 as u32),
+            UInt32 => w.u32(range(0, u32::MAX.into(), "uint32")? as u32),
+            Int64 => w.u64(range(i64::MIN.into(), i64::MAX.into(), "int64")? as i64 as u64),
+            UInt64 => w.u64(range(0, u64::MAX.into(), "uint64")? as u64),
+            Float32 => w.u32((i as f32).to_bits()),
+            Float64 => w.u64((i as f64).to_bits()),
+            Bool | Char | WChar => return Ok(false),
+        }
+        Ok(true)
+    }
+
     pub(crate) fn primitive(&mut self, p: Primitive, v: &Value) -> Result<(), CdrError> {
         use Primitive::*;
         let w = &mut self.w;

@@ -103,6 +103,18 @@ use serde::Deserialize;
 struct Scalar<'a, 'r, 't>(Seed<'a, 'r, 't>);
 
 impl Scalar<'_, '_, '_> {
+    fn int<E: de::Error>(self, i: i128, v: Value) -> Result<(), E> {
+        let Seed { enc, ty, pending } = self.0;
+        if let Type::Primitive(p) = enc.reg.resolve(ty) {
+            match enc.int_fast(*p, i) {
+                Ok(true) => return Ok(()),
+                Ok(false) => {}
+                Err(e) => return Err(fail(pending, e)),
+            }
+        }
+        Scalar(Seed { enc, ty, pending }).put(v)
+    }
+
     fn put<E: de::Error>(self, v: Value) -> Result<(), E> {
         let Seed { enc, ty, pending } = self.0;
         enc.value(ty, &v).map_err(|e| fail(pending, e))
@@ -118,13 +130,24 @@ impl<'de> Visitor<'de> for Scalar<'_, '_, '_> {
         self.put(Value::Bool(v))
     }
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
-        self.put(Value::from(v))
+        self.int(i128::from(v), Value::from(v))
     }
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
-        self.put(Value::from(v))
+        self.int(i128::from(v), Value::from(v))
     }
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
-        self.put(Value::from(v))
+        let Seed { enc, ty, pending } = self.0;
+        match enc.reg.resolve(ty) {
+            Type::Primitive(Primitive::Float64) => {
+                enc.w.u64(v.to_bits());
+                Ok(())
+            }
+            Type::Primitive(Primitive::Float32) => {
+                enc.w.u32((v as f32).to_bits());
+                Ok(())
+            }
+            _ => Scalar(Seed { enc, ty, pending }).put(Value::from(v)),
+        }
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
         let Seed { enc, ty, pending } = self.0;
