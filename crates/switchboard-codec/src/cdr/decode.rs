@@ -574,7 +574,7 @@ impl<'r, 'a, S: Sink> Decoder<'r, 'a, S> {
             self.s.null();
             Ok(())
         } else {
-            super::defaults::emit(self.reg, &m.ty, &mut self.s, 0).map_err(|e| e.in_field(&m.name))
+            super::defaults::member(self.reg, m, &mut self.s, 0).map_err(|e| e.in_field(&m.name))
         }
     }
 }

@@ -657,7 +657,7 @@ pub(crate) fn present<'v>(
         Some(Value::Null) if m.optional => Ok(None),
         Some(v) => Ok(Some(std::borrow::Cow::Borrowed(v))),
         None if m.optional => Ok(None),
-        None => default_json(reg, &m.ty)
+        None => default_member_json(reg, m)
             .map(|d| Some(std::borrow::Cow::Owned(d)))
             .map_err(|e| e.in_field(&m.name)),
     }
@@ -678,6 +678,13 @@ pub(crate) fn enum_value(e: &EnumType, v: &Value) -> Result<i32, CdrError> {
         }
         other => Err(expected("enumerator name", other)),
     }
+}
+
+/// The default of member `m` (its `@default`, else its type's) as JSON.
+pub(crate) fn default_member_json(reg: &TypeRegistry, m: &Member) -> Result<Value, CdrError> {
+    let mut s = ValueSink::default();
+    super::defaults::member(reg, m, &mut s, 0)?;
+    Ok(s.finish())
 }
 
 pub(crate) fn default_json(reg: &TypeRegistry, ty: &Type) -> Result<Value, CdrError> {

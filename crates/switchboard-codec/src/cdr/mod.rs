@@ -26,7 +26,7 @@
 //!
 //! | IDL | JSON (decoder output) | also accepted as input |
 //! |---|---|---|
-//! | struct | object, one key per member in declaration order | missing members take their default (0, `""`, `[]`, first enumerator, ...) |
+//! | struct | object, one key per member in declaration order | missing members take their default (`@default`, else 0, `""`, `[]`, first enumerator, ...) |
 //! | `@optional` member | the value, or `null` when absent | key missing = absent |
 //! | boolean | `true` / `false` | |
 //! | integers up to 32 bits | number | numeric string |

@@ -11,7 +11,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visit
 use serde_json::Value;
 
 use super::decode::check_bound;
-use super::encode::{Encoder, decode_base64, default_json, enum_value};
+use super::encode::{Encoder, decode_base64, default_member_json, enum_value};
 use super::error::CdrError;
 use super::prim_of;
 use crate::idl::{Primitive, StructType, Type, TypeDef};
@@ -437,7 +437,8 @@ impl<'de> Visitor<'de> for StructVisitor<'_, '_, '_> {
                 Some(v) => Some(v),
                 None if st.members[next].optional => None,
                 None => Some(
-                    default_json(enc.reg, &st.members[next].ty).map_err(|e| fail(pending, e))?,
+                    default_member_json(enc.reg, &st.members[next])
+                        .map_err(|e| fail(pending, e))?,
                 ),
             };
             write_from_value(enc, st, next, v).map_err(|e| fail(pending, e))?;

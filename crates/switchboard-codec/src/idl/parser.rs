@@ -571,6 +571,10 @@ impl<'a> Parser<'a> {
                     key,
                     optional,
                     must_understand: find(&mannots, "must_understand").is_some_and(Annot::flag),
+                    default: find(&mannots, "default").and_then(|a| match a.args.first() {
+                        Some((_, AnnotArg::Value(v))) => Some(v.clone()),
+                        _ => None,
+                    }),
                 });
                 if !self.eat_punct(",") {
                     break;

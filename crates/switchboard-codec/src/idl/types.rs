@@ -137,6 +137,9 @@ pub struct Member {
     pub optional: bool,
     /// `@must_understand`.
     pub must_understand: bool,
+    /// `@default(value)` / `@default(value=...)`: used when input JSON
+    /// omits the member (rosidl writes these, e.g. a Quaternion's `w = 1.0`).
+    pub default: Option<ConstValue>,
 }
 
 /// A struct, with inherited members first.
