@@ -41,7 +41,27 @@ pub use switchboard_router::RouteSpec;
 /// The adapter crates, for building adapters in code.
 pub mod adapters {
     pub use switchboard_http as http;
+    pub use switchboard_mqtt as mqtt;
 }
 
 /// The built-in default configuration (`--print-default-config`).
 pub const DEFAULT_CONFIG: &str = include_str!("../examples/bridge.toml");
+
+/// Bodies of the cargo-fuzz targets in `fuzz/`, kept here so that a regular
+/// test replays the checked-in corpus without the fuzzer.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Config loading and validation of arbitrary text: never panics; every
+    /// error has a 1-based position.
+    pub fn config(data: &[u8]) {
+        let Ok(s) = std::str::from_utf8(data) else {
+            return;
+        };
+        if let Err(crate::BridgeError::Config(errs)) = crate::Bridge::from_toml_str(s) {
+            assert!(!errs.0.is_empty());
+            for e in errs.0 {
+                assert!(e.line >= 1 && e.column >= 1);
+            }
+        }
+    }
+}

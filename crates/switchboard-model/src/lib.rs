@@ -71,3 +71,40 @@ pub enum ModelError {
     #[error("bad adapter name `{0}` (letters, digits, `_` and `-` only)")]
     BadAdapterName(String),
 }
+
+/// Bodies of the cargo-fuzz targets in `fuzz/`, kept here so that a regular
+/// test replays the checked-in corpus without the fuzzer.
+#[doc(hidden)]
+pub mod fuzzing {
+    use crate::{AddressPattern, Pattern, Topic};
+
+    /// Topic, pattern and address parsing and matching: never panics, and a
+    /// pattern parsed from a valid topic matches that topic.
+    pub fn topic_pattern(data: &[u8]) {
+        let Ok(s) = std::str::from_utf8(data) else {
+            return;
+        };
+        let (a, b) = s.split_once('\n').unwrap_or((s, s));
+        let topic = Topic::new(a);
+        let pattern = Pattern::new(b);
+        if let (Ok(t), Ok(p)) = (&topic, &pattern) {
+            let m = p.matches(t);
+            let mut caps = 0;
+            let c = p.captures(t, |_, _| caps += 1);
+            assert_eq!(m, c, "matches and captures agree");
+            if m {
+                assert_eq!(caps, p.wildcard_count());
+            }
+            let _ = p.overlaps(p);
+            assert!(p.covers(p));
+        }
+        if let Ok(t) = &topic
+            && let Ok(p) = Pattern::new(t.as_str())
+        {
+            // A topic read as a filter is exact and matches itself.
+            assert!(p.is_exact() && p.matches(t));
+        }
+        let _ = AddressPattern::parse(s);
+        let _ = crate::Address::parse(s);
+    }
+}

@@ -34,7 +34,9 @@ impl Origin {
 /// A small ordered key/value list (MQTT 5 user properties, CoAP options, HTTP
 /// headers, DDS instance state). Cloning shares the list until one side writes.
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
-pub struct Properties(Option<Arc<Vec<(Arc<str>, Arc<str>)>>>);
+pub struct Properties(Option<Arc<Vec<Pair>>>);
+
+type Pair = (Arc<str>, Arc<str>);
 
 impl Properties {
     /// An empty list.
@@ -60,10 +62,10 @@ impl Properties {
 
     /// Removes every pair with `key`.
     pub fn remove(&mut self, key: &str) {
-        if let Some(v) = &mut self.0 {
-            if v.iter().any(|(k, _)| &**k == key) {
-                Arc::make_mut(v).retain(|(k, _)| &**k != key);
-            }
+        if let Some(v) = &mut self.0
+            && v.iter().any(|(k, _)| &**k == key)
+        {
+            Arc::make_mut(v).retain(|(k, _)| &**k != key);
         }
     }
 

@@ -130,7 +130,7 @@ impl DeliveryQueue {
 
     /// Pushes without waiting. A QoS >= 1 delivery that finds the queue full
     /// with nothing to evict is handed back as `Err`.
-    pub fn try_push(&self, d: Delivery) -> Result<Pushed, Delivery> {
+    pub fn try_push(&self, d: Delivery) -> Result<Pushed, Box<Delivery>> {
         let mut st = self.lock();
         if st.closed {
             drop(st);
@@ -164,7 +164,7 @@ impl DeliveryQueue {
             d.ack.dropped(DropReason::Overflow);
             return Ok(Pushed::Dropped);
         }
-        Err(d)
+        Err(Box::new(d))
     }
 
     /// Pushes, waiting for room when a QoS >= 1 delivery finds the queue full.
@@ -173,7 +173,7 @@ impl DeliveryQueue {
             let notified = self.not_full.notified();
             match self.try_push(d) {
                 Ok(p) => return p,
-                Err(back) => d = back,
+                Err(back) => d = *back,
             }
             notified.await;
         }

@@ -108,10 +108,8 @@ fn walk<V>(node: &Node<V>, rest: &str, first: bool, dollar: bool, f: &mut impl F
     if let Some(child) = node.literal.get(head) {
         step(child, tail, dollar, f);
     }
-    if wild_ok {
-        if let Some(child) = &node.single {
-            step(child, tail, dollar, f);
-        }
+    if wild_ok && let Some(child) = &node.single {
+        step(child, tail, dollar, f);
     }
 }
 

@@ -40,3 +40,65 @@ pub use router::{DEFAULT_MAX_HOPS, Planned, Router, Slot, SlotSpec};
 pub use run::run;
 pub use table::{Route, RouteError, RouteSpec, RouteTable};
 pub use template::{DestAdapter, Template, TemplateError};
+
+/// Bodies of the cargo-fuzz targets in `fuzz/`, kept here so that a regular
+/// test replays the checked-in corpus without the fuzzer.
+#[doc(hidden)]
+pub mod fuzzing {
+    use switchboard_model::{Pattern, Topic};
+
+    use crate::{PatternIndex, Template};
+
+    /// Template parsing and expansion: first line a pattern, second a
+    /// template, third a topic. Never panics; an expansion is a valid topic.
+    pub fn template(data: &[u8]) {
+        let Ok(s) = std::str::from_utf8(data) else {
+            return;
+        };
+        let mut lines = s.splitn(3, '\n');
+        let (Some(p), Some(t), Some(topic)) = (lines.next(), lines.next(), lines.next()) else {
+            return;
+        };
+        let (Ok(from), Ok(topic)) = (Pattern::new(p), Topic::new(topic)) else {
+            return;
+        };
+        if let Ok(tpl) = Template::parse(t, &from)
+            && let Some(out) = tpl.expand(&from, &topic)
+        {
+            assert!(Topic::new(out.as_str()).is_ok());
+        }
+    }
+
+    /// The pattern index against the reference matcher: every line but the
+    /// last is a pattern, the last a topic.
+    pub fn index(data: &[u8]) {
+        let Ok(s) = std::str::from_utf8(data) else {
+            return;
+        };
+        let lines: Vec<&str> = s.lines().collect();
+        let Some((topic, pats)) = lines.split_last() else {
+            return;
+        };
+        let Ok(topic) = Topic::new(topic) else {
+            return;
+        };
+        let pats: Vec<Pattern> = pats
+            .iter()
+            .filter_map(|p| Pattern::new(p).ok())
+            .take(64)
+            .collect();
+        let mut idx = PatternIndex::new();
+        for (i, p) in pats.iter().enumerate() {
+            idx.insert(p, i);
+        }
+        let mut got = idx.matches(&topic);
+        got.sort_unstable();
+        let want: Vec<usize> = pats
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.matches(&topic))
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(got, want);
+    }
+}

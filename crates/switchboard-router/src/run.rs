@@ -61,7 +61,7 @@ async fn dispatch(router: &Router, batch: &mut Vec<Message>, out: &mut Vec<Plann
             };
             if let Err(d) = q.try_push(d) {
                 // QoS >= 1 into a full queue: wait for room (back-pressure).
-                q.push(d).await;
+                q.push(*d).await;
             }
         }
     }
