@@ -174,3 +174,10 @@ fn files_and_includes() {
     assert!(e.file.ends_with("nope.idl"), "{e}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn registry_is_shareable() {
+    fn assert_send_sync<T: Send + Sync + 'static>() {}
+    assert_send_sync::<TypeRegistry>();
+    assert_send_sync::<crate::cdr::CdrError>();
+}
