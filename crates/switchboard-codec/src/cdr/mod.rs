@@ -372,6 +372,21 @@ pub fn encode_from_json_text(
     Ok(e.w.buf)
 }
 
+/// [`encode_from_json_text`] without the header (for DDS stacks that send the
+/// representation id separately; it is [`representation_id`]`(reg, ty, enc)`).
+pub fn encode_body_from_json_text(
+    reg: &TypeRegistry,
+    ty: TypeId,
+    json: &[u8],
+    enc: Encoding,
+) -> Result<Vec<u8>, CdrError> {
+    check_id(reg, ty)?;
+    let w = Writer::new(enc.big_endian, enc.max_align(), json.len() / 2 + 64);
+    let mut e = Encoder::new(reg, w, enc.v2());
+    stream::encode_text(&mut e, &Type::Named(ty), json)?;
+    Ok(e.w.buf)
+}
+
 /// Re-encodes a sample in another encoding (e.g. XCDR2 from a Cyclone writer
 /// to XCDR1 for a reader that only accepts that).
 pub fn transcode(

@@ -283,6 +283,8 @@ fn representation_ids() {
     assert_eq!(&x[..2], &[0, 2]);
     let body = encode_body_from_json(&r, m, &json!({"id": 1}), Encoding::XCDR2_LE).unwrap();
     assert_eq!(body, b[4..]);
+    let body2 = encode_body_from_json_text(&r, m, br#"{"id":1}"#, Encoding::XCDR2_LE).unwrap();
+    assert_eq!(body2, b[4..]);
 }
 
 #[test]
