@@ -36,11 +36,14 @@
 //! # Ok::<(), switchboard_codec::idl::IdlError>(())
 //! ```
 
+mod annot;
+mod decls;
 mod expr;
 mod lexer;
 mod parser;
 mod preproc;
 mod types;
+mod typespec;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -94,7 +94,7 @@ fn unions_enums_annotations() {
         Extensibility::Appendable
     );
     let h = r.struct_type(r.get("H").unwrap()).unwrap();
-    assert_eq!(h.members[0].id, parser::hash_id("x"));
+    assert_eq!(h.members[0].id, annot::hash_id("x"));
 }
 
 #[test]
