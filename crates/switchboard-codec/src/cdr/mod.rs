@@ -73,6 +73,7 @@ mod key;
 mod reader;
 mod sink;
 mod stream;
+mod union;
 mod writer;
 
 pub use error::{CdrError, CdrErrorKind};
