@@ -230,37 +230,62 @@ impl<'de> Visitor<'de> for Collection<'_, '_, '_> {
         let count_at = dims.is_none().then(|| enc.w.reserve_u32());
         let last_dim = dims.is_none_or(|d| self.dim + 1 >= d.len());
         let mut n = 0usize;
-        loop {
-            let r = if last_dim {
-                seq.next_element_seed(Seed {
-                    enc: &mut *enc,
-                    ty: elem,
-                    pending: &mut *pending,
-                })
-            } else {
-                seq.next_element_seed(Nested(Collection {
-                    seed: Seed {
+        // Byte data (the 1 MiB images and point clouds): no per-element dispatch.
+        let bytes = last_dim && p.is_some_and(Primitive::is_byte);
+        if bytes {
+            loop {
+                match seq.next_element::<u64>() {
+                    Ok(Some(v)) => {
+                        let Ok(b) = u8::try_from(v) else {
+                            let e = CdrError::json(format!("{v} is out of range for octet"));
+                            return Err(fail(pending, e.at_index(n)));
+                        };
+                        enc.w.u8(b);
+                        n += 1;
+                        if let Err(e) = check_bound(n, bound) {
+                            return Err(fail(pending, e));
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        *pending = Some(CdrError::json(e.to_string()).at_index(n));
+                        return Err(e);
+                    }
+                }
+            }
+        } else {
+            loop {
+                let r = if last_dim {
+                    seq.next_element_seed(Seed {
                         enc: &mut *enc,
-                        ty,
+                        ty: elem,
                         pending: &mut *pending,
-                    },
-                    dim: self.dim + 1,
-                }))
-            };
-            match wrap(pending, r, |e| e.at_index(n))? {
-                Some(()) => n += 1,
-                None => break,
-            }
-            if let Err(e) = check_bound(n, bound) {
-                return Err(fail(pending, e));
-            }
-            if let Some(d) = dims
-                && n > d[self.dim] as usize
-            {
-                return Err(fail(
-                    pending,
-                    CdrError::json(format!("expected an array of {} elements", d[self.dim])),
-                ));
+                    })
+                } else {
+                    seq.next_element_seed(Nested(Collection {
+                        seed: Seed {
+                            enc: &mut *enc,
+                            ty,
+                            pending: &mut *pending,
+                        },
+                        dim: self.dim + 1,
+                    }))
+                };
+                match wrap(pending, r, |e| e.at_index(n))? {
+                    Some(()) => n += 1,
+                    None => break,
+                }
+                if let Err(e) = check_bound(n, bound) {
+                    return Err(fail(pending, e));
+                }
+                if let Some(d) = dims
+                    && n > d[self.dim] as usize
+                {
+                    return Err(fail(
+                        pending,
+                        CdrError::json(format!("expected an array of {} elements", d[self.dim])),
+                    ));
+                }
             }
         }
         if let Some(d) = dims
