@@ -68,11 +68,14 @@ pub fn transcode_typed(
             })?;
             Ok(out.into())
         }
-        (Format::Json | Format::Text | Format::Cbor, _, Format::Cdr(_), Some(ty)) => {
-            let v = match from {
-                Format::Cbor => crate::cbor_to_json(crate::parse_cbor(&payload)?)?,
-                _ => crate::parse_json(&payload)?,
-            };
+        (Format::Json | Format::Text, _, Format::Cdr(_), Some(ty)) => {
+            let enc = cdr::preferred_encoding(reg, ty, false);
+            cdr::encode_from_json_text(reg, ty, &payload, enc)
+                .map(Bytes::from)
+                .map_err(cdr_err)
+        }
+        (Format::Cbor, _, Format::Cdr(_), Some(ty)) => {
+            let v = crate::cbor_to_json(crate::parse_cbor(&payload)?)?;
             let enc = cdr::preferred_encoding(reg, ty, false);
             cdr::encode_from_json(reg, ty, &v, enc)
                 .map(Bytes::from)

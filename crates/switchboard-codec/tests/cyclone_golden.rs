@@ -119,6 +119,14 @@ fn golden_vectors_match_cyclone_both_ways() {
             .get(tname)
             .unwrap_or_else(|| panic!("{tname} not in golden.idl"));
         let expected = &v["json"];
+        let preferred = cdr::preferred_encoding(&reg, ty, false);
+        if (preferred.version == cdr::XcdrVersion::Xcdr2)
+            != (v["default_xcdr2"] == Value::Bool(true))
+        {
+            failures.push(format!(
+                "#{i} {tname}: preferred encoding {preferred:?} differs from Cyclone's default"
+            ));
+        }
         for (enc_name, h) in v["enc"].as_object().unwrap() {
             let bytes = unhex(h.as_str().unwrap());
             seen_ids.insert(hex(&bytes[..2]));

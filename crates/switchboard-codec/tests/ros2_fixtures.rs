@@ -146,3 +146,16 @@ fn ros2_string_known_bytes() {
         b
     );
 }
+
+#[test]
+fn rosidl_default_annotations_fill_missing_members() {
+    let reg = all();
+    let ty = reg.get("geometry_msgs::msg::Quaternion").unwrap();
+    let b = cdr::encode_from_json(&reg, ty, &json!({"z": 0.5}), Encoding::XCDR2_LE).unwrap();
+    assert_eq!(
+        cdr::decode_to_json(&reg, ty, &b).unwrap(),
+        json!({"x": 0.0, "y": 0.0, "z": 0.5, "w": 1.0})
+    );
+    let b2 = cdr::encode_from_json_text(&reg, ty, br#"{"z": 0.5}"#, Encoding::XCDR2_LE).unwrap();
+    assert_eq!(b, b2);
+}

@@ -5,17 +5,15 @@
 use super::error::{CdrError, CdrErrorKind};
 use super::reader::Reader;
 use super::sink::Sink;
-use super::{MAX_DEPTH, canonical_discriminator, enum_wire_size, prim_of};
-use crate::idl::{
-    Extensibility, Member, Primitive, StructType, Type, TypeDef, TypeRegistry, UnionType,
-};
+use super::{MAX_DEPTH, enum_wire_size, prim_of};
+use crate::idl::{Extensibility, Member, Primitive, StructType, Type, TypeDef, TypeRegistry};
 
 pub(crate) struct Decoder<'r, 'a, S> {
     pub(crate) reg: &'r TypeRegistry,
     pub(crate) r: Reader<'a>,
     pub(crate) s: S,
     pub(crate) v2: bool,
-    depth: usize,
+    pub(crate) depth: usize,
 }
 
 impl<'r, 'a, S: Sink> Decoder<'r, 'a, S> {
@@ -29,7 +27,7 @@ impl<'r, 'a, S: Sink> Decoder<'r, 'a, S> {
         }
     }
 
-    fn enter(&mut self) -> Result<(), CdrError> {
+    pub(crate) fn enter(&mut self) -> Result<(), CdrError> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
             return Err(CdrError::new(CdrErrorKind::TooDeep, "nesting too deep"));
@@ -63,7 +61,7 @@ impl<'r, 'a, S: Sink> Decoder<'r, 'a, S> {
         }
     }
 
-    fn enum_wire(&mut self, bit_bound: u8) -> Result<i32, CdrError> {
+    pub(crate) fn enum_wire(&mut self, bit_bound: u8) -> Result<i32, CdrError> {
         Ok(match enum_wire_size(bit_bound, self.v2) {
             1 => i32::from(self.r.u8()? as i8),
             2 => i32::from(self.r.u16()? as i16),
@@ -71,7 +69,7 @@ impl<'r, 'a, S: Sink> Decoder<'r, 'a, S> {
         })
     }
 
-    fn primitive(&mut self, p: Primitive) -> Result<(), CdrError> {
+    pub(crate) fn primitive(&mut self, p: Primitive) -> Result<(), CdrError> {
         use Primitive::*;
         let r = &mut self.r;
         match p {
@@ -110,7 +108,7 @@ impl<'r, 'a, S: Sink> Decoder<'r, 'a, S> {
     }
 
     /// `n` contiguous primitives, already aligned and bounds-checked by the caller.
-    fn primitives(&mut self, p: Primitive, n: usize) -> Result<(), CdrError> {
+    pub(crate) fn primitives(&mut self, p: Primitive, n: usize) -> Result<(), CdrError> {
         use Primitive::*;
         let bytes = self.r.take(n * p.size())?;
         if p.is_byte() {
@@ -183,7 +181,7 @@ impl<'r, 'a, S: Sink> Decoder<'r, 'a, S> {
         Ok(())
     }
 
-    fn string(&mut self, bound: Option<u32>) -> Result<(), CdrError> {
+    pub(crate) fn string(&mut self, bound: Option<u32>) -> Result<(), CdrError> {
         let n = self.r.u32()? as usize;
         if n == 0 {
             self.s.str("");
@@ -201,7 +199,7 @@ impl<'r, 'a, S: Sink> Decoder<'r, 'a, S> {
         Ok(())
     }
 
-    fn wstring(&mut self, bound: Option<u32>) -> Result<(), CdrError> {
+    pub(crate) fn wstring(&mut self, bound: Option<u32>) -> Result<(), CdrError> {
         let n = self.r.u32()? as usize;
         if !n.is_multiple_of(2) {
             return Err(CdrError::malformed("wstring byte length is odd"));
@@ -224,7 +222,7 @@ impl<'r, 'a, S: Sink> Decoder<'r, 'a, S> {
     }
 
     /// Runs `f` inside the region of a DHEADER when `delimited`.
-    fn delimited<T>(
+    pub(crate) fn delimited<T>(
         &mut self,
         delimited: bool,
         f: impl FnOnce(&mut Self) -> Result<T, CdrError>,
@@ -242,7 +240,7 @@ impl<'r, 'a, S: Sink> Decoder<'r, 'a, S> {
         Ok(out)
     }
 
-    fn sequence(&mut self, elem: &Type, bound: Option<u32>) -> Result<(), CdrError> {
+    pub(crate) fn sequence(&mut self, elem: &Type, bound: Option<u32>) -> Result<(), CdrError> {
         self.enter()?;
         let p = prim_of(self.reg, elem);
         self.delimited(self.v2 && p.is_none(), |d| {
@@ -269,7 +267,7 @@ impl<'r, 'a, S: Sink> Decoder<'r, 'a, S> {
         Ok(())
     }
 
-    fn array(&mut self, elem: &Type, dims: &[u32]) -> Result<(), CdrError> {
+    pub(crate) fn array(&mut self, elem: &Type, dims: &[u32]) -> Result<(), CdrError> {
         self.enter()?;
         let p = prim_of(self.reg, elem);
         let total = dims
@@ -290,7 +288,7 @@ impl<'r, 'a, S: Sink> Decoder<'r, 'a, S> {
         Ok(())
     }
 
-    fn array_dims(
+    pub(crate) fn array_dims(
         &mut self,
         elem: &Type,
         p: Option<Primitive>,
@@ -329,7 +327,11 @@ impl<'r, 'a, S: Sink> Decoder<'r, 'a, S> {
         Ok(())
     }
 
-    fn members_in_order(&mut self, st: &StructType, delimited: bool) -> Result<(), CdrError> {
+    pub(crate) fn members_in_order(
+        &mut self,
+        st: &StructType,
+        delimited: bool,
+    ) -> Result<(), CdrError> {
         self.s.begin_object();
         for m in &st.members {
             self.s.key(&m.name);
@@ -344,7 +346,7 @@ impl<'r, 'a, S: Sink> Decoder<'r, 'a, S> {
         Ok(())
     }
 
-    fn member(&mut self, m: &Member) -> Result<(), CdrError> {
+    pub(crate) fn member(&mut self, m: &Member) -> Result<(), CdrError> {
         if !m.optional {
             return self.value(&m.ty);
         }
@@ -377,7 +379,7 @@ impl<'r, 'a, S: Sink> Decoder<'r, 'a, S> {
 
     /// Decodes a value that occupies `[start, start+len)` with XCDR1
     /// alignment reset to `start`, then continues after it.
-    fn in_param<T>(
+    pub(crate) fn in_param<T>(
         &mut self,
         start: usize,
         len: usize,
@@ -401,7 +403,7 @@ impl<'r, 'a, S: Sink> Decoder<'r, 'a, S> {
         out
     }
 
-    fn mutable_v1(&mut self, st: &StructType) -> Result<(), CdrError> {
+    pub(crate) fn mutable_v1(&mut self, st: &StructType) -> Result<(), CdrError> {
         let mut found: Vec<Option<(usize, usize)>> = vec![None; st.members.len()];
         loop {
             self.r.align(4)?;
@@ -431,7 +433,7 @@ impl<'r, 'a, S: Sink> Decoder<'r, 'a, S> {
         Ok(())
     }
 
-    fn mutable_v2(&mut self, st: &StructType) -> Result<(), CdrError> {
+    pub(crate) fn mutable_v2(&mut self, st: &StructType) -> Result<(), CdrError> {
         let mut found: Vec<Option<(usize, usize)>> = vec![None; st.members.len()];
         while self.r.remaining() > 0 {
             self.r.align(4)?;
@@ -467,7 +469,7 @@ impl<'r, 'a, S: Sink> Decoder<'r, 'a, S> {
         self.emit_found(st, &found)
     }
 
-    fn emit_found(
+    pub(crate) fn emit_found(
         &mut self,
         st: &StructType,
         found: &[Option<(usize, usize)>],
@@ -489,92 +491,12 @@ impl<'r, 'a, S: Sink> Decoder<'r, 'a, S> {
         Ok(())
     }
 
-    fn union_(&mut self, u: &UnionType) -> Result<(), CdrError> {
-        self.enter()?;
-        let delimited = self.v2 && u.extensibility != Extensibility::Final;
-        self.delimited(delimited, |d| {
-            let disc = d.discriminator(&u.discriminator)?;
-            let case = u.case_for(disc);
-            d.s.begin_object();
-            if case.is_none_or(|c| canonical_discriminator(d.reg, u, c) != disc) {
-                d.s.key("_d");
-                d.emit_discriminator(&u.discriminator, disc);
-            }
-            if let Some(c) = case {
-                d.s.key(&c.name);
-                if delimited && d.r.remaining() == 0 {
-                    super::defaults::emit(d.reg, &c.ty, &mut d.s, 0)?;
-                } else {
-                    d.value(&c.ty).map_err(|e| e.in_field(&c.name))?;
-                }
-            }
-            d.s.end_object();
-            Ok(())
-        })?;
-        self.depth -= 1;
-        Ok(())
-    }
-
-    fn discriminator(&mut self, ty: &Type) -> Result<i64, CdrError> {
-        use Primitive::*;
-        match self.reg.resolve(ty) {
-            Type::Primitive(p) => Ok(match p {
-                Bool | Char | Octet | UInt8 => i64::from(self.r.u8()?),
-                Int8 => i64::from(self.r.u8()? as i8),
-                Int16 => i64::from(self.r.u16()? as i16),
-                UInt16 | WChar => i64::from(self.r.u16()?),
-                Int32 => i64::from(self.r.u32()? as i32),
-                UInt32 => i64::from(self.r.u32()?),
-                Int64 | UInt64 => self.r.u64()? as i64,
-                Float32 | Float64 => {
-                    return Err(CdrError::new(
-                        CdrErrorKind::Unsupported,
-                        "float discriminator",
-                    ));
-                }
-            }),
-            Type::Named(id) => match self.reg.def(*id) {
-                TypeDef::Enum(e) => Ok(i64::from(self.enum_wire(e.bit_bound)?)),
-                _ => Err(CdrError::new(
-                    CdrErrorKind::Unsupported,
-                    "bad discriminator type",
-                )),
-            },
-            _ => Err(CdrError::new(
-                CdrErrorKind::Unsupported,
-                "bad discriminator type",
-            )),
-        }
-    }
-
-    fn emit_discriminator(&mut self, ty: &Type, d: i64) {
-        match self.reg.resolve(ty) {
-            Type::Primitive(Primitive::Bool) => self.s.bool(d != 0),
-            Type::Primitive(Primitive::Char | Primitive::WChar) => {
-                let c = u32::try_from(d)
-                    .ok()
-                    .and_then(char::from_u32)
-                    .unwrap_or('\u{fffd}');
-                self.s.str(c.encode_utf8(&mut [0; 4]));
-            }
-            Type::Primitive(Primitive::UInt64) => self.s.u64(d as u64),
-            Type::Named(id) => match self.reg.def(*id) {
-                TypeDef::Enum(e) => match i32::try_from(d).ok().and_then(|v| e.name_of(v)) {
-                    Some(n) => self.s.str(n),
-                    None => self.s.i64(d),
-                },
-                _ => self.s.i64(d),
-            },
-            _ => self.s.i64(d),
-        }
-    }
-
-    fn default_member(&mut self, m: &Member) -> Result<(), CdrError> {
+    pub(crate) fn default_member(&mut self, m: &Member) -> Result<(), CdrError> {
         if m.optional {
             self.s.null();
             Ok(())
         } else {
-            super::defaults::emit(self.reg, &m.ty, &mut self.s, 0).map_err(|e| e.in_field(&m.name))
+            super::defaults::member(self.reg, m, &mut self.s, 0).map_err(|e| e.in_field(&m.name))
         }
     }
 }

@@ -9,9 +9,9 @@ use super::decode::check_bound;
 use super::error::{CdrError, CdrErrorKind};
 use super::sink::ValueSink;
 use super::writer::Writer;
-use super::{MAX_DEPTH, canonical_discriminator, enum_wire_size, prim_of};
+use super::{MAX_DEPTH, enum_wire_size, prim_of};
 use crate::idl::{
-    EnumType, Extensibility, Member, Primitive, StructType, Type, TypeDef, TypeRegistry, UnionType,
+    EnumType, Extensibility, Member, Primitive, StructType, Type, TypeDef, TypeRegistry,
 };
 
 /// What [`Encoder::end_struct`] must finish.
@@ -50,12 +50,12 @@ pub(crate) fn kind(v: &Value) -> &'static str {
     }
 }
 
-fn expected(what: &str, v: &Value) -> CdrError {
+pub(crate) fn expected(what: &str, v: &Value) -> CdrError {
     CdrError::json(format!("expected {what}, found {}", kind(v)))
 }
 
 /// A JSON number or numeric string as an integer.
-fn json_int(v: &Value) -> Result<i128, CdrError> {
+pub(crate) fn json_int(v: &Value) -> Result<i128, CdrError> {
     match v {
         Value::Number(n) => {
             if let Some(i) = n.as_i64() {
@@ -79,7 +79,7 @@ fn json_int(v: &Value) -> Result<i128, CdrError> {
     }
 }
 
-fn json_float(v: &Value) -> Result<f64, CdrError> {
+pub(crate) fn json_float(v: &Value) -> Result<f64, CdrError> {
     match v {
         Value::Number(n) => n.as_f64().ok_or_else(|| CdrError::json("bad number")),
         Value::String(s) => match s.trim() {
@@ -94,7 +94,7 @@ fn json_float(v: &Value) -> Result<f64, CdrError> {
     }
 }
 
-fn json_char(v: &Value, max: u32) -> Result<u32, CdrError> {
+pub(crate) fn json_char(v: &Value, max: u32) -> Result<u32, CdrError> {
     let Value::String(s) = v else {
         return Err(expected("one-character string", v));
     };
@@ -106,7 +106,7 @@ fn json_char(v: &Value, max: u32) -> Result<u32, CdrError> {
     }
 }
 
-fn ranged(v: &Value, lo: i128, hi: i128, name: &str) -> Result<i128, CdrError> {
+pub(crate) fn ranged(v: &Value, lo: i128, hi: i128, name: &str) -> Result<i128, CdrError> {
     let i = json_int(v)?;
     if i < lo || i > hi {
         return Err(CdrError::json(format!("{i} is out of range for {name}")));
@@ -163,6 +163,34 @@ impl<'r> Encoder<'r> {
         }
     }
 
+    /// Fast path for an integer JSON number into a numeric primitive;
+    /// `Ok(false)` when `p` is not one (the caller falls back to `primitive`).
+    pub(crate) fn int_fast(&mut self, p: Primitive, i: i128) -> Result<bool, CdrError> {
+        use Primitive::*;
+        let range = |lo: i128, hi: i128, name: &str| {
+            if i < lo || i > hi {
+                Err(CdrError::json(format!("{i} is out of range for {name}")))
+            } else {
+                Ok(i)
+            }
+        };
+        let w = &mut self.w;
+        match p {
+            Octet | UInt8 => w.u8(range(0, 255, "octet")? as u8),
+            Int8 => w.u8(range(-128, 127, "int8")? as i8 as u8),
+            Int16 => w.u16(range(i16::MIN.into(), i16::MAX.into(), "int16")? as i16 as u16),
+            UInt16 => w.u16(range(0, u16::MAX.into(), "uint16")? as u16),
+            Int32 => w.u32(range(i32::MIN.into(), i32::MAX.into(), "int32")? as i32 as u32),
+            UInt32 => w.u32(range(0, u32::MAX.into(), "uint32")? as u32),
+            Int64 => w.u64(range(i64::MIN.into(), i64::MAX.into(), "int64")? as i64 as u64),
+            UInt64 => w.u64(range(0, u64::MAX.into(), "uint64")? as u64),
+            Float32 => w.u32((i as f32).to_bits()),
+            Float64 => w.u64((i as f64).to_bits()),
+            Bool | Char | WChar => return Ok(false),
+        }
+        Ok(true)
+    }
+
     pub(crate) fn primitive(&mut self, p: Primitive, v: &Value) -> Result<(), CdrError> {
         use Primitive::*;
         let w = &mut self.w;
@@ -187,7 +215,12 @@ impl<'r> Encoder<'r> {
         Ok(())
     }
 
-    fn string(&mut self, bound: Option<u32>, wide: bool, v: &Value) -> Result<(), CdrError> {
+    pub(crate) fn string(
+        &mut self,
+        bound: Option<u32>,
+        wide: bool,
+        v: &Value,
+    ) -> Result<(), CdrError> {
         let Value::String(s) = v else {
             return Err(expected("string", v));
         };
@@ -224,7 +257,7 @@ impl<'r> Encoder<'r> {
     }
 
     /// Writes a DHEADER around `f` when `delimited`.
-    fn delimited(
+    pub(crate) fn delimited(
         &mut self,
         delimited: bool,
         f: impl FnOnce(&mut Self) -> Result<(), CdrError>,
@@ -238,7 +271,12 @@ impl<'r> Encoder<'r> {
         Ok(())
     }
 
-    fn sequence(&mut self, elem: &Type, bound: Option<u32>, v: &Value) -> Result<(), CdrError> {
+    pub(crate) fn sequence(
+        &mut self,
+        elem: &Type,
+        bound: Option<u32>,
+        v: &Value,
+    ) -> Result<(), CdrError> {
         self.enter()?;
         let p = prim_of(self.reg, elem);
         if let (Some(p), Value::String(s)) = (p, v)
@@ -269,7 +307,7 @@ impl<'r> Encoder<'r> {
         Ok(())
     }
 
-    fn items(
+    pub(crate) fn items(
         &mut self,
         elem: &Type,
         p: Option<Primitive>,
@@ -288,7 +326,7 @@ impl<'r> Encoder<'r> {
         Ok(())
     }
 
-    fn array(&mut self, elem: &Type, dims: &[u32], v: &Value) -> Result<(), CdrError> {
+    pub(crate) fn array(&mut self, elem: &Type, dims: &[u32], v: &Value) -> Result<(), CdrError> {
         self.enter()?;
         let p = prim_of(self.reg, elem);
         self.delimited(self.v2 && p.is_none(), |e| {
@@ -301,7 +339,7 @@ impl<'r> Encoder<'r> {
         Ok(())
     }
 
-    fn array_dims(
+    pub(crate) fn array_dims(
         &mut self,
         elem: &Type,
         p: Option<Primitive>,
@@ -469,7 +507,7 @@ impl<'r> Encoder<'r> {
     }
 
     /// The EMHEADER length code Cyclone uses for a member of type `ty`.
-    fn length_code(&self, ty: &Type) -> u32 {
+    pub(crate) fn length_code(&self, ty: &Type) -> u32 {
         match self.reg.resolve(ty) {
             Type::Primitive(p) => match p.size() {
                 1 => 0,
@@ -501,121 +539,6 @@ impl<'r> Encoder<'r> {
             }
         }
     }
-
-    pub(crate) fn union_(&mut self, u: &UnionType, v: &Value) -> Result<(), CdrError> {
-        self.enter()?;
-        let Value::Object(obj) = v else {
-            return Err(expected("object", v));
-        };
-        let mut disc = match obj.get("_d") {
-            Some(d) => Some(
-                self.discriminator_value(&u.discriminator, d)
-                    .map_err(|e| e.in_field("_d"))?,
-            ),
-            None => None,
-        };
-        let mut chosen = None;
-        for (k, val) in obj {
-            if k == "_d" {
-                continue;
-            }
-            let Some(c) = u.cases.iter().find(|c| &c.name == k) else {
-                return Err(CdrError::json("unknown union member").in_field(k));
-            };
-            if chosen.is_some() {
-                return Err(CdrError::json("a union holds one member at a time").in_field(k));
-            }
-            chosen = Some((c, val));
-        }
-        let d = match (disc.take(), chosen) {
-            (Some(d), Some((c, _))) => {
-                if u.case_for(d).map(|x| &x.name) != Some(&c.name) {
-                    return Err(CdrError::json(format!(
-                        "discriminator does not select `{}`",
-                        c.name
-                    ))
-                    .in_field("_d"));
-                }
-                d
-            }
-            (Some(d), None) => d,
-            (None, Some((c, _))) => canonical_discriminator(self.reg, u, c),
-            (None, None) => return Err(CdrError::json("a union needs a member or `_d`")),
-        };
-        let delimited = self.v2 && u.extensibility != Extensibility::Final;
-        self.delimited(delimited, |e| {
-            e.write_discriminator(&u.discriminator, d)?;
-            if let Some(c) = u.case_for(d) {
-                match chosen {
-                    Some((_, val)) => e.value(&c.ty, val),
-                    None => {
-                        let def = default_json(e.reg, &c.ty)?;
-                        e.value(&c.ty, &def)
-                    }
-                }
-                .map_err(|err| err.in_field(&c.name))?;
-            }
-            Ok(())
-        })?;
-        self.depth -= 1;
-        Ok(())
-    }
-
-    fn discriminator_value(&self, ty: &Type, v: &Value) -> Result<i64, CdrError> {
-        match self.reg.resolve(ty) {
-            Type::Primitive(Primitive::Bool) => match v {
-                Value::Bool(b) => Ok(i64::from(*b)),
-                other => Err(expected("boolean", other)),
-            },
-            Type::Primitive(Primitive::Char) => Ok(i64::from(json_char(v, 0xff)?)),
-            Type::Primitive(Primitive::WChar) => Ok(i64::from(json_char(v, 0xffff)?)),
-            Type::Primitive(Primitive::UInt64) => {
-                Ok(ranged(v, 0, u64::MAX.into(), "uint64")? as u64 as i64)
-            }
-            Type::Named(id) => match self.reg.def(*id) {
-                TypeDef::Enum(e) => match v {
-                    Value::Number(_) => {
-                        Ok(ranged(v, i32::MIN.into(), i32::MAX.into(), "enum")? as i64)
-                    }
-                    _ => Ok(i64::from(enum_value(e, v)?)),
-                },
-                _ => Err(CdrError::new(
-                    CdrErrorKind::Unsupported,
-                    "bad discriminator type",
-                )),
-            },
-            _ => Ok(ranged(v, i64::MIN.into(), i64::MAX.into(), "discriminator")? as i64),
-        }
-    }
-
-    fn write_discriminator(&mut self, ty: &Type, d: i64) -> Result<(), CdrError> {
-        use Primitive::*;
-        match self.reg.resolve(ty) {
-            Type::Primitive(p) => match p.size() {
-                1 => self.w.u8(d as u8),
-                2 => self.w.u16(d as u16),
-                4 => self.w.u32(d as u32),
-                _ => self.w.u64(d as u64),
-            },
-            Type::Named(id) => match self.reg.def(*id) {
-                TypeDef::Enum(e) => self.enum_wire(e.bit_bound, d as i32),
-                _ => {
-                    return Err(CdrError::new(
-                        CdrErrorKind::Unsupported,
-                        "bad discriminator type",
-                    ));
-                }
-            },
-            _ => {
-                return Err(CdrError::new(
-                    CdrErrorKind::Unsupported,
-                    "bad discriminator type",
-                ));
-            }
-        }
-        let _ = (Bool, Float32);
-        Ok(())
-    }
 }
 
 /// The value to encode for member `m`: the JSON value, or its default when
@@ -629,7 +552,7 @@ pub(crate) fn present<'v>(
         Some(Value::Null) if m.optional => Ok(None),
         Some(v) => Ok(Some(std::borrow::Cow::Borrowed(v))),
         None if m.optional => Ok(None),
-        None => default_json(reg, &m.ty)
+        None => default_member_json(reg, m)
             .map(|d| Some(std::borrow::Cow::Owned(d)))
             .map_err(|e| e.in_field(&m.name)),
     }
@@ -650,6 +573,13 @@ pub(crate) fn enum_value(e: &EnumType, v: &Value) -> Result<i32, CdrError> {
         }
         other => Err(expected("enumerator name", other)),
     }
+}
+
+/// The default of member `m` (its `@default`, else its type's) as JSON.
+pub(crate) fn default_member_json(reg: &TypeRegistry, m: &Member) -> Result<Value, CdrError> {
+    let mut s = ValueSink::default();
+    super::defaults::member(reg, m, &mut s, 0)?;
+    Ok(s.finish())
 }
 
 pub(crate) fn default_json(reg: &TypeRegistry, ty: &Type) -> Result<Value, CdrError> {

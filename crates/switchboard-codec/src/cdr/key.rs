@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value};
 
-use super::encode::{Encoder, default_json};
+use super::encode::{Encoder, default_member_json};
 use super::error::{CdrError, CdrErrorKind};
 use super::writer::Writer;
 use super::{Encoding, MAX_DEPTH, prim_of};
@@ -43,7 +43,7 @@ fn key_json(reg: &TypeRegistry, ty: &Type, value: &Value, depth: usize) -> Resul
     for m in st.members.iter().filter(|m| !keyed || m.key) {
         let v = match obj.get(&m.name) {
             Some(v) => key_json(reg, &m.ty, v, depth + 1),
-            None => default_json(reg, &m.ty),
+            None => default_member_json(reg, m),
         }
         .map_err(|e| e.in_field(&m.name))?;
         out.insert(m.name.clone(), v);

@@ -26,7 +26,7 @@
 //!
 //! | IDL | JSON (decoder output) | also accepted as input |
 //! |---|---|---|
-//! | struct | object, one key per member in declaration order | missing members take their default (0, `""`, `[]`, first enumerator, ...) |
+//! | struct | object, one key per member in declaration order | missing members take their default (`@default`, else 0, `""`, `[]`, first enumerator, ...) |
 //! | `@optional` member | the value, or `null` when absent | key missing = absent |
 //! | boolean | `true` / `false` | |
 //! | integers up to 32 bits | number | numeric string |
@@ -73,6 +73,7 @@ mod key;
 mod reader;
 mod sink;
 mod stream;
+mod union;
 mod writer;
 
 pub use error::{CdrError, CdrErrorKind};
@@ -195,12 +196,12 @@ pub fn representation_id(reg: &TypeRegistry, ty: TypeId, enc: Encoding) -> [u8; 
     enc.representation_id(extensibility(reg, ty))
 }
 
-/// The encoding Cyclone DDS writers use by default for `ty` when its
-/// extensibility decides: XCDR2 for appendable and mutable types, XCDR1 for
-/// final ones. (Cyclone also picks XCDR2 for final types that contain
-/// optional members or non-final nested types.)
+/// The encoding Cyclone DDS writers use by default for `ty`: XCDR2 when the
+/// type is appendable or mutable, or contains (at any depth) an optional
+/// member or an appendable or mutable type; XCDR1 otherwise.
 pub fn preferred_encoding(reg: &TypeRegistry, ty: TypeId, big_endian: bool) -> Encoding {
-    let v2 = extensibility(reg, ty) != Extensibility::Final;
+    let mut seen = Vec::new();
+    let v2 = needs_xcdr2(reg, &Type::Named(ty), &mut seen);
     Encoding {
         version: if v2 {
             XcdrVersion::Xcdr2
@@ -208,6 +209,34 @@ pub fn preferred_encoding(reg: &TypeRegistry, ty: TypeId, big_endian: bool) -> E
             XcdrVersion::Xcdr1
         },
         big_endian,
+    }
+}
+
+fn needs_xcdr2(reg: &TypeRegistry, ty: &Type, seen: &mut Vec<TypeId>) -> bool {
+    match ty {
+        Type::Primitive(_) | Type::String { .. } => false,
+        Type::Sequence { elem, .. } | Type::Array { elem, .. } => needs_xcdr2(reg, elem, seen),
+        Type::Named(id) => {
+            if seen.contains(id) {
+                return false;
+            }
+            seen.push(*id);
+            match reg.def(*id) {
+                TypeDef::Alias { ty, .. } => needs_xcdr2(reg, ty, seen),
+                TypeDef::Enum(_) => false,
+                TypeDef::Struct(st) => {
+                    st.extensibility != Extensibility::Final
+                        || st
+                            .members
+                            .iter()
+                            .any(|m| m.optional || needs_xcdr2(reg, &m.ty, seen))
+                }
+                TypeDef::Union(u) => {
+                    u.extensibility != Extensibility::Final
+                        || u.cases.iter().any(|c| needs_xcdr2(reg, &c.ty, seen))
+                }
+            }
+        }
     }
 }
 
@@ -339,6 +368,21 @@ pub fn encode_from_json_text(
     let mut w = Writer::new(enc.big_endian, enc.max_align(), json.len() / 2 + 64);
     w.buf.extend_from_slice(&[id[0], id[1], 0, 0]);
     w.origin = 4;
+    let mut e = Encoder::new(reg, w, enc.v2());
+    stream::encode_text(&mut e, &Type::Named(ty), json)?;
+    Ok(e.w.buf)
+}
+
+/// [`encode_from_json_text`] without the header (for DDS stacks that send the
+/// representation id separately; it is [`representation_id`]`(reg, ty, enc)`).
+pub fn encode_body_from_json_text(
+    reg: &TypeRegistry,
+    ty: TypeId,
+    json: &[u8],
+    enc: Encoding,
+) -> Result<Vec<u8>, CdrError> {
+    check_id(reg, ty)?;
+    let w = Writer::new(enc.big_endian, enc.max_align(), json.len() / 2 + 64);
     let mut e = Encoder::new(reg, w, enc.v2());
     stream::encode_text(&mut e, &Type::Named(ty), json)?;
     Ok(e.w.buf)

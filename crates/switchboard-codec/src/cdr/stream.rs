@@ -11,7 +11,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visit
 use serde_json::Value;
 
 use super::decode::check_bound;
-use super::encode::{Encoder, decode_base64, default_json, enum_value};
+use super::encode::{Encoder, decode_base64, default_member_json, enum_value};
 use super::error::CdrError;
 use super::prim_of;
 use crate::idl::{Primitive, StructType, Type, TypeDef};
@@ -103,6 +103,18 @@ use serde::Deserialize;
 struct Scalar<'a, 'r, 't>(Seed<'a, 'r, 't>);
 
 impl Scalar<'_, '_, '_> {
+    fn int<E: de::Error>(self, i: i128, v: Value) -> Result<(), E> {
+        let Seed { enc, ty, pending } = self.0;
+        if let Type::Primitive(p) = enc.reg.resolve(ty) {
+            match enc.int_fast(*p, i) {
+                Ok(true) => return Ok(()),
+                Ok(false) => {}
+                Err(e) => return Err(fail(pending, e)),
+            }
+        }
+        Scalar(Seed { enc, ty, pending }).put(v)
+    }
+
     fn put<E: de::Error>(self, v: Value) -> Result<(), E> {
         let Seed { enc, ty, pending } = self.0;
         enc.value(ty, &v).map_err(|e| fail(pending, e))
@@ -118,13 +130,24 @@ impl<'de> Visitor<'de> for Scalar<'_, '_, '_> {
         self.put(Value::Bool(v))
     }
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
-        self.put(Value::from(v))
+        self.int(i128::from(v), Value::from(v))
     }
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
-        self.put(Value::from(v))
+        self.int(i128::from(v), Value::from(v))
     }
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
-        self.put(Value::from(v))
+        let Seed { enc, ty, pending } = self.0;
+        match enc.reg.resolve(ty) {
+            Type::Primitive(Primitive::Float64) => {
+                enc.w.u64(v.to_bits());
+                Ok(())
+            }
+            Type::Primitive(Primitive::Float32) => {
+                enc.w.u32((v as f32).to_bits());
+                Ok(())
+            }
+            _ => Scalar(Seed { enc, ty, pending }).put(Value::from(v)),
+        }
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
         let Seed { enc, ty, pending } = self.0;
@@ -207,37 +230,62 @@ impl<'de> Visitor<'de> for Collection<'_, '_, '_> {
         let count_at = dims.is_none().then(|| enc.w.reserve_u32());
         let last_dim = dims.is_none_or(|d| self.dim + 1 >= d.len());
         let mut n = 0usize;
-        loop {
-            let r = if last_dim {
-                seq.next_element_seed(Seed {
-                    enc: &mut *enc,
-                    ty: elem,
-                    pending: &mut *pending,
-                })
-            } else {
-                seq.next_element_seed(Nested(Collection {
-                    seed: Seed {
+        // Byte data (the 1 MiB images and point clouds): no per-element dispatch.
+        let bytes = last_dim && p.is_some_and(Primitive::is_byte);
+        if bytes {
+            loop {
+                match seq.next_element::<u64>() {
+                    Ok(Some(v)) => {
+                        let Ok(b) = u8::try_from(v) else {
+                            let e = CdrError::json(format!("{v} is out of range for octet"));
+                            return Err(fail(pending, e.at_index(n)));
+                        };
+                        enc.w.u8(b);
+                        n += 1;
+                        if let Err(e) = check_bound(n, bound) {
+                            return Err(fail(pending, e));
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        *pending = Some(CdrError::json(e.to_string()).at_index(n));
+                        return Err(e);
+                    }
+                }
+            }
+        } else {
+            loop {
+                let r = if last_dim {
+                    seq.next_element_seed(Seed {
                         enc: &mut *enc,
-                        ty,
+                        ty: elem,
                         pending: &mut *pending,
-                    },
-                    dim: self.dim + 1,
-                }))
-            };
-            match wrap(pending, r, |e| e.at_index(n))? {
-                Some(()) => n += 1,
-                None => break,
-            }
-            if let Err(e) = check_bound(n, bound) {
-                return Err(fail(pending, e));
-            }
-            if let Some(d) = dims
-                && n > d[self.dim] as usize
-            {
-                return Err(fail(
-                    pending,
-                    CdrError::json(format!("expected an array of {} elements", d[self.dim])),
-                ));
+                    })
+                } else {
+                    seq.next_element_seed(Nested(Collection {
+                        seed: Seed {
+                            enc: &mut *enc,
+                            ty,
+                            pending: &mut *pending,
+                        },
+                        dim: self.dim + 1,
+                    }))
+                };
+                match wrap(pending, r, |e| e.at_index(n))? {
+                    Some(()) => n += 1,
+                    None => break,
+                }
+                if let Err(e) = check_bound(n, bound) {
+                    return Err(fail(pending, e));
+                }
+                if let Some(d) = dims
+                    && n > d[self.dim] as usize
+                {
+                    return Err(fail(
+                        pending,
+                        CdrError::json(format!("expected an array of {} elements", d[self.dim])),
+                    ));
+                }
             }
         }
         if let Some(d) = dims
@@ -414,7 +462,8 @@ impl<'de> Visitor<'de> for StructVisitor<'_, '_, '_> {
                 Some(v) => Some(v),
                 None if st.members[next].optional => None,
                 None => Some(
-                    default_json(enc.reg, &st.members[next].ty).map_err(|e| fail(pending, e))?,
+                    default_member_json(enc.reg, &st.members[next])
+                        .map_err(|e| fail(pending, e))?,
                 ),
             };
             write_from_value(enc, st, next, v).map_err(|e| fail(pending, e))?;

@@ -283,6 +283,8 @@ fn representation_ids() {
     assert_eq!(&x[..2], &[0, 2]);
     let body = encode_body_from_json(&r, m, &json!({"id": 1}), Encoding::XCDR2_LE).unwrap();
     assert_eq!(body, b[4..]);
+    let body2 = encode_body_from_json_text(&r, m, br#"{"id":1}"#, Encoding::XCDR2_LE).unwrap();
+    assert_eq!(body2, b[4..]);
 }
 
 #[test]
@@ -333,4 +335,63 @@ fn streamed_encoder_matches_value_encoder() {
     assert_eq!(e.to_string(), "fixed[1]: 300 is out of range for octet");
     assert!(encode_from_json_text(&r, bytes, br#"{"b":[1]} x"#, Encoding::XCDR2_LE).is_err());
     assert!(encode_from_json_text(&r, bytes, br#"{"b":[1],"b":[2]}"#, Encoding::XCDR2_LE).is_err());
+}
+
+#[test]
+fn decoder_accepts_other_legal_forms() {
+    let r = TypeRegistry::from_idl_str(
+        "t.idl",
+        "@mutable struct M { @key long id; @optional string s; double d; };
+         @appendable struct A { long a; long b; };",
+    )
+    .unwrap();
+    let m = r.get("M").unwrap();
+    // PL_CDR_LE with short parameter headers (must-understand flag on the key),
+    // members out of order, `d` missing (default), then the sentinel.
+    let mut b = vec![0, 3, 0, 0];
+    b.extend_from_slice(&[0x01, 0x00, 8, 0]); // id 1 (s), 8 bytes
+    b.extend_from_slice(&[2, 0, 0, 0, b'h', 0, 0, 0]); // "h" + padding
+    b.extend_from_slice(&[0x00, 0x40, 4, 0]); // id 0 (id), must understand, 4 bytes
+    b.extend_from_slice(&7i32.to_le_bytes());
+    b.extend_from_slice(&[0x99, 0x00, 0, 0]); // unknown id 0x99, empty, optional to understand
+    b.extend_from_slice(&[0x02, 0x3f, 0, 0]); // sentinel
+    assert_eq!(
+        decode_to_json(&r, m, &b).unwrap(),
+        json!({"id": 7, "s": "h", "d": 0.0})
+    );
+    // An unknown must-understand member is refused.
+    let mut bad = b.clone();
+    bad[28..32].copy_from_slice(&[0x99, 0x40, 0, 0]);
+    assert!(decode_to_json(&r, m, &bad).is_err());
+    // PL_CDR2_LE with LC 4 (NEXTINT) for a 4-byte primitive instead of LC 2.
+    let mut b = vec![0, 0x0b, 0, 0, 12, 0, 0, 0];
+    b.extend_from_slice(&(0x4000_0000u32).to_le_bytes()); // LC 4, id 0
+    b.extend_from_slice(&4u32.to_le_bytes());
+    b.extend_from_slice(&9i32.to_le_bytes());
+    assert_eq!(
+        decode_to_json(&r, m, &b).unwrap(),
+        json!({"id": 9, "s": null, "d": 0.0})
+    );
+    // A key member missing from a mutable sample is an error.
+    assert!(decode_to_json(&r, m, &[0, 0x0b, 0, 0, 0, 0, 0, 0]).is_err());
+    // Appendable: an older writer's shorter sample, and a newer writer's longer one.
+    let a = r.get("A").unwrap();
+    let old = [0, 9, 0, 0, 4, 0, 0, 0, 1, 0, 0, 0];
+    assert_eq!(
+        decode_to_json(&r, a, &old).unwrap(),
+        json!({"a": 1, "b": 0})
+    );
+    let new = [0, 9, 0, 0, 12, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0];
+    assert_eq!(
+        decode_to_json(&r, a, &new).unwrap(),
+        json!({"a": 1, "b": 2})
+    );
+    // Trailing padding announced in the options is fine.
+    let mut padded = encode_from_json(&r, a, &json!({"a": 1, "b": 2}), Encoding::XCDR1_LE).unwrap();
+    padded.extend_from_slice(&[0, 0, 0]);
+    padded[3] = 3;
+    assert_eq!(
+        decode_to_json(&r, a, &padded).unwrap(),
+        json!({"a": 1, "b": 2})
+    );
 }

@@ -11,8 +11,8 @@
 //! multi-dimensional arrays, every primitive (`long double` is rejected),
 //! forward declarations, and the annotations `@key`, `@optional`, `@id`,
 //! `@hashid`, `@autoid`, `@final`, `@appendable`, `@mutable`,
-//! `@extensibility`, `@must_understand`, `@bit_bound`, `@value`; others
-//! (`@topic`, `@default`, `@verbatim`, `@unit`, `@range`, `@nested`, ...) are
+//! `@extensibility`, `@must_understand`, `@bit_bound`, `@value`, `@default`
+//! (the value of a member missing from input JSON); others (`@topic`, `@verbatim`, `@unit`, `@range`, `@nested`, ...) are
 //! accepted and ignored. The preprocessor resolves `#include "f"` relative to
 //! the including file (then the include directories), honours include guards,
 //! `#pragma once` and `#pragma keylist TYPE member...`, and ignores other
@@ -36,11 +36,14 @@
 //! # Ok::<(), switchboard_codec::idl::IdlError>(())
 //! ```
 
+mod annot;
+mod decls;
 mod expr;
 mod lexer;
 mod parser;
 mod preproc;
 mod types;
+mod typespec;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

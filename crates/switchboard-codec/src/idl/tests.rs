@@ -94,7 +94,7 @@ fn unions_enums_annotations() {
         Extensibility::Appendable
     );
     let h = r.struct_type(r.get("H").unwrap()).unwrap();
-    assert_eq!(h.members[0].id, parser::hash_id("x"));
+    assert_eq!(h.members[0].id, annot::hash_id("x"));
 }
 
 #[test]
@@ -173,4 +173,11 @@ fn files_and_includes() {
     let e = TypeRegistry::from_idl_files(&[dir.join("nope.idl")]).unwrap_err();
     assert!(e.file.ends_with("nope.idl"), "{e}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn registry_is_shareable() {
+    fn assert_send_sync<T: Send + Sync + 'static>() {}
+    assert_send_sync::<TypeRegistry>();
+    assert_send_sync::<crate::cdr::CdrError>();
 }
