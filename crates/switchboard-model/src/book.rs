@@ -51,6 +51,22 @@ pub struct TopicInfo {
     pub size: usize,
     /// Whether a retained value is held.
     pub retained: bool,
+    /// The start of the last payload, for display: up to 200 characters of
+    /// JSON or text payloads (and of octets that are printable UTF-8), else
+    /// `null`.
+    pub preview: Option<String>,
+}
+
+fn preview(m: &Message) -> Option<String> {
+    let octets = matches!(m.format, crate::Format::Octets);
+    if !m.format.is_textual() && !octets {
+        return None;
+    }
+    let s = std::str::from_utf8(&m.payload).ok()?;
+    if octets && s.chars().any(|c| c.is_control() && !c.is_whitespace()) {
+        return None;
+    }
+    Some(s.chars().take(200).collect())
 }
 
 struct Tap {
@@ -254,6 +270,7 @@ impl AddressBook {
                     format: e.latest.format.name().to_owned(),
                     size: e.latest.payload.len(),
                     retained: e.retained.is_some(),
+                    preview: preview(&e.latest),
                 })
             })
             .collect();
