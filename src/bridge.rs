@@ -162,7 +162,12 @@ impl Bridge {
         let shutdown = CancellationToken::new();
         let mut tasks = JoinSet::new();
         let mut endpoints = Vec::new();
-        for (i, (name, _kind, adapter)) in self.adapters.into_iter().enumerate() {
+        // HTTP adapters start first: they own the listeners other adapters
+        // (WebSocket, MQTT over WebSocket) may share, with their TLS settings.
+        let mut order: Vec<(usize, (Arc<str>, String, Box<dyn Adapter>))> =
+            self.adapters.into_iter().enumerate().collect();
+        order.sort_by_key(|(i, (_, kind, _))| (kind != "http", *i));
+        for (i, (name, _kind, adapter)) in order {
             let slot = &router.slots()[i];
             let ctx = AdapterContext {
                 name: name.clone(),

@@ -48,6 +48,7 @@ impl Adapter for MqttWithWs {
             ));
             let limits = ServerLimits {
                 max_connections: 10_240,
+                tls: None,
                 refused: ctx.metrics.counter(
                     "mqtt_ws_connections_refused_total",
                     "MQTT-over-WebSocket connections refused at the listener's limit.",

@@ -30,6 +30,7 @@ pub mod mapping;
 mod server;
 mod service;
 mod sse;
+pub mod tls;
 pub mod ws;
 
 use std::sync::Arc;
@@ -90,6 +91,7 @@ impl Adapter for HttpAdapter {
                     "http_connections_refused_total",
                     "Connections closed at once because max_connections was reached.",
                 ),
+                tls: ws::tls_acceptor(&self.config.tls_cert, &self.config.tls_key)?,
             };
             let (acl, _) = Acl::compile(&self.config.token);
             if acl.is_open() {
