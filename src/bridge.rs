@@ -58,10 +58,13 @@ pub enum BridgeError {
     Stopped,
 }
 
+/// An adapter with its instance name and kind.
+type NamedAdapter = (Arc<str>, String, Box<dyn Adapter>);
+
 /// A bridge that is configured but not yet started.
 pub struct Bridge {
     settings: BridgeSettings,
-    adapters: Vec<(Arc<str>, String, Box<dyn Adapter>)>,
+    adapters: Vec<NamedAdapter>,
     routes: Vec<RouteSpec>,
 }
 
@@ -164,8 +167,7 @@ impl Bridge {
         let mut endpoints = Vec::new();
         // HTTP adapters start first: they own the listeners other adapters
         // (WebSocket, MQTT over WebSocket) may share, with their TLS settings.
-        let mut order: Vec<(usize, (Arc<str>, String, Box<dyn Adapter>))> =
-            self.adapters.into_iter().enumerate().collect();
+        let mut order: Vec<(usize, NamedAdapter)> = self.adapters.into_iter().enumerate().collect();
         order.sort_by_key(|(i, (_, kind, _))| (kind != "http", *i));
         for (i, (name, _kind, adapter)) in order {
             let slot = &router.slots()[i];
