@@ -392,3 +392,104 @@ async fn v5_will_delay() {
         t0.elapsed()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_does_not_stall_others() {
+    let mut s = start(
+        "mqtt",
+        r#"listen = "127.0.0.1:0"
+        max_queued = 100"#,
+    )
+    .await;
+    s.drain_ingress();
+    let port = s.addr.port();
+    // A raw client subscribes at QoS 0 and then never reads.
+    let mut stuck = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    stuck.write_all(CONNECT4).await.unwrap();
+    stuck
+        .write_all(&[
+            0x82, 12, 0, 1, 0, 7, b'f', b'l', b'o', b'o', b'd', b'/', b'#', 0,
+        ])
+        .await
+        .unwrap();
+    let mut healthy = sub(port, &["-t", "flood/#"]);
+    wait_subs(&s, 2).await;
+    // 3000 x 4 KiB in batches, each read by the healthy subscriber before
+    // the next: far more than the stuck client's socket buffers hold.
+    let line = format!("{}\n", "x".repeat(4096));
+    let mut publisher = tokio::process::Command::new("mosquitto_pub")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-t",
+            "flood/x",
+            "-l",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdin = publisher.stdin.take().unwrap();
+    let mut got = 0;
+    for _ in 0..30 {
+        stdin.write_all(line.repeat(100).as_bytes()).await.unwrap();
+        stdin.flush().await.unwrap();
+        got += healthy
+            .read_until("a batch", |l| l.len() >= 100)
+            .await
+            .len();
+    }
+    assert_eq!(got, 3000);
+    drop(stdin);
+    within("the publisher", publisher.wait()).await.unwrap();
+    let dropped = s
+        .ctx
+        .metrics
+        .extra()
+        .into_iter()
+        .find(|c| c.name == "mqtt_client_queue_full")
+        .unwrap()
+        .get();
+    assert!(
+        dropped > 0,
+        "the stuck client's queue overflowed and was counted"
+    );
+    drop(stuck);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_clients_refused_with_a_reason() {
+    let s = start(
+        "mqtt",
+        r#"listen = "127.0.0.1:0"
+        max_clients = 1"#,
+    )
+    .await;
+    let port = s.addr.port();
+    let _one = sub(port, &["-t", "a"]);
+    wait_subs(&s, 1).await;
+    let got = raw_session(port, CONNECT4, &[], false).await;
+    assert_eq!(got, [0x20, 2, 0, 3], "3.1.1: server unavailable");
+    let got = raw_session(port, CONNECT5, &[], false).await;
+    assert_eq!(&got[..4], &[0x20, 3, 0, 0x97], "5: quota exceeded");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_subscriptions_split_the_stream() {
+    let s = start("mqtt", BROKER).await;
+    let port = s.addr.port();
+    let mut a = sub(port, &["-V", "mqttv5", "-t", "$share/g/job/#"]);
+    let mut b = sub(port, &["-t", "$share/g/job/#"]);
+    wait_subs(&s, 2).await;
+    for i in 0..10 {
+        assert!(publish(port, &["-t", "job/n", "-m", &i.to_string()]).await);
+    }
+    let ga = a.read_until("a's share", |l| l.len() >= 5).await;
+    let gb = b.read_until("b's share", |l| l.len() >= 5).await;
+    let mut all: Vec<String> = ga.into_iter().chain(gb).collect();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), 10);
+}

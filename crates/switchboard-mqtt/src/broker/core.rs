@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
+use switchboard_model::{AdapterMetrics, Counter};
 use tokio::sync::Notify;
 
 use super::codec::{ConnectReq, Outbound, Publish, SubReq};
@@ -93,17 +94,41 @@ impl Session {
     }
 }
 
-/// Counters the core keeps.
-#[derive(Debug, Default, Clone, Copy)]
+/// Counters the core keeps (shared with the adapter's metrics).
+#[derive(Debug, Clone)]
 pub struct CoreStats {
     /// Messages dropped because a client's queue was full.
-    pub queue_full: u64,
+    pub queue_full: Counter,
     /// Messages dropped because they exceed a client's maximum packet size.
-    pub too_large_for_client: u64,
+    pub too_large_for_client: Counter,
     /// Offline sessions evicted to make room.
-    pub sessions_evicted: u64,
+    pub sessions_evicted: Counter,
     /// Messages whose MQTT 5 expiry passed while queued.
-    pub expired: u64,
+    pub expired: Counter,
+}
+
+impl CoreStats {
+    /// Registers the counters in `m`.
+    pub fn new(m: &AdapterMetrics) -> Self {
+        CoreStats {
+            queue_full: m.counter(
+                "mqtt_client_queue_full",
+                "Messages dropped because a client's queue (max_queued) was full.",
+            ),
+            too_large_for_client: m.counter(
+                "mqtt_too_large_for_client",
+                "Messages over a client's maximum packet size, not sent to it.",
+            ),
+            sessions_evicted: m.counter(
+                "mqtt_sessions_evicted",
+                "Offline sessions evicted to make room (max_sessions).",
+            ),
+            expired: m.counter(
+                "mqtt_messages_expired",
+                "Messages whose MQTT 5 expiry passed while queued.",
+            ),
+        }
+    }
 }
 
 /// What an inbound QoS 2 PUBLISH is to the session.
@@ -148,15 +173,15 @@ fn approx_size(p: &Publish) -> usize {
 }
 
 impl Core {
-    /// An empty broker.
-    pub fn new(limits: Limits) -> Self {
+    /// An empty broker counting into `stats`.
+    pub fn new(limits: Limits, stats: CoreStats) -> Self {
         Core {
             limits,
             sessions: HashMap::new(),
             tree: SubTree::default(),
             online: 0,
             next_conn: 1,
-            stats: CoreStats::default(),
+            stats,
         }
     }
 
@@ -219,7 +244,7 @@ impl Core {
             match oldest {
                 Some((_, c)) => {
                     self.remove_session(&c);
-                    self.stats.sessions_evicted += 1;
+                    self.stats.sessions_evicted.inc();
                 }
                 None => return Err(0x97),
             }
@@ -364,7 +389,7 @@ impl Core {
             return None;
         }
         if s.queue.len() >= self.limits.max_queued {
-            self.stats.queue_full += 1;
+            self.stats.queue_full.inc();
             return None;
         }
         s.queue.push_back(p);
@@ -446,8 +471,8 @@ impl Core {
             }
             out.push(Outbound::Publish(p));
         }
-        self.stats.too_large_for_client += too_large;
-        self.stats.expired += expired;
+        self.stats.too_large_for_client.add(too_large);
+        self.stats.expired.add(expired);
     }
 
     /// PUBACK from the client.
@@ -594,7 +619,7 @@ mod tests {
 
     #[test]
     fn qos1_window_and_offline_queue() {
-        let mut c = Core::new(limits());
+        let mut c = Core::new(limits(), CoreStats::new(&AdapterMetrics::default()));
         let a: Arc<str> = Arc::from("a");
         let now = Instant::now();
         let (l, present) = c.connect(&a, &req(false, u32::MAX), now).unwrap();
@@ -637,7 +662,7 @@ mod tests {
 
     #[test]
     fn clean_session_ends_and_limits_refuse() {
-        let mut c = Core::new(limits());
+        let mut c = Core::new(limits(), CoreStats::new(&AdapterMetrics::default()));
         let now = Instant::now();
         let (la, _) = c.connect(&Arc::from("a"), &req(true, 0), now).unwrap();
         let (_lb, _) = c.connect(&Arc::from("b"), &req(true, 0), now).unwrap();
@@ -656,7 +681,7 @@ mod tests {
 
     #[test]
     fn qos2_both_directions() {
-        let mut c = Core::new(limits());
+        let mut c = Core::new(limits(), CoreStats::new(&AdapterMetrics::default()));
         let a: Arc<str> = Arc::from("a");
         let now = Instant::now();
         let (l, _) = c.connect(&a, &req(true, 0), now).unwrap();
@@ -679,7 +704,7 @@ mod tests {
 
     #[test]
     fn message_expiry_counts_down() {
-        let mut c = Core::new(limits());
+        let mut c = Core::new(limits(), CoreStats::new(&AdapterMetrics::default()));
         let a: Arc<str> = Arc::from("a");
         let t0 = Instant::now();
         let (l, _) = c.connect(&a, &req(true, 0), t0).unwrap();
@@ -703,12 +728,12 @@ mod tests {
         out.clear();
         c.pull_at(&a, l.id, &mut out, t0 + Duration::from_secs(11));
         assert!(out.is_empty());
-        assert_eq!(c.stats.expired, 1);
+        assert_eq!(c.stats.expired.get(), 1);
     }
 
     #[test]
     fn no_local_and_queue_bound() {
-        let mut c = Core::new(limits());
+        let mut c = Core::new(limits(), CoreStats::new(&AdapterMetrics::default()));
         let a: Arc<str> = Arc::from("a");
         let now = Instant::now();
         let (_l, _) = c.connect(&a, &req(true, 0), now).unwrap();
@@ -720,6 +745,6 @@ mod tests {
             c.route(&publ("n", 0), Some("b"));
         }
         assert_eq!(c.pending("a"), 3);
-        assert_eq!(c.stats.queue_full, 2);
+        assert_eq!(c.stats.queue_full.get(), 2);
     }
 }

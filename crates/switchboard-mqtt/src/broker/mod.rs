@@ -30,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use self::codec::{PubProps, Publish};
-use self::core::{Core, Limits};
+use self::core::{Core, CoreStats, Limits};
 use crate::config::Config;
 use crate::mapping::meta_of;
 
@@ -226,7 +226,7 @@ pub(crate) async fn start(
         .collect();
     let m = &ctx.metrics;
     let shared = Arc::new(Shared {
-        core: Mutex::new(Core::new(limits.clone())),
+        core: Mutex::new(Core::new(limits.clone(), CoreStats::new(m))),
         core_limits: limits,
         name: ctx.name.clone(),
         ingress: ctx.ingress.clone(),
