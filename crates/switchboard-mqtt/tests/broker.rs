@@ -493,3 +493,31 @@ async fn shared_subscriptions_split_the_stream() {
     all.dedup();
     assert_eq!(all.len(), 10);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_any_byte_stream_for_mqtt_over_websocket() {
+    let s = start("mqtt", BROKER).await;
+    let port = s.addr.port();
+    // What a WebSocket endpoint would do: hand the broker a byte stream.
+    let (mut client, server) = tokio::io::duplex(64 * 1024);
+    let handle = s.handle.clone();
+    let served = tokio::spawn(async move { handle.serve(server, "duplex-peer").await });
+    client.write_all(CONNECT4).await.unwrap();
+    client
+        .write_all(&[0x82, 8, 0, 1, 0, 3, b'w', b'/', b'#', 0])
+        .await
+        .unwrap();
+    let mut buf = [0u8; 9];
+    within("CONNACK + SUBACK", client.read_exact(&mut buf))
+        .await
+        .unwrap();
+    assert_eq!(buf, [0x20, 2, 0, 0, 0x90, 3, 0, 1, 0]);
+    assert!(publish(port, &["-t", "w/s", "-m", "hi"]).await);
+    let mut publish_bytes = [0u8; 9];
+    within("PUBLISH", client.read_exact(&mut publish_bytes))
+        .await
+        .unwrap();
+    assert_eq!(publish_bytes, [0x30, 7, 0, 3, b'w', b'/', b's', b'h', b'i']);
+    client.write_all(&[0xe0, 0]).await.unwrap();
+    within("serve to return", served).await.unwrap().unwrap();
+}
