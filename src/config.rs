@@ -225,6 +225,8 @@ pub(crate) fn parse(src: &str, file: Option<&Path>) -> Result<Parsed, ConfigErro
         },
     };
 
+    let shared = kinds::Shared::default();
+    let http_tokens = http_tokens(root);
     let mut adapters = Vec::new();
     let mut declared: Vec<Arc<str>> = Vec::new();
     let mut listens: Vec<(String, String, &'static str, SocketAddr, Range<usize>)> = Vec::new();
@@ -255,8 +257,20 @@ pub(crate) fn parse(src: &str, file: Option<&Path>) -> Result<Parsed, ConfigErro
                         },
                     };
                     let span = value.span();
+                    if kind == "ws" && table.get("token").is_none() {
+                        // The WebSocket endpoint takes the HTTP adapter's tokens:
+                        // the one on the same listener, else the first one.
+                        let listen = table.get("listen").and_then(|l| l.get_ref().as_str());
+                        let pick = http_tokens
+                            .iter()
+                            .find(|(l, _, _)| listen.is_some() && l.as_deref() == listen)
+                            .or_else(|| http_tokens.first());
+                        if let Some((_, key, tokens)) = pick {
+                            table.insert(key.clone(), tokens.clone());
+                        }
+                    }
                     let sub = Spanned::new(span.clone(), DeValue::Table(table));
-                    match kinds::build(&kind, name, sub) {
+                    match kinds::build(&kind, name, sub, &shared) {
                         kinds::Outcome::UnknownKind => {
                             cx.push(
                                 span,
@@ -379,6 +393,41 @@ pub(crate) fn parse(src: &str, file: Option<&Path>) -> Result<Parsed, ConfigErro
         cx.errors.sort_by_key(|e| (e.line, e.column));
         Err(ConfigErrors(cx.errors))
     }
+}
+
+/// The `token` arrays of the `http` adapters: (listen, key, tokens).
+#[allow(clippy::type_complexity)]
+fn http_tokens<'a>(
+    root: &DeTable<'a>,
+) -> Vec<(
+    Option<String>,
+    Spanned<toml::de::DeString<'a>>,
+    Spanned<DeValue<'a>>,
+)> {
+    let Some(DeValue::Table(adapters)) = root.get("adapter").map(Spanned::get_ref) else {
+        return Vec::new();
+    };
+    adapters
+        .iter()
+        .filter_map(|(name, v)| {
+            let DeValue::Table(t) = v.get_ref() else {
+                return None;
+            };
+            let kind = t
+                .get("kind")
+                .and_then(|k| k.get_ref().as_str())
+                .unwrap_or(name.get_ref());
+            if kind != "http" {
+                return None;
+            }
+            let (key, tokens) = t.get_key_value("token")?;
+            let listen = t
+                .get("listen")
+                .and_then(|l| l.get_ref().as_str())
+                .map(str::to_owned);
+            Some((listen, key.clone(), tokens.clone()))
+        })
+        .collect()
 }
 
 fn route_spec(r: RouteSection) -> Result<RouteSpec, (&'static str, String)> {

@@ -370,3 +370,40 @@ impl Drop for Streaming {
         let _ = self.child.wait();
     }
 }
+
+/// The Python of the test venv (with the test peers' packages).
+pub fn python() -> String {
+    if let Ok(p) = std::env::var("SWITCHBOARD_PYTHON") {
+        return p;
+    }
+    let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+    let p = format!("{home}/.cache/switchboard/venv/bin/python");
+    assert!(
+        std::path::Path::new(&p).exists(),
+        "{p} missing: run scripts/test.sh, which creates the venv and installs the peers"
+    );
+    p
+}
+
+/// A script under `tests/peers/`.
+pub fn peer_script(name: &str) -> String {
+    format!("{}/tests/peers/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Resident memory of a process in KiB (from /proc).
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A loopback TCP port that was free a moment ago (for configs that need two
+/// adapters on one fixed port).
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}

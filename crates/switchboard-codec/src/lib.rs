@@ -21,6 +21,16 @@
 //! # Ok::<(), switchboard_codec::CodecError>(())
 //! ```
 
+pub mod cdr;
+#[doc(hidden)]
+pub mod fuzzing;
+pub mod idl;
+mod typed;
+
+pub use cdr::{CdrError, Encoding};
+pub use idl::{IdlError, TypeId, TypeRegistry};
+pub use typed::transcode_typed;
+
 use base64::Engine;
 use bytes::Bytes;
 use switchboard_model::Format;

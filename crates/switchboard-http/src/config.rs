@@ -3,6 +3,8 @@
 use std::net::SocketAddr;
 
 use serde::Deserialize;
+
+use crate::acl::{Acl, TokenConfig};
 use switchboard_model::units::{ByteSize, ConfigIssue, DEFAULT_MAX_PAYLOAD, HumanDuration};
 
 /// The HTTP adapter's configuration.
@@ -24,6 +26,9 @@ pub struct Config {
     /// Interval of SSE keep-alive comments.
     #[serde(default = "default_sse_keep_alive")]
     pub sse_keep_alive: HumanDuration,
+    /// Access tokens (`[[adapter.http.token]]`); none means open.
+    #[serde(default)]
+    pub token: Vec<TokenConfig>,
 }
 
 fn default_listen() -> SocketAddr {
@@ -50,6 +55,7 @@ impl Default for Config {
             max_connections: default_max_connections(),
             sse_buffer: default_sse_buffer(),
             sse_keep_alive: default_sse_keep_alive(),
+            token: Vec::new(),
         }
     }
 }
@@ -67,6 +73,7 @@ impl Config {
         if self.sse_keep_alive.0.is_zero() {
             v.push(ConfigIssue::new("sse_keep_alive", "must be more than 0s"));
         }
+        v.extend(Acl::compile(&self.token).1);
         v
     }
 

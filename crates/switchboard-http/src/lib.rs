@@ -22,22 +22,26 @@
 //! `payload` is the JSON value for JSON payloads, a string for text, and a
 //! base64 string (with `"encoding":"base64"`) otherwise.
 
+mod acl;
 mod config;
+mod listener;
 pub mod mapping;
 mod server;
 mod service;
 mod sse;
+pub mod ws;
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
 
 use switchboard_model::{Adapter, AdapterContext, AdapterError, BoxFuture, Endpoint, Running};
-use tokio::net::TcpListener;
 use tokio::sync::broadcast;
 
+pub use acl::{Access, Acl, Denied, ReadFilter, TokenConfig, presented_token};
 pub use config::Config;
+pub use listener::{Attached, Listeners, Mount, ServerLimits};
+pub use ws::{WsAdapter, WsConfig};
 
-use service::Shared;
+use service::{HttpMount, Shared};
 
 /// The page served at `GET /` until the dashboard exists.
 const INDEX_HTML: &str = include_str!("index.html");
@@ -46,12 +50,24 @@ const INDEX_HTML: &str = include_str!("index.html");
 #[derive(Debug)]
 pub struct HttpAdapter {
     config: Config,
+    listeners: Listeners,
 }
 
 impl HttpAdapter {
-    /// An adapter with `config`.
+    /// An adapter with `config` and a listener of its own.
     pub fn new(config: Config) -> Self {
-        HttpAdapter { config }
+        HttpAdapter {
+            config,
+            listeners: Listeners::default(),
+        }
+    }
+
+    /// Shares listeners with other adapters of the same bridge (the
+    /// WebSocket adapter, MQTT over WebSocket) so that equal `listen`
+    /// addresses are served by one socket.
+    pub fn with_listeners(mut self, listeners: Listeners) -> Self {
+        self.listeners = listeners;
+        self
     }
 }
 
@@ -65,22 +81,23 @@ impl Adapter for HttpAdapter {
         ctx: AdapterContext,
     ) -> BoxFuture<'static, Result<Running, AdapterError>> {
         Box::pin(async move {
-            let listener = TcpListener::bind(self.config.listen)
-                .await
-                .map_err(|source| AdapterError::Bind {
-                    addr: self.config.listen.to_string(),
-                    source,
-                })?;
-            let addr = listener.local_addr()?;
             let (events, _) = broadcast::channel(self.config.sse_buffer.max(1));
+            let limits = ServerLimits {
+                max_connections: self.config.max_connections,
+                refused: ctx.metrics.counter(
+                    "http_connections_refused_total",
+                    "Connections closed at once because max_connections was reached.",
+                ),
+            };
+            let (acl, _) = Acl::compile(&self.config.token);
+            if acl.is_open() {
+                tracing::warn!(adapter = %ctx.name, "No [[adapter.http.token]] configured: HTTP access is open to anyone who can connect.");
+            }
             let shared = Arc::new(Shared {
+                acl,
                 sse_drops: ctx.metrics.counter(
                     "http_sse_dropped_total",
                     "Messages SSE clients missed because they fell behind.",
-                ),
-                refused_connections: ctx.metrics.counter(
-                    "http_connections_refused_total",
-                    "Connections closed at once because max_connections was reached.",
                 ),
                 bad_requests: ctx.metrics.counter(
                     "http_client_errors_total",
@@ -89,19 +106,30 @@ impl Adapter for HttpAdapter {
                 ctx,
                 config: self.config,
                 events,
-                connections: AtomicUsize::new(0),
             });
+            let attached = self
+                .listeners
+                .attach(
+                    shared.config.listen,
+                    "/",
+                    Arc::new(HttpMount(shared.clone())),
+                    limits,
+                    shared.ctx.shutdown.clone(),
+                )
+                .await?;
             shared.ctx.health.up();
             let task = Box::pin(async move {
                 let deliver = tokio::spawn(server::deliver(shared.clone()));
-                server::serve(listener, shared.clone()).await;
+                if let Some(serve) = attached.serve {
+                    serve.await;
+                }
                 let _ = deliver.await;
                 Ok(())
             });
             Ok(Running {
                 endpoints: vec![Endpoint {
                     service: "http".into(),
-                    addr,
+                    addr: attached.addr,
                 }],
                 task,
             })

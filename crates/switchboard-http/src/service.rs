@@ -3,7 +3,6 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
@@ -13,6 +12,7 @@ use serde_json::json;
 use switchboard_model::{AdapterContext, Counter, Format, Message, Qos};
 use tokio::sync::broadcast;
 
+use crate::acl::{Access, Acl, Denied, ReadFilter, presented_token};
 use crate::config::Config;
 use crate::mapping::{path_to_topic, query_patterns, query_values};
 use crate::sse;
@@ -24,12 +24,11 @@ pub(crate) type Body = BoxBody<Bytes, Infallible>;
 pub(crate) struct Shared {
     pub(crate) ctx: AdapterContext,
     pub(crate) config: Config,
+    pub(crate) acl: Acl,
     /// Local hub: every message at an `http:` address (published here or
     /// delivered by the router), for SSE streams.
     pub(crate) events: broadcast::Sender<Message>,
-    pub(crate) connections: AtomicUsize,
     pub(crate) sse_drops: Counter,
-    pub(crate) refused_connections: Counter,
     pub(crate) bad_requests: Counter,
 }
 
@@ -74,17 +73,38 @@ where
 {
     let path = req.uri().path().to_owned();
     let method = req.method().clone();
+    let open_path = matches!(path.as_str(), "/" | "/healthz" | "/favicon.ico");
+    let access = if open_path {
+        Access::Open
+    } else {
+        let token = presented_token(req.headers(), req.uri().query());
+        match shared.acl.authenticate(token.as_deref()) {
+            Ok(a) => a,
+            Err(d) => return Ok(denied(&shared, d)),
+        }
+    };
     let resp = if let Some(rest) = path.strip_prefix("/topics/") {
         match method {
-            Method::PUT | Method::POST => publish(&shared, peer, rest, req).await,
-            Method::GET | Method::HEAD => get_topic(&shared, rest),
+            Method::PUT | Method::POST => publish(&shared, access, peer, rest, req).await,
+            Method::GET | Method::HEAD => get_topic(&shared, access, rest),
             _ => method_not_allowed(&shared, "GET, HEAD, PUT, POST"),
         }
     } else {
         match (method, path.as_str()) {
-            (Method::GET, "/events") => events(&shared, req.uri().query()),
+            (Method::GET, "/events") => events(&shared, access, req.uri().query()),
             (Method::GET, "/api/topics") => {
-                json_response(StatusCode::OK, &json!(shared.ctx.book.topics()))
+                let topics: Vec<_> = shared
+                    .ctx
+                    .book
+                    .topics()
+                    .into_iter()
+                    .filter(|t| {
+                        access == Access::Open
+                            || switchboard_model::Topic::new(&t.topic)
+                                .is_ok_and(|topic| shared.acl.can_read(access, &topic).is_ok())
+                    })
+                    .collect();
+                json_response(StatusCode::OK, &json!(topics))
             }
             (Method::GET, "/api/routes") => {
                 json_response(StatusCode::OK, &json!(shared.ctx.bridge.routes()))
@@ -118,6 +138,22 @@ where
     Ok(resp)
 }
 
+pub(crate) fn denied(shared: &Shared, d: Denied) -> Response<Body> {
+    match d {
+        Denied::Unauthenticated => {
+            let mut r = error(
+                shared,
+                StatusCode::UNAUTHORIZED,
+                "a valid token is required",
+            );
+            r.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            r
+        }
+        Denied::Forbidden(m) => error(shared, StatusCode::FORBIDDEN, m),
+    }
+}
+
 fn method_not_allowed(shared: &Shared, allow: &'static str) -> Response<Body> {
     let mut r = error(shared, StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
     r.headers_mut()
@@ -127,6 +163,7 @@ fn method_not_allowed(shared: &Shared, allow: &'static str) -> Response<Body> {
 
 async fn publish<B>(
     shared: &Shared,
+    access: Access,
     peer: SocketAddr,
     rest: &str,
     req: Request<B>,
@@ -139,6 +176,9 @@ where
         Ok(t) => t,
         Err(e) => return error(shared, StatusCode::BAD_REQUEST, format!("bad topic: {e}")),
     };
+    if let Err(d) = shared.acl.can_write(access, &topic) {
+        return denied(shared, d);
+    }
     let max = shared.config.max_payload.as_usize();
     let declared = req
         .headers()
@@ -235,11 +275,14 @@ where
     }
 }
 
-fn get_topic(shared: &Shared, rest: &str) -> Response<Body> {
+fn get_topic(shared: &Shared, access: Access, rest: &str) -> Response<Body> {
     let topic = match path_to_topic(rest) {
         Ok(t) => t,
         Err(e) => return error(shared, StatusCode::BAD_REQUEST, format!("bad topic: {e}")),
     };
+    if let Err(d) = shared.acl.can_read(access, &topic) {
+        return denied(shared, d);
+    }
     match shared.ctx.book.get(&shared.ctx.name, &topic) {
         None => error(
             shared,
@@ -271,7 +314,7 @@ fn get_topic(shared: &Shared, rest: &str) -> Response<Body> {
     }
 }
 
-fn events(shared: &Shared, query: Option<&str>) -> Response<Body> {
+fn events(shared: &Shared, access: Access, query: Option<&str>) -> Response<Body> {
     let patterns = match query_patterns(query) {
         Ok(p) => p,
         Err(e) => {
@@ -282,10 +325,18 @@ fn events(shared: &Shared, query: Option<&str>) -> Response<Body> {
             );
         }
     };
+    let mut subs: Vec<(switchboard_model::Pattern, ReadFilter)> =
+        Vec::with_capacity(patterns.len());
+    for p in patterns {
+        match shared.acl.subscribe(access, &p) {
+            Ok(f) => subs.push((p, f)),
+            Err(d) => return denied(shared, d),
+        }
+    }
     let rx = shared.events.subscribe();
     let body = sse::stream(
         rx,
-        patterns,
+        subs,
         shared.ctx.name.clone(),
         shared.config.sse_keep_alive.0,
         shared.ctx.shutdown.clone(),
@@ -326,12 +377,21 @@ fn health(shared: &Shared) -> Response<Body> {
     }
 }
 
-pub(crate) fn connection_slot(shared: &Shared) -> bool {
-    let n = shared.connections.fetch_add(1, Ordering::AcqRel);
-    if n >= shared.config.max_connections {
-        shared.connections.fetch_sub(1, Ordering::AcqRel);
-        shared.refused_connections.inc();
-        return false;
+/// The HTTP adapter's mount (`/`).
+pub(crate) struct HttpMount(pub(crate) Arc<Shared>);
+
+impl crate::listener::Mount for HttpMount {
+    fn handle(
+        &self,
+        req: Request<hyper::body::Incoming>,
+        peer: SocketAddr,
+    ) -> switchboard_model::BoxFuture<'static, Response<Body>> {
+        let shared = self.0.clone();
+        Box::pin(async move {
+            match handle(shared, peer, req).await {
+                Ok(r) => r,
+                Err(never) => match never {},
+            }
+        })
     }
-    true
 }

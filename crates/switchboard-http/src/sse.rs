@@ -10,6 +10,8 @@ use futures_util::stream;
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Frame;
 use switchboard_model::{Counter, Message, Pattern};
+
+use crate::acl::ReadFilter;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
@@ -18,7 +20,7 @@ use crate::service::Body;
 
 struct State {
     rx: broadcast::Receiver<Message>,
-    patterns: Vec<Pattern>,
+    patterns: Vec<(Pattern, ReadFilter)>,
     adapter: Arc<str>,
     keep_alive: tokio::time::Interval,
     shutdown: CancellationToken,
@@ -30,7 +32,7 @@ struct State {
 /// An SSE body for `patterns`.
 pub(crate) fn stream(
     rx: broadcast::Receiver<Message>,
-    patterns: Vec<Pattern>,
+    patterns: Vec<(Pattern, ReadFilter)>,
     adapter: Arc<str>,
     keep_alive: Duration,
     shutdown: CancellationToken,
@@ -65,7 +67,7 @@ pub(crate) fn stream(
                 }
                 r = st.rx.recv() => match r {
                     Ok(m) => {
-                        if !st.patterns.iter().any(|p| p.matches(&m.topic)) {
+                        if !st.patterns.iter().any(|(p, f)| p.matches(&m.topic) && f.allows(&m.topic)) {
                             continue;
                         }
                         st.id += 1;

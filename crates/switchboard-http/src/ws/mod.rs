@@ -1,0 +1,339 @@
+//! The WebSocket adapter (`ws` kind): the JSON protocol of [`ops`] at path
+//! `/ws`, on its own listener or sharing the HTTP adapter's (see
+//! [`Listeners`](crate::Listeners)). Tokens and ACLs are the HTTP adapter's
+//! (`?token=` or `Authorization: Bearer`).
+
+pub mod ops;
+
+mod conn;
+mod hub;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use hyper::body::Incoming;
+use serde::Deserialize;
+use switchboard_model::units::{ByteSize, ConfigIssue, DEFAULT_MAX_PAYLOAD, HumanDuration};
+use switchboard_model::{
+    Adapter, AdapterContext, AdapterError, BoxFuture, Counter, Endpoint, Running,
+};
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+
+use crate::acl::{Acl, TokenConfig, presented_token};
+use crate::listener::{Listeners, Mount, ServerLimits};
+use crate::service::{Body, full};
+
+use hub::{Hub, HubCounters};
+
+/// `[adapter.ws]`: the WebSocket adapter's configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WsConfig {
+    /// Where to listen; equal to an HTTP adapter's `listen`, both share it.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Largest message (frame) accepted from a client.
+    #[serde(default = "default_max_payload")]
+    pub max_payload: ByteSize,
+    /// Most clients at once (further upgrades get 503).
+    #[serde(default = "default_max_clients")]
+    pub max_clients: usize,
+    /// Most subscriptions per client.
+    #[serde(default = "default_max_subscriptions")]
+    pub max_subscriptions: usize,
+    /// Messages queued per client before the oldest QoS 0 ones are dropped.
+    #[serde(default = "default_client_queue")]
+    pub client_queue: usize,
+    /// A client whose queue stays full this long is closed with 1008.
+    #[serde(default = "default_slow_timeout")]
+    pub slow_timeout: HumanDuration,
+    /// Interval of server pings.
+    #[serde(default = "default_ping_interval")]
+    pub ping_interval: HumanDuration,
+    /// A client silent this long (no frame, no pong) is closed.
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout: HumanDuration,
+    /// Connection limit of the listener when this adapter binds it.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Access tokens; the bridge copies the HTTP adapter's when unset.
+    #[serde(default)]
+    pub token: Vec<TokenConfig>,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+fn default_max_payload() -> ByteSize {
+    DEFAULT_MAX_PAYLOAD
+}
+fn default_max_clients() -> usize {
+    10_000
+}
+fn default_max_subscriptions() -> usize {
+    100
+}
+fn default_client_queue() -> usize {
+    1024
+}
+fn default_slow_timeout() -> HumanDuration {
+    HumanDuration(std::time::Duration::from_secs(5))
+}
+fn default_ping_interval() -> HumanDuration {
+    HumanDuration(std::time::Duration::from_secs(20))
+}
+fn default_idle_timeout() -> HumanDuration {
+    HumanDuration(std::time::Duration::from_secs(60))
+}
+fn default_max_connections() -> usize {
+    10_240
+}
+
+impl Default for WsConfig {
+    fn default() -> Self {
+        WsConfig {
+            listen: default_listen(),
+            max_payload: default_max_payload(),
+            max_clients: default_max_clients(),
+            max_subscriptions: default_max_subscriptions(),
+            client_queue: default_client_queue(),
+            slow_timeout: default_slow_timeout(),
+            ping_interval: default_ping_interval(),
+            idle_timeout: default_idle_timeout(),
+            max_connections: default_max_connections(),
+            token: Vec::new(),
+        }
+    }
+}
+
+impl WsConfig {
+    /// Checks what serde cannot.
+    pub fn validate(&self) -> Vec<ConfigIssue> {
+        let mut v = Vec::new();
+        for (k, n) in [
+            ("max_clients", self.max_clients),
+            ("max_subscriptions", self.max_subscriptions),
+            ("client_queue", self.client_queue),
+            ("max_connections", self.max_connections),
+        ] {
+            if n == 0 {
+                v.push(ConfigIssue::new(k, "must be at least 1"));
+            }
+        }
+        for (k, d) in [
+            ("ping_interval", self.ping_interval),
+            ("idle_timeout", self.idle_timeout),
+            ("slow_timeout", self.slow_timeout),
+        ] {
+            if d.0.is_zero() {
+                v.push(ConfigIssue::new(k, "must be more than 0s"));
+            }
+        }
+        v.extend(Acl::compile(&self.token).1);
+        v
+    }
+
+    /// The sockets this adapter binds (or shares).
+    pub fn listen_addrs(&self) -> Vec<(&'static str, SocketAddr)> {
+        vec![("tcp", self.listen)]
+    }
+}
+
+/// The WebSocket adapter.
+#[derive(Debug)]
+pub struct WsAdapter {
+    config: WsConfig,
+    listeners: Listeners,
+}
+
+impl WsAdapter {
+    /// An adapter with `config` and a listener of its own.
+    pub fn new(config: WsConfig) -> Self {
+        WsAdapter {
+            config,
+            listeners: Listeners::default(),
+        }
+    }
+
+    /// Shares listeners with the other adapters of the bridge.
+    pub fn with_listeners(mut self, listeners: Listeners) -> Self {
+        self.listeners = listeners;
+        self
+    }
+}
+
+/// State shared by the mount and every connection.
+pub(crate) struct WsShared {
+    pub(crate) ctx: AdapterContext,
+    pub(crate) config: WsConfig,
+    pub(crate) acl: Acl,
+    pub(crate) hub: Hub,
+    pub(crate) refused: Counter,
+    pub(crate) protocol_errors: Counter,
+}
+
+struct WsMount(Arc<WsShared>);
+
+impl Mount for WsMount {
+    fn handle(
+        &self,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+    ) -> BoxFuture<'static, Response<Body>> {
+        let shared = self.0.clone();
+        Box::pin(async move { upgrade(shared, req, peer) })
+    }
+}
+
+fn json_error(status: StatusCode, msg: &str) -> Response<Body> {
+    full(
+        status,
+        "application/json",
+        serde_json::json!({ "error": msg }).to_string(),
+    )
+}
+
+fn upgrade(shared: Arc<WsShared>, mut req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+    let is_ws = req.method() == Method::GET
+        && req
+            .headers()
+            .get(header::UPGRADE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    let key = req.headers().get(header::SEC_WEBSOCKET_KEY).cloned();
+    let (true, Some(key)) = (is_ws, key) else {
+        shared.protocol_errors.inc();
+        let mut r = json_error(
+            StatusCode::UPGRADE_REQUIRED,
+            "this endpoint speaks WebSocket",
+        );
+        r.headers_mut()
+            .insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        return r;
+    };
+    let token = presented_token(req.headers(), req.uri().query());
+    let access = match shared.acl.authenticate(token.as_deref()) {
+        Ok(a) => a,
+        Err(_) => {
+            shared.refused.inc();
+            return json_error(StatusCode::UNAUTHORIZED, "a valid token is required");
+        }
+    };
+    if shared.hub.len() >= shared.config.max_clients {
+        shared.refused.inc();
+        return json_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many WebSocket clients",
+        );
+    }
+    let accept = derive_accept_key(key.as_bytes());
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        match on_upgrade.await {
+            Ok(upgraded) => conn::run(shared, upgraded, access, peer).await,
+            Err(e) => tracing::debug!(peer = %peer, error = %e, "WebSocket upgrade failed."),
+        }
+    });
+    let mut r = full(
+        StatusCode::SWITCHING_PROTOCOLS,
+        "text/plain",
+        bytes::Bytes::new(),
+    );
+    let h = r.headers_mut();
+    h.remove(header::CONTENT_TYPE);
+    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    if let Ok(v) = HeaderValue::from_str(&accept) {
+        h.insert(header::SEC_WEBSOCKET_ACCEPT, v);
+    }
+    r
+}
+
+impl Adapter for WsAdapter {
+    fn kind(&self) -> &str {
+        "ws"
+    }
+
+    fn start(
+        self: Box<Self>,
+        ctx: AdapterContext,
+    ) -> BoxFuture<'static, Result<Running, AdapterError>> {
+        Box::pin(async move {
+            let (acl, _) = Acl::compile(&self.config.token);
+            if acl.is_open() {
+                tracing::warn!(adapter = %ctx.name, "No token configured: WebSocket access is open to anyone who can connect.");
+            }
+            let counters = HubCounters {
+                dropped: ctx.metrics.counter(
+                    "ws_dropped_total",
+                    "QoS 0 messages dropped because a WebSocket client fell behind.",
+                ),
+                slow_closed: ctx.metrics.counter(
+                    "ws_slow_closed_total",
+                    "WebSocket clients closed with 1008 for staying behind.",
+                ),
+            };
+            let limits = ServerLimits {
+                max_connections: self.config.max_connections,
+                refused: ctx.metrics.counter(
+                    "ws_connections_refused_total",
+                    "Connections refused at the listener's limit.",
+                ),
+            };
+            let shared = Arc::new(WsShared {
+                hub: Hub::new(
+                    ctx.name.clone(),
+                    self.config.client_queue,
+                    self.config.slow_timeout.0,
+                    counters,
+                ),
+                refused: ctx.metrics.counter(
+                    "ws_upgrades_refused_total",
+                    "WebSocket upgrades refused (401, 503).",
+                ),
+                protocol_errors: ctx.metrics.counter(
+                    "ws_protocol_errors_total",
+                    "Malformed WebSocket requests and frames.",
+                ),
+                acl,
+                config: self.config,
+                ctx,
+            });
+            let attached = self
+                .listeners
+                .attach(
+                    shared.config.listen,
+                    "/ws",
+                    Arc::new(WsMount(shared.clone())),
+                    limits,
+                    shared.ctx.shutdown.clone(),
+                )
+                .await?;
+            shared.ctx.health.up();
+            let task = Box::pin(async move {
+                let deliver = tokio::spawn(deliver(shared.clone()));
+                if let Some(serve) = attached.serve {
+                    serve.await;
+                }
+                let _ = deliver.await;
+                Ok(())
+            });
+            Ok(Running {
+                endpoints: vec![Endpoint {
+                    service: "ws".into(),
+                    addr: attached.addr,
+                }],
+                task,
+            })
+        })
+    }
+}
+
+async fn deliver(shared: Arc<WsShared>) {
+    while let Some(d) = shared.ctx.deliveries.recv().await {
+        shared.hub.dispatch(&d.message);
+        shared.ctx.metrics.inc_sent();
+        d.ack.done();
+    }
+}

@@ -1,0 +1,7 @@
+#![no_main]
+//! Fuzz target: switchboard_codec::fuzzing::round_trip.
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    switchboard_codec::fuzzing::round_trip(data);
+});
