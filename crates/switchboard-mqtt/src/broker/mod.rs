@@ -8,6 +8,22 @@
 //!
 //! [`BrokerHandle::serve`] runs the broker's connection handler on any byte
 //! stream, so MQTT over WebSocket can be fed to the same broker.
+//!
+//! Why not rumqttd: its in-process link is QoS 0 only and hides the QoS of
+//! incoming publishes, it needs one listener per protocol version, keeps its
+//! own retained store (ours must be the router's last-value cache), and runs
+//! its own threads and runtimes. The packet codec is rumqttc's public
+//! `mqttbytes` (already our client-mode dependency, maintained, both versions,
+//! both directions); what it does not check (reserved flags, CONNECT flags,
+//! SUBSCRIBE option bits, topic rules) is checked in [`codec`].
+//!
+//! Limits and policies: `max_clients` connected clients (CONNACK 0x97 /
+//! 3.1.1 0x03 beyond), `max_sessions` sessions (oldest offline evicted),
+//! `max_inflight` unacknowledged QoS 1/2 messages per client (also our MQTT 5
+//! receive maximum), `max_queued` messages per client beyond that window
+//! (newer ones dropped and counted in `mqtt_client_queue_full`), and
+//! `max_payload` (DISCONNECT 0x95 on MQTT 5, connection closed on 3.1.1).
+//! Malformed input closes only that connection (0x81/0x82 on MQTT 5).
 
 pub mod codec;
 mod conn;
