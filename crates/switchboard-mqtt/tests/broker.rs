@@ -201,21 +201,53 @@ async fn persistent_session_keeps_qos1_while_offline() {
 async fn login_required_once_users_exist() {
     let s = start(
         "mqtt",
-        r#"listen = "127.0.0.1:0"
+        r##"listen = "127.0.0.1:0"
         [[user]]
         username = "dev"
         password = "pw"
         read = ["s/#"]
-        write = ["s/#"]"#,
+        write = ["s/#"]
+        [[user]]
+        username = "admin"
+        password = "root"
+        read = ["#"]
+        write = ["#"]"##,
     )
     .await;
     let port = s.addr.port();
     assert!(!publish(port, &["-t", "s/1", "-m", "x"]).await);
     assert!(!publish(port, &["-u", "dev", "-P", "bad", "-t", "s/1", "-m", "x"]).await);
     let ok = sub(port, &["-u", "dev", "-P", "pw", "-C", "1", "-t", "s/#"]);
-    wait_subs(&s, 1).await;
+    let all = sub(port, &["-u", "admin", "-P", "root", "-C", "1", "-t", "#"]);
+    wait_subs(&s, 2).await;
+    // dev may not publish outside s/#: dropped (QoS 1 is answered 0x87 on MQTT 5).
+    assert!(
+        publish(
+            port,
+            &[
+                "-V", "mqttv5", "-u", "dev", "-P", "pw", "-t", "other/1", "-m", "no"
+            ]
+        )
+        .await
+    );
     assert!(publish(port, &["-u", "dev", "-P", "pw", "-t", "s/1", "-m", "x"]).await);
     assert_eq!(ok.lines().await, ["s/1 x"]);
+    assert_eq!(all.lines().await, ["s/1 x"]);
+    // dev may not subscribe outside s/#.
+    let out = within(
+        "a refused subscriber",
+        tokio::process::Command::new("mosquitto_sub")
+            .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+            .args([
+                "-u", "dev", "-P", "pw", "-C", "1", "-W", "3", "-t", "other/#",
+            ])
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("denied"), "mosquitto_sub said: {err}");
 }
 
 /// CONNECT 3.1.1, clean session, empty client id.
