@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Peers of the MQTT tests: the mosquitto broker and its command-line clients.
+# Peers of the MQTT tests: the mosquitto broker and its command-line clients,
+# and openssl (the TLS tests generate their certificates with it).
 set -euo pipefail
-if command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ]; then
-  if command -v mosquitto_pub >/dev/null 2>&1 && command -v mosquitto_sub >/dev/null 2>&1; then
-    exit 0
-  fi
+have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
+if have mosquitto && have mosquitto_pub && have mosquitto_sub && have openssl; then
+  exit 0
 fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
