@@ -1,13 +1,8 @@
 #!/usr/bin/env bash
 # Peers of the MQTT tests: the mosquitto broker and its command-line clients,
-# and openssl (the TLS tests generate their certificates with it).
+# and openssl (the TLS tests generate their certificates with it). The tests
+# start their own brokers on ephemeral ports; the packaged service is not used.
 set -euo pipefail
-have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
-if have mosquitto && have mosquitto_pub && have mosquitto_sub && have openssl; then
-  exit 0
-fi
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y --no-install-recommends mosquitto mosquitto-clients openssl
-# The tests start their own brokers; the packaged service is not needed.
+source "$(dirname "$0")/../install-lib.sh"
+apt_install mosquitto mosquitto-clients openssl
 (systemctl disable --now mosquitto >/dev/null 2>&1 || true)
