@@ -29,6 +29,7 @@ pub mod codec;
 mod conn;
 pub mod core;
 pub mod encode;
+pub mod packet;
 pub mod subs;
 
 use std::sync::atomic::{AtomicU64, Ordering};
