@@ -553,3 +553,21 @@ async fn serves_any_byte_stream_for_mqtt_over_websocket() {
     client.write_all(&[0xe0, 0]).await.unwrap();
     within("serve to return", served).await.unwrap().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v5_topic_aliases_from_clients() {
+    let s = start("mqtt", BROKER).await;
+    let port = s.addr.port();
+    let watcher = sub(port, &["-C", "2", "-t", "al/#"]);
+    wait_subs(&s, 1).await;
+    let set = [0x30, 11, 0, 4, b'a', b'l', b'/', b'x', 3, 0x23, 0, 1, b'1'];
+    let use_alias = [0x30, 7, 0, 0, 3, 0x23, 0, 1, b'2'];
+    let unknown_alias = [0x30, 7, 0, 0, 3, 0x23, 0, 2, b'3'];
+    let mut bad: Vec<u8> = Vec::new();
+    bad.extend(set);
+    bad.extend(use_alias);
+    bad.extend(unknown_alias);
+    let got = raw_session(port, CONNECT5, &bad, false).await;
+    assert_eq!(disconnect_reason(&got), 0x82);
+    assert_eq!(watcher.lines().await, ["al/x 1", "al/x 2"]);
+}

@@ -45,7 +45,12 @@ struct Conn<W> {
     session_expiry: u32,
     out: Vec<Outbound>,
     wbuf: BytesMut,
+    /// MQTT 5 topic aliases set by the client (at most TOPIC_ALIAS_MAX).
+    aliases: std::collections::HashMap<u16, Arc<str>>,
 }
+
+/// Topic aliases a client may set (announced in CONNACK).
+pub(crate) const TOPIC_ALIAS_MAX: u16 = 32;
 
 /// Serves one client on `stream` until it disconnects or the broker stops.
 pub(crate) async fn serve<S>(shared: Arc<Shared>, stream: S, peer: Arc<str>)
@@ -195,6 +200,7 @@ async fn accept<W: AsyncWrite + Unpin + Send>(
         session_expiry: req.session_expiry,
         out: Vec::new(),
         wbuf: BytesMut::new(),
+        aliases: std::collections::HashMap::new(),
     };
     let props = (v == Version::V5).then(|| {
         Box::new(ConnAckInfo {
@@ -397,9 +403,21 @@ impl<W: AsyncWrite + Unpin + Send> Conn<W> {
             self.shared.count_too_large.inc();
             return Err(End::Abnormal(Some(0x95)));
         }
-        if p.topic_alias.is_some() {
-            // We announce a topic alias maximum of 0.
-            return Err(End::Abnormal(Some(0x94)));
+        if let Some(alias) = p.topic_alias {
+            // MQTT 5 topic aliases (we announce a maximum of TOPIC_ALIAS_MAX).
+            if alias == 0 || alias > TOPIC_ALIAS_MAX {
+                return Err(End::Abnormal(Some(0x94)));
+            }
+            if p.topic.is_empty() {
+                match self.aliases.get(&alias) {
+                    Some(t) => p.topic = t.clone(),
+                    // An alias the client never set is a protocol error (3.3.2.3.4).
+                    None => return Err(End::Abnormal(Some(0x82))),
+                }
+            } else {
+                self.aliases.insert(alias, p.topic.clone());
+            }
+            p.topic_alias = None;
         }
         let id = p.pkid;
         if !self.shared.may_write(self.username.as_deref(), &p.topic) {

@@ -225,7 +225,7 @@ fn encode5(p: &Outbound, out: &mut BytesMut) -> Result<bool, rumqttc::v5::mqttby
                 retain_available: Some(1),
                 max_packet_size: Some(i.max_packet_size),
                 assigned_client_identifier: i.assigned_client_id.clone(),
-                topic_alias_max: None,
+                topic_alias_max: Some(super::conn::TOPIC_ALIAS_MAX),
                 reason_string: None,
                 user_properties: Vec::new(),
                 wildcard_subscription_available: Some(1),
