@@ -76,7 +76,7 @@ pub fn mqtt_packets(data: &[u8]) {
                     .iter()
                     .map(|f| {
                         if codec::valid_filter(&f.filter) && f.qos <= 2 {
-                            core.subscribe(&client, f, f.qos);
+                            core.subscribe(&client, f, f.qos, None);
                             f.qos
                         } else {
                             0x8F

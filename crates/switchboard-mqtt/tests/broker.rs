@@ -571,3 +571,30 @@ async fn v5_topic_aliases_from_clients() {
     assert_eq!(disconnect_reason(&got), 0x82);
     assert_eq!(watcher.lines().await, ["al/x 1", "al/x 2"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v5_subscription_identifiers() {
+    let s = start("mqtt", BROKER).await;
+    let port = s.addr.port();
+    let mut c = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    c.write_all(CONNECT5).await.unwrap();
+    // SUBSCRIBE id 1, properties: subscription identifier 42; filter "si/#" QoS 0.
+    c.write_all(&[0x82, 12, 0, 1, 2, 0x0b, 42, 0, 4, b's', b'i', b'/', b'#', 0])
+        .await
+        .unwrap();
+    // CONNACK (length in byte 1), then SUBACK: 0x90 4, id, props 0, code 0.
+    let mut head = [0u8; 2];
+    within("CONNACK", c.read_exact(&mut head)).await.unwrap();
+    let mut rest = vec![0u8; head[1] as usize];
+    within("CONNACK body", c.read_exact(&mut rest))
+        .await
+        .unwrap();
+    let mut suback = [0u8; 6];
+    within("SUBACK", c.read_exact(&mut suback)).await.unwrap();
+    assert_eq!(suback, [0x90, 4, 0, 1, 0, 0]);
+    assert!(publish(port, &["-t", "si/a", "-m", "z"]).await);
+    // PUBLISH: 0x30 len, topic "si/a", props [0x0b 42], payload "z".
+    let mut p = [0u8; 11];
+    within("PUBLISH", c.read_exact(&mut p)).await.unwrap();
+    assert_eq!(p, [0x30, 10, 0, 4, b's', b'i', b'/', b'a', 2, 0x0b, 42]);
+}

@@ -311,6 +311,7 @@ fn pub_props5(p: v5::PublishProperties) -> PubProps {
         response_topic: p.response_topic,
         correlation: p.correlation_data,
         user: p.user_properties,
+        sub_ids: Vec::new(),
     }
 }
 
@@ -352,6 +353,7 @@ fn decode5(buf: &mut BytesMut, max_packet: usize) -> Result<Inbound, DecodeError
                                 response_topic: wp.response_topic,
                                 correlation: wp.correlation_data,
                                 user: wp.user_properties,
+                                sub_ids: Vec::new(),
                             })),
                             topic_alias: None,
                             expires: None,
@@ -380,6 +382,13 @@ fn decode5(buf: &mut BytesMut, max_packet: usize) -> Result<Inbound, DecodeError
         }
         v5::Packet::Publish(p) => {
             let alias = p.properties.as_ref().and_then(|pp| pp.topic_alias);
+            // [MQTT-3.3.4-6]: not from a client.
+            if p.properties
+                .as_ref()
+                .is_some_and(|pp| !pp.subscription_identifiers.is_empty())
+            {
+                return Err(DecodeError::Protocol("subscription identifier in PUBLISH"));
+            }
             let props = p.properties.map(pub_props5);
             Inbound::Publish(Publish {
                 topic: topic_from_bytes(p.topic)?,

@@ -355,10 +355,13 @@ impl<W: AsyncWrite + Unpin + Send> Conn<W> {
                 filters,
                 sub_id,
             } => {
-                if sub_id.is_some() {
-                    return Err(End::Abnormal(Some(0xA1)));
-                }
-                self.on_subscribe(pkid, filters)?;
+                // A subscription identifier of 0 is a protocol error (3.8.2.1.2).
+                let id = match sub_id {
+                    Some(0) => return Err(End::Abnormal(Some(0x82))),
+                    Some(n) => Some(u32::try_from(n).map_err(|_| End::Abnormal(Some(0x82)))?),
+                    None => None,
+                };
+                self.on_subscribe(pkid, filters, id)?;
             }
             Inbound::Unsubscribe { pkid, filters } => {
                 let mut core = self.shared.lock();
@@ -457,7 +460,12 @@ impl<W: AsyncWrite + Unpin + Send> Conn<W> {
         deliver(&self.shared, p, Some(&self.client)).await;
     }
 
-    fn on_subscribe(&mut self, pkid: u16, filters: Vec<SubReq>) -> Result<(), End> {
+    fn on_subscribe(
+        &mut self,
+        pkid: u16,
+        filters: Vec<SubReq>,
+        id: Option<u32>,
+    ) -> Result<(), End> {
         let v5 = self.version == Version::V5;
         let mut codes = Vec::with_capacity(filters.len());
         let mut retained = Vec::new();
@@ -481,7 +489,7 @@ impl<W: AsyncWrite + Unpin + Send> Conn<W> {
                 continue;
             }
             let qos = f.qos;
-            let new = core.subscribe(&self.client, &f, qos);
+            let new = core.subscribe(&self.client, &f, qos, id);
             codes.push(qos);
             if !shared_sub
                 && (f.retain_handling == 0 || (f.retain_handling == 1 && new))
@@ -496,6 +504,7 @@ impl<W: AsyncWrite + Unpin + Send> Conn<W> {
                 let mut p = super::publish_of(&m);
                 p.retain = true;
                 p.qos = p.qos.min(qos);
+                super::core::with_sub_ids(&mut p, id.into_iter().collect());
                 core.enqueue(&self.client, p);
             }
         }

@@ -157,6 +157,16 @@ pub struct Core {
     pub stats: CoreStats,
 }
 
+/// Sets the subscription identifiers a PUBLISH carries to one client (the
+/// shared properties are copied only when there are some).
+pub fn with_sub_ids(p: &mut Publish, ids: Vec<u32>) {
+    if ids.is_empty() {
+        return;
+    }
+    let props = p.props.get_or_insert_with(Default::default);
+    Arc::make_mut(props).sub_ids = ids;
+}
+
 /// Approximate encoded size of a PUBLISH (for the client's maximum packet size).
 fn approx_size(p: &Publish) -> usize {
     let props = p.props.as_ref().map_or(0, |pp| {
@@ -167,6 +177,7 @@ fn approx_size(p: &Publish) -> usize {
             + pp.content_type.as_ref().map_or(0, |c| c.len() + 3)
             + pp.response_topic.as_ref().map_or(0, |c| c.len() + 3)
             + pp.correlation.as_ref().map_or(0, |c| c.len() + 3)
+            + pp.sub_ids.len() * 5
             + 16
     });
     5 + 2 + p.topic.len() + 2 + 4 + props + p.payload.len()
@@ -320,12 +331,14 @@ impl Core {
         }
     }
 
-    /// Adds or replaces a subscription; returns whether it is new.
-    pub fn subscribe(&mut self, client: &Arc<str>, req: &SubReq, qos: u8) -> bool {
+    /// Adds or replaces a subscription (with its MQTT 5 subscription
+    /// identifier); returns whether it is new.
+    pub fn subscribe(&mut self, client: &Arc<str>, req: &SubReq, qos: u8, id: Option<u32>) -> bool {
         let opts = SubOpts {
             qos,
             no_local: req.no_local,
             retain_as_published: req.retain_as_published,
+            id,
         };
         let Some(s) = self.sessions.get_mut(client) else {
             return false;
@@ -350,9 +363,10 @@ impl Core {
         let sessions = &self.sessions;
         let connected = |c: &str| sessions.get(c).is_some_and(|s| s.conn.is_some());
         self.tree.matches(&p.topic, &connected, &mut hits);
-        // Merge per client: highest QoS, retain-as-published if any says so.
+        // Merge per client: highest QoS, retain-as-published if any says so,
+        // every subscription identifier.
         hits.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut merged: Vec<(Arc<str>, u8, bool)> = Vec::with_capacity(hits.len());
+        let mut merged: Vec<(Arc<str>, u8, bool, Vec<u32>)> = Vec::with_capacity(hits.len());
         for (client, o) in hits {
             if o.no_local && publisher == Some(&*client) {
                 continue;
@@ -361,19 +375,26 @@ impl Core {
                 Some(last) if last.0 == client => {
                     last.1 = last.1.max(o.qos);
                     last.2 |= o.retain_as_published;
+                    last.3.extend(o.id);
                 }
-                _ => merged.push((client, o.qos, o.retain_as_published)),
+                _ => merged.push((
+                    client,
+                    o.qos,
+                    o.retain_as_published,
+                    o.id.into_iter().collect(),
+                )),
             }
         }
         let mut wakes = Vec::new();
-        for (client, qos, rap) in merged {
-            let out = Publish {
+        for (client, qos, rap, ids) in merged {
+            let mut out = Publish {
                 qos: p.qos.min(qos),
                 retain: rap && p.retain,
                 dup: false,
                 pkid: 0,
                 ..p.clone()
             };
+            with_sub_ids(&mut out, ids);
             if let Some(w) = self.enqueue(&client, out) {
                 wakes.push(w);
             }

@@ -60,7 +60,7 @@ fn qos1_window_and_offline_queue() {
     let now = Instant::now();
     let (l, present) = c.connect(&a, &req(false, u32::MAX), now).unwrap();
     assert!(!present);
-    assert!(c.subscribe(&a, &sub("t/#", 1), 1));
+    assert!(c.subscribe(&a, &sub("t/#", 1), 1, None));
     for _ in 0..3 {
         c.route(&publ("t/1", 2), None);
     }
@@ -127,7 +127,7 @@ fn qos2_both_directions() {
     assert_eq!(c.qos2_received(&a, l.id, 9), Qos2In::TooMany);
     assert!(c.qos2_released(&a, l.id, 7));
     assert!(!c.qos2_released(&a, l.id, 7));
-    c.subscribe(&a, &sub("q", 2), 2);
+    c.subscribe(&a, &sub("q", 2), 2, None);
     c.route(&publ("q", 2), None);
     let mut out = Vec::new();
     c.pull(&a, l.id, &mut out);
@@ -144,7 +144,7 @@ fn message_expiry_counts_down() {
     let a: Arc<str> = Arc::from("a");
     let t0 = Instant::now();
     let (l, _) = c.connect(&a, &req(true, 0), t0).unwrap();
-    c.subscribe(&a, &sub("e", 0), 0);
+    c.subscribe(&a, &sub("e", 0), 0, None);
     let mut p = publ("e", 0);
     p.props = Some(Arc::new(crate::broker::codec::PubProps {
         message_expiry: Some(10),
@@ -175,11 +175,42 @@ fn no_local_and_queue_bound() {
     let (_l, _) = c.connect(&a, &req(true, 0), now).unwrap();
     let mut s = sub("n", 0);
     s.no_local = true;
-    c.subscribe(&a, &s, 0);
+    c.subscribe(&a, &s, 0, None);
     assert!(c.route(&publ("n", 0), Some("a")).is_empty());
     for _ in 0..5 {
         c.route(&publ("n", 0), Some("b"));
     }
     assert_eq!(c.pending("a"), 3);
     assert_eq!(c.stats.queue_full.get(), 2);
+}
+
+#[test]
+fn subscription_identifiers_are_merged_per_client() {
+    let mut c = Core::new(limits(), CoreStats::new(&AdapterMetrics::default()));
+    let a: Arc<str> = Arc::from("a");
+    let now = Instant::now();
+    let (l, _) = c.connect(&a, &req(true, 0), now).unwrap();
+    c.subscribe(&a, &sub("t/#", 1), 1, Some(5));
+    c.subscribe(&a, &sub("t/x", 0), 0, Some(7));
+    c.subscribe(&a, &sub("+/y", 0), 0, None);
+    c.route(&publ("t/x", 1), None);
+    c.route(&publ("t/y", 1), None);
+    let mut out = Vec::new();
+    c.pull(&a, l.id, &mut out);
+    let ids: Vec<Vec<u32>> = out
+        .iter()
+        .map(|o| match o {
+            Outbound::Publish(p) => {
+                let mut v = p
+                    .props
+                    .as_ref()
+                    .map(|pp| pp.sub_ids.clone())
+                    .unwrap_or_default();
+                v.sort();
+                v
+            }
+            _ => panic!(),
+        })
+        .collect();
+    assert_eq!(ids, [vec![5, 7], vec![5]]);
 }

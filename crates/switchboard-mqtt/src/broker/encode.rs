@@ -203,7 +203,7 @@ fn publish5(pb: &Publish) -> v5::Publish {
             response_topic: p.response_topic.clone(),
             correlation_data: p.correlation.clone(),
             user_properties: p.user.clone(),
-            subscription_identifiers: Vec::new(),
+            subscription_identifiers: p.sub_ids.iter().map(|&i| i as usize).collect(),
             content_type: p.content_type.clone(),
         }),
     }
@@ -229,7 +229,7 @@ fn encode5(p: &Outbound, out: &mut BytesMut) -> Result<bool, rumqttc::v5::mqttby
                 reason_string: None,
                 user_properties: Vec::new(),
                 wildcard_subscription_available: Some(1),
-                subscription_identifiers_available: Some(0),
+                subscription_identifiers_available: Some(1),
                 shared_subscription_available: Some(1),
                 server_keep_alive: None,
                 response_information: None,

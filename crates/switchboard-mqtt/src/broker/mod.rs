@@ -24,6 +24,14 @@
 //! (newer ones dropped and counted in `mqtt_client_queue_full`), and
 //! `max_payload` (DISCONNECT 0x95 on MQTT 5, connection closed on 3.1.1).
 //! Malformed input closes only that connection (0x81/0x82 on MQTT 5).
+//!
+//! MQTT 5 features: session expiry, will delay, message expiry (counted
+//! down while queued), no-local, retain-as-published, retain handling,
+//! subscription identifiers, topic aliases from clients (up to 32), receive
+//! maximum both ways, the client's maximum packet size, shared subscriptions,
+//! assigned client identifiers, user properties, content type, response topic
+//! and correlation data passed through. Not supported: enhanced authentication
+//! (CONNACK 0x8C), topic aliases from the server.
 
 pub mod codec;
 mod conn;

@@ -59,6 +59,9 @@ pub struct PubProps {
     pub correlation: Option<Bytes>,
     /// User properties, in order.
     pub user: Vec<(String, String)>,
+    /// Subscription identifiers of the receiving client's matching
+    /// subscriptions (outbound only).
+    pub sub_ids: Vec<u32>,
 }
 
 /// A PUBLISH, either way.
