@@ -306,26 +306,56 @@ fn main() {
         "{:<28} {:>12} {:>9} {:>10} {:>10}",
         "relay", "msg/s", "received", "p50 us", "p99 us"
     );
+    let rounds: usize = std::env::var("MQTT_RELAY_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3);
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(|a, b| a.total_cmp(b));
+        v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+    };
     for qos in [0u8, 1] {
         let (pa, pb) = (free_port(), free_port());
         let _a = mosquitto(&dir, &format!("a-q{qos}"), pa, "");
         let _b = mosquitto(&dir, &format!("b-q{qos}"), pb, "");
-        let ours = switchboard_relay(pa, pb, qos, n, rate);
-        let theirs = mosquitto_bridge(&dir, pb, qos, n, rate);
-        for (name, f) in [
-            (format!("switchboard QoS {qos}"), &ours),
-            (format!("mosquitto bridge QoS {qos}"), &theirs),
-        ] {
-            println!(
-                "{:<28} {:>12.0} {:>9} {:>10.0} {:>10.0}",
-                name, f.rate, f.received, f.p50_us, f.p99_us
+        let mut runs: [Vec<Figures>; 2] = [Vec::new(), Vec::new()];
+        // Alternate the two relays so that load changes hit both alike.
+        for _ in 0..rounds {
+            runs[0].push(switchboard_relay(pa, pb, qos, n, rate));
+            runs[1].push(mosquitto_bridge(&dir, pb, qos, n, rate));
+        }
+        let mut med = Vec::new();
+        for (i, name) in [
+            format!("switchboard QoS {qos}"),
+            format!("mosquitto bridge QoS {qos}"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let r = &runs[i];
+            let (mut rate_v, mut p50, mut p99): (Vec<f64>, Vec<f64>, Vec<f64>) = (
+                r.iter().map(|f| f.rate).collect(),
+                r.iter().map(|f| f.p50_us).collect(),
+                r.iter().map(|f| f.p99_us).collect(),
             );
+            let lost = r.iter().map(|f| n - f.received.min(n)).sum::<usize>();
+            let m = (median(&mut rate_v), median(&mut p50), median(&mut p99));
+            println!(
+                "{:<28} {:>12.0} {:>9} {:>10.0} {:>10.0}   (median of {rounds}; runs msg/s {:?})",
+                name,
+                m.0,
+                n * rounds - lost,
+                m.1,
+                m.2,
+                r.iter().map(|f| f.rate.round()).collect::<Vec<_>>()
+            );
+            med.push(m);
         }
         println!(
             "ratio QoS {qos} (switchboard / mosquitto): throughput {:.2}, p50 {:.2}, p99 {:.2}",
-            ours.rate / theirs.rate,
-            ours.p50_us / theirs.p50_us,
-            ours.p99_us / theirs.p99_us
+            med[0].0 / med[1].0,
+            med[0].1 / med[1].1,
+            med[0].2 / med[1].2
         );
     }
     let _ = std::fs::remove_dir_all(&dir);

@@ -205,3 +205,76 @@ qos = 1
     assert_eq!(firsts, (1..=50).collect::<Vec<_>>(), "all 50, in order");
     drop(broker);
 }
+
+/// The `count` of an address in `/api/topics`.
+fn topic_count(http: &str, address: &str) -> u64 {
+    let (code, body) = curl(&[], &format!("{http}/api/topics"));
+    assert_eq!(code, 200);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let list = v
+        .as_array()
+        .cloned()
+        .or_else(|| v["topics"].as_array().cloned())
+        .unwrap_or_default();
+    list.iter()
+        .find(|t| t["address"] == address)
+        .and_then(|t| t["count"].as_u64())
+        .unwrap_or(0)
+}
+
+#[test]
+fn mqtt311_echo_suppressed_on_a_bidirectional_route() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempdir::Dir::new("mosquitto");
+    let conf = mosquitto_dir(&dir, port);
+    let _broker = mosquitto(&conf, port);
+    let b = BridgeProc::start(&format!(
+        r#"
+[adapter.cloud]
+kind = "mqtt"
+url = "mqtt://127.0.0.1:{port}"
+version = 4
+[adapter.http]
+listen = "127.0.0.1:0"
+[[route]]
+from = "http:echo/#"
+to = ["cloud:{{0}}"]
+qos = 1
+[[route]]
+from = "cloud:echo/#"
+to = ["http:{{0}}"]
+"#
+    ));
+    let http = b.http("http");
+    // The bridge's subscription is in once a retained probe comes through.
+    mosquitto_pub(port, &["-r", "-q", "1", "-t", "echo/probe", "-m", "p"]);
+    wait_for("the probe over HTTP", T, || {
+        (curl(&[], &format!("{http}/topics/echo/probe")).0 == 200).then_some(())
+    });
+    let (code, _) = curl(
+        &["-X", "PUT", "--data-binary", "mine"],
+        &format!("{http}/topics/echo/x"),
+    );
+    assert_eq!(code, 204);
+    wait_for("the echo to be recognised and dropped", T, || {
+        let (_, m) = curl(&[], &format!("{http}/metrics"));
+        m.contains("switchboard_mqtt_client_echoes_dropped{adapter=\"cloud\"} 1")
+            .then_some(())
+    });
+    // Someone else's publication on the same topic still comes in.
+    mosquitto_pub(port, &["-q", "1", "-t", "echo/x", "-m", "theirs"]);
+    let body = wait_for("their message over HTTP", T, || {
+        let (c, b) = curl(&[], &format!("{http}/topics/echo/x"));
+        (c == 200 && b == "theirs").then_some(b)
+    });
+    assert_eq!(body, "theirs");
+    assert_eq!(
+        topic_count(&http, "http:echo/x"),
+        2,
+        "ours + theirs, no echo"
+    );
+}

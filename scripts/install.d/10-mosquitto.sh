@@ -1,13 +1,8 @@
 #!/usr/bin/env bash
-# Peers of the MQTT tests: the mosquitto broker and its command-line clients.
+# Peers of the MQTT tests: the mosquitto broker and its command-line clients,
+# and openssl (the TLS tests generate their certificates with it). The tests
+# start their own brokers on ephemeral ports; the packaged service is not used.
 set -euo pipefail
-if command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ]; then
-  if command -v mosquitto_pub >/dev/null 2>&1 && command -v mosquitto_sub >/dev/null 2>&1; then
-    exit 0
-  fi
-fi
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y --no-install-recommends mosquitto mosquitto-clients openssl
-# The tests start their own brokers; the packaged service is not needed.
+source "$(dirname "$0")/../install-lib.sh"
+apt_install mosquitto mosquitto-clients openssl
 (systemctl disable --now mosquitto >/dev/null 2>&1 || true)

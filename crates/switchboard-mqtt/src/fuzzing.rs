@@ -7,7 +7,7 @@ use std::time::Instant;
 use bytes::BytesMut;
 
 use crate::broker::codec::{self, Inbound, Outbound, Version};
-use crate::broker::core::{Core, Limits};
+use crate::broker::core::{Core, CoreStats, Limits};
 use crate::broker::encode::encode;
 
 const MAX_PACKET: usize = 1 << 20;
@@ -29,12 +29,16 @@ pub fn mqtt_packets(data: &[u8]) {
             return;
         }
     };
-    let mut core = Core::new(Limits {
-        max_clients: 4,
-        max_sessions: 4,
-        max_inflight: 4,
-        max_queued: 16,
-    });
+    let metrics = switchboard_model::AdapterMetrics::default();
+    let mut core = Core::new(
+        Limits {
+            max_clients: 4,
+            max_sessions: 4,
+            max_inflight: 4,
+            max_queued: 16,
+        },
+        CoreStats::new(&metrics),
+    );
     let client: Arc<str> = Arc::from("fuzz");
     let now = Instant::now();
     let mut out = Vec::new();
@@ -72,7 +76,7 @@ pub fn mqtt_packets(data: &[u8]) {
                     .iter()
                     .map(|f| {
                         if codec::valid_filter(&f.filter) && f.qos <= 2 {
-                            core.subscribe(&client, f, f.qos);
+                            core.subscribe(&client, f, f.qos, None);
                             f.qos
                         } else {
                             0x8F

@@ -201,21 +201,53 @@ async fn persistent_session_keeps_qos1_while_offline() {
 async fn login_required_once_users_exist() {
     let s = start(
         "mqtt",
-        r#"listen = "127.0.0.1:0"
+        r##"listen = "127.0.0.1:0"
         [[user]]
         username = "dev"
         password = "pw"
         read = ["s/#"]
-        write = ["s/#"]"#,
+        write = ["s/#"]
+        [[user]]
+        username = "admin"
+        password = "root"
+        read = ["#"]
+        write = ["#"]"##,
     )
     .await;
     let port = s.addr.port();
     assert!(!publish(port, &["-t", "s/1", "-m", "x"]).await);
     assert!(!publish(port, &["-u", "dev", "-P", "bad", "-t", "s/1", "-m", "x"]).await);
     let ok = sub(port, &["-u", "dev", "-P", "pw", "-C", "1", "-t", "s/#"]);
-    wait_subs(&s, 1).await;
+    let all = sub(port, &["-u", "admin", "-P", "root", "-C", "1", "-t", "#"]);
+    wait_subs(&s, 2).await;
+    // dev may not publish outside s/#: dropped (QoS 1 is answered 0x87 on MQTT 5).
+    assert!(
+        publish(
+            port,
+            &[
+                "-V", "mqttv5", "-u", "dev", "-P", "pw", "-t", "other/1", "-m", "no"
+            ]
+        )
+        .await
+    );
     assert!(publish(port, &["-u", "dev", "-P", "pw", "-t", "s/1", "-m", "x"]).await);
     assert_eq!(ok.lines().await, ["s/1 x"]);
+    assert_eq!(all.lines().await, ["s/1 x"]);
+    // dev may not subscribe outside s/#.
+    let out = within(
+        "a refused subscriber",
+        tokio::process::Command::new("mosquitto_sub")
+            .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+            .args([
+                "-u", "dev", "-P", "pw", "-C", "1", "-W", "3", "-t", "other/#",
+            ])
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("denied"), "mosquitto_sub said: {err}");
 }
 
 /// CONNECT 3.1.1, clean session, empty client id.
@@ -391,4 +423,178 @@ async fn v5_will_delay() {
         "{:?}",
         t0.elapsed()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_does_not_stall_others() {
+    let mut s = start(
+        "mqtt",
+        r#"listen = "127.0.0.1:0"
+        max_queued = 100"#,
+    )
+    .await;
+    s.drain_ingress();
+    let port = s.addr.port();
+    // A raw client subscribes at QoS 0 and then never reads.
+    let mut stuck = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    stuck.write_all(CONNECT4).await.unwrap();
+    stuck
+        .write_all(&[
+            0x82, 12, 0, 1, 0, 7, b'f', b'l', b'o', b'o', b'd', b'/', b'#', 0,
+        ])
+        .await
+        .unwrap();
+    let mut healthy = sub(port, &["-t", "flood/#"]);
+    wait_subs(&s, 2).await;
+    // 3000 x 4 KiB in batches, each read by the healthy subscriber before
+    // the next: far more than the stuck client's socket buffers hold.
+    let line = format!("{}\n", "x".repeat(4096));
+    let mut publisher = tokio::process::Command::new("mosquitto_pub")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-t",
+            "flood/x",
+            "-l",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdin = publisher.stdin.take().unwrap();
+    let mut got = 0;
+    for _ in 0..30 {
+        stdin.write_all(line.repeat(100).as_bytes()).await.unwrap();
+        stdin.flush().await.unwrap();
+        got += healthy
+            .read_until("a batch", |l| l.len() >= 100)
+            .await
+            .len();
+    }
+    assert_eq!(got, 3000);
+    drop(stdin);
+    within("the publisher", publisher.wait()).await.unwrap();
+    let dropped = s
+        .ctx
+        .metrics
+        .extra()
+        .into_iter()
+        .find(|c| c.name == "mqtt_client_queue_full")
+        .unwrap()
+        .get();
+    assert!(
+        dropped > 0,
+        "the stuck client's queue overflowed and was counted"
+    );
+    drop(stuck);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_clients_refused_with_a_reason() {
+    let s = start(
+        "mqtt",
+        r#"listen = "127.0.0.1:0"
+        max_clients = 1"#,
+    )
+    .await;
+    let port = s.addr.port();
+    let _one = sub(port, &["-t", "a"]);
+    wait_subs(&s, 1).await;
+    let got = raw_session(port, CONNECT4, &[], false).await;
+    assert_eq!(got, [0x20, 2, 0, 3], "3.1.1: server unavailable");
+    let got = raw_session(port, CONNECT5, &[], false).await;
+    assert_eq!(&got[..4], &[0x20, 3, 0, 0x97], "5: quota exceeded");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_subscriptions_split_the_stream() {
+    let s = start("mqtt", BROKER).await;
+    let port = s.addr.port();
+    let mut a = sub(port, &["-V", "mqttv5", "-t", "$share/g/job/#"]);
+    let mut b = sub(port, &["-t", "$share/g/job/#"]);
+    wait_subs(&s, 2).await;
+    for i in 0..10 {
+        assert!(publish(port, &["-t", "job/n", "-m", &i.to_string()]).await);
+    }
+    let ga = a.read_until("a's share", |l| l.len() >= 5).await;
+    let gb = b.read_until("b's share", |l| l.len() >= 5).await;
+    let mut all: Vec<String> = ga.into_iter().chain(gb).collect();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), 10);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_any_byte_stream_for_mqtt_over_websocket() {
+    let s = start("mqtt", BROKER).await;
+    let port = s.addr.port();
+    // What a WebSocket endpoint would do: hand the broker a byte stream.
+    let (mut client, server) = tokio::io::duplex(64 * 1024);
+    let handle = s.handle.clone();
+    let served = tokio::spawn(async move { handle.serve(server, "duplex-peer").await });
+    client.write_all(CONNECT4).await.unwrap();
+    client
+        .write_all(&[0x82, 8, 0, 1, 0, 3, b'w', b'/', b'#', 0])
+        .await
+        .unwrap();
+    let mut buf = [0u8; 9];
+    within("CONNACK + SUBACK", client.read_exact(&mut buf))
+        .await
+        .unwrap();
+    assert_eq!(buf, [0x20, 2, 0, 0, 0x90, 3, 0, 1, 0]);
+    assert!(publish(port, &["-t", "w/s", "-m", "hi"]).await);
+    let mut publish_bytes = [0u8; 9];
+    within("PUBLISH", client.read_exact(&mut publish_bytes))
+        .await
+        .unwrap();
+    assert_eq!(publish_bytes, [0x30, 7, 0, 3, b'w', b'/', b's', b'h', b'i']);
+    client.write_all(&[0xe0, 0]).await.unwrap();
+    within("serve to return", served).await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v5_topic_aliases_from_clients() {
+    let s = start("mqtt", BROKER).await;
+    let port = s.addr.port();
+    let watcher = sub(port, &["-C", "2", "-t", "al/#"]);
+    wait_subs(&s, 1).await;
+    let set = [0x30, 11, 0, 4, b'a', b'l', b'/', b'x', 3, 0x23, 0, 1, b'1'];
+    let use_alias = [0x30, 7, 0, 0, 3, 0x23, 0, 1, b'2'];
+    let unknown_alias = [0x30, 7, 0, 0, 3, 0x23, 0, 2, b'3'];
+    let mut bad: Vec<u8> = Vec::new();
+    bad.extend(set);
+    bad.extend(use_alias);
+    bad.extend(unknown_alias);
+    let got = raw_session(port, CONNECT5, &bad, false).await;
+    assert_eq!(disconnect_reason(&got), 0x82);
+    assert_eq!(watcher.lines().await, ["al/x 1", "al/x 2"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v5_subscription_identifiers() {
+    let s = start("mqtt", BROKER).await;
+    let port = s.addr.port();
+    let mut c = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    c.write_all(CONNECT5).await.unwrap();
+    // SUBSCRIBE id 1, properties: subscription identifier 42; filter "si/#" QoS 0.
+    c.write_all(&[0x82, 12, 0, 1, 2, 0x0b, 42, 0, 4, b's', b'i', b'/', b'#', 0])
+        .await
+        .unwrap();
+    // CONNACK (length in byte 1), then SUBACK: 0x90 4, id, props 0, code 0.
+    let mut head = [0u8; 2];
+    within("CONNACK", c.read_exact(&mut head)).await.unwrap();
+    let mut rest = vec![0u8; head[1] as usize];
+    within("CONNACK body", c.read_exact(&mut rest))
+        .await
+        .unwrap();
+    let mut suback = [0u8; 6];
+    within("SUBACK", c.read_exact(&mut suback)).await.unwrap();
+    assert_eq!(suback, [0x90, 4, 0, 1, 0, 0]);
+    assert!(publish(port, &["-t", "si/a", "-m", "z"]).await);
+    // PUBLISH: 0x30 len, topic "si/a", props [0x0b 42], payload "z".
+    let mut p = [0u8; 11];
+    within("PUBLISH", c.read_exact(&mut p)).await.unwrap();
+    assert_eq!(p, [0x30, 10, 0, 4, b's', b'i', b'/', b'a', 2, 0x0b, 42]);
 }

@@ -45,7 +45,12 @@ struct Conn<W> {
     session_expiry: u32,
     out: Vec<Outbound>,
     wbuf: BytesMut,
+    /// MQTT 5 topic aliases set by the client (at most TOPIC_ALIAS_MAX).
+    aliases: std::collections::HashMap<u16, Arc<str>>,
 }
+
+/// Topic aliases a client may set (announced in CONNACK).
+pub(crate) const TOPIC_ALIAS_MAX: u16 = 32;
 
 /// Serves one client on `stream` until it disconnects or the broker stops.
 pub(crate) async fn serve<S>(shared: Arc<Shared>, stream: S, peer: Arc<str>)
@@ -195,6 +200,7 @@ async fn accept<W: AsyncWrite + Unpin + Send>(
         session_expiry: req.session_expiry,
         out: Vec::new(),
         wbuf: BytesMut::new(),
+        aliases: std::collections::HashMap::new(),
     };
     let props = (v == Version::V5).then(|| {
         Box::new(ConnAckInfo {
@@ -349,10 +355,13 @@ impl<W: AsyncWrite + Unpin + Send> Conn<W> {
                 filters,
                 sub_id,
             } => {
-                if sub_id.is_some() {
-                    return Err(End::Abnormal(Some(0xA1)));
-                }
-                self.on_subscribe(pkid, filters)?;
+                // A subscription identifier of 0 is a protocol error (3.8.2.1.2).
+                let id = match sub_id {
+                    Some(0) => return Err(End::Abnormal(Some(0x82))),
+                    Some(n) => Some(u32::try_from(n).map_err(|_| End::Abnormal(Some(0x82)))?),
+                    None => None,
+                };
+                self.on_subscribe(pkid, filters, id)?;
             }
             Inbound::Unsubscribe { pkid, filters } => {
                 let mut core = self.shared.lock();
@@ -397,9 +406,21 @@ impl<W: AsyncWrite + Unpin + Send> Conn<W> {
             self.shared.count_too_large.inc();
             return Err(End::Abnormal(Some(0x95)));
         }
-        if p.topic_alias.is_some() {
-            // We announce a topic alias maximum of 0.
-            return Err(End::Abnormal(Some(0x94)));
+        if let Some(alias) = p.topic_alias {
+            // MQTT 5 topic aliases (we announce a maximum of TOPIC_ALIAS_MAX).
+            if alias == 0 || alias > TOPIC_ALIAS_MAX {
+                return Err(End::Abnormal(Some(0x94)));
+            }
+            if p.topic.is_empty() {
+                match self.aliases.get(&alias) {
+                    Some(t) => p.topic = t.clone(),
+                    // An alias the client never set is a protocol error (3.3.2.3.4).
+                    None => return Err(End::Abnormal(Some(0x82))),
+                }
+            } else {
+                self.aliases.insert(alias, p.topic.clone());
+            }
+            p.topic_alias = None;
         }
         let id = p.pkid;
         if !self.shared.may_write(self.username.as_deref(), &p.topic) {
@@ -439,7 +460,12 @@ impl<W: AsyncWrite + Unpin + Send> Conn<W> {
         deliver(&self.shared, p, Some(&self.client)).await;
     }
 
-    fn on_subscribe(&mut self, pkid: u16, filters: Vec<SubReq>) -> Result<(), End> {
+    fn on_subscribe(
+        &mut self,
+        pkid: u16,
+        filters: Vec<SubReq>,
+        id: Option<u32>,
+    ) -> Result<(), End> {
         let v5 = self.version == Version::V5;
         let mut codes = Vec::with_capacity(filters.len());
         let mut retained = Vec::new();
@@ -463,7 +489,7 @@ impl<W: AsyncWrite + Unpin + Send> Conn<W> {
                 continue;
             }
             let qos = f.qos;
-            let new = core.subscribe(&self.client, &f, qos);
+            let new = core.subscribe(&self.client, &f, qos, id);
             codes.push(qos);
             if !shared_sub
                 && (f.retain_handling == 0 || (f.retain_handling == 1 && new))
@@ -478,6 +504,7 @@ impl<W: AsyncWrite + Unpin + Send> Conn<W> {
                 let mut p = super::publish_of(&m);
                 p.retain = true;
                 p.qos = p.qos.min(qos);
+                super::core::with_sub_ids(&mut p, id.into_iter().collect());
                 core.enqueue(&self.client, p);
             }
         }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
+use switchboard_model::{AdapterMetrics, Counter};
 use tokio::sync::Notify;
 
 use super::codec::{ConnectReq, Outbound, Publish, SubReq};
@@ -93,17 +94,41 @@ impl Session {
     }
 }
 
-/// Counters the core keeps.
-#[derive(Debug, Default, Clone, Copy)]
+/// Counters the core keeps (shared with the adapter's metrics).
+#[derive(Debug, Clone)]
 pub struct CoreStats {
     /// Messages dropped because a client's queue was full.
-    pub queue_full: u64,
+    pub queue_full: Counter,
     /// Messages dropped because they exceed a client's maximum packet size.
-    pub too_large_for_client: u64,
+    pub too_large_for_client: Counter,
     /// Offline sessions evicted to make room.
-    pub sessions_evicted: u64,
+    pub sessions_evicted: Counter,
     /// Messages whose MQTT 5 expiry passed while queued.
-    pub expired: u64,
+    pub expired: Counter,
+}
+
+impl CoreStats {
+    /// Registers the counters in `m`.
+    pub fn new(m: &AdapterMetrics) -> Self {
+        CoreStats {
+            queue_full: m.counter(
+                "mqtt_client_queue_full",
+                "Messages dropped because a client's queue (max_queued) was full.",
+            ),
+            too_large_for_client: m.counter(
+                "mqtt_too_large_for_client",
+                "Messages over a client's maximum packet size, not sent to it.",
+            ),
+            sessions_evicted: m.counter(
+                "mqtt_sessions_evicted",
+                "Offline sessions evicted to make room (max_sessions).",
+            ),
+            expired: m.counter(
+                "mqtt_messages_expired",
+                "Messages whose MQTT 5 expiry passed while queued.",
+            ),
+        }
+    }
 }
 
 /// What an inbound QoS 2 PUBLISH is to the session.
@@ -132,6 +157,16 @@ pub struct Core {
     pub stats: CoreStats,
 }
 
+/// Sets the subscription identifiers a PUBLISH carries to one client (the
+/// shared properties are copied only when there are some).
+pub fn with_sub_ids(p: &mut Publish, ids: Vec<u32>) {
+    if ids.is_empty() {
+        return;
+    }
+    let props = p.props.get_or_insert_with(Default::default);
+    Arc::make_mut(props).sub_ids = ids;
+}
+
 /// Approximate encoded size of a PUBLISH (for the client's maximum packet size).
 fn approx_size(p: &Publish) -> usize {
     let props = p.props.as_ref().map_or(0, |pp| {
@@ -142,21 +177,22 @@ fn approx_size(p: &Publish) -> usize {
             + pp.content_type.as_ref().map_or(0, |c| c.len() + 3)
             + pp.response_topic.as_ref().map_or(0, |c| c.len() + 3)
             + pp.correlation.as_ref().map_or(0, |c| c.len() + 3)
+            + pp.sub_ids.len() * 5
             + 16
     });
     5 + 2 + p.topic.len() + 2 + 4 + props + p.payload.len()
 }
 
 impl Core {
-    /// An empty broker.
-    pub fn new(limits: Limits) -> Self {
+    /// An empty broker counting into `stats`.
+    pub fn new(limits: Limits, stats: CoreStats) -> Self {
         Core {
             limits,
             sessions: HashMap::new(),
             tree: SubTree::default(),
             online: 0,
             next_conn: 1,
-            stats: CoreStats::default(),
+            stats,
         }
     }
 
@@ -219,7 +255,7 @@ impl Core {
             match oldest {
                 Some((_, c)) => {
                     self.remove_session(&c);
-                    self.stats.sessions_evicted += 1;
+                    self.stats.sessions_evicted.inc();
                 }
                 None => return Err(0x97),
             }
@@ -295,12 +331,14 @@ impl Core {
         }
     }
 
-    /// Adds or replaces a subscription; returns whether it is new.
-    pub fn subscribe(&mut self, client: &Arc<str>, req: &SubReq, qos: u8) -> bool {
+    /// Adds or replaces a subscription (with its MQTT 5 subscription
+    /// identifier); returns whether it is new.
+    pub fn subscribe(&mut self, client: &Arc<str>, req: &SubReq, qos: u8, id: Option<u32>) -> bool {
         let opts = SubOpts {
             qos,
             no_local: req.no_local,
             retain_as_published: req.retain_as_published,
+            id,
         };
         let Some(s) = self.sessions.get_mut(client) else {
             return false;
@@ -325,9 +363,10 @@ impl Core {
         let sessions = &self.sessions;
         let connected = |c: &str| sessions.get(c).is_some_and(|s| s.conn.is_some());
         self.tree.matches(&p.topic, &connected, &mut hits);
-        // Merge per client: highest QoS, retain-as-published if any says so.
+        // Merge per client: highest QoS, retain-as-published if any says so,
+        // every subscription identifier.
         hits.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut merged: Vec<(Arc<str>, u8, bool)> = Vec::with_capacity(hits.len());
+        let mut merged: Vec<(Arc<str>, u8, bool, Vec<u32>)> = Vec::with_capacity(hits.len());
         for (client, o) in hits {
             if o.no_local && publisher == Some(&*client) {
                 continue;
@@ -336,19 +375,26 @@ impl Core {
                 Some(last) if last.0 == client => {
                     last.1 = last.1.max(o.qos);
                     last.2 |= o.retain_as_published;
+                    last.3.extend(o.id);
                 }
-                _ => merged.push((client, o.qos, o.retain_as_published)),
+                _ => merged.push((
+                    client,
+                    o.qos,
+                    o.retain_as_published,
+                    o.id.into_iter().collect(),
+                )),
             }
         }
         let mut wakes = Vec::new();
-        for (client, qos, rap) in merged {
-            let out = Publish {
+        for (client, qos, rap, ids) in merged {
+            let mut out = Publish {
                 qos: p.qos.min(qos),
                 retain: rap && p.retain,
                 dup: false,
                 pkid: 0,
                 ..p.clone()
             };
+            with_sub_ids(&mut out, ids);
             if let Some(w) = self.enqueue(&client, out) {
                 wakes.push(w);
             }
@@ -364,7 +410,7 @@ impl Core {
             return None;
         }
         if s.queue.len() >= self.limits.max_queued {
-            self.stats.queue_full += 1;
+            self.stats.queue_full.inc();
             return None;
         }
         s.queue.push_back(p);
@@ -446,8 +492,8 @@ impl Core {
             }
             out.push(Outbound::Publish(p));
         }
-        self.stats.too_large_for_client += too_large;
-        self.stats.expired += expired;
+        self.stats.too_large_for_client.add(too_large);
+        self.stats.expired.add(expired);
     }
 
     /// PUBACK from the client.
@@ -538,188 +584,5 @@ impl Core {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-    use crate::broker::codec::Version;
-
-    fn limits() -> Limits {
-        Limits {
-            max_clients: 2,
-            max_sessions: 3,
-            max_inflight: 2,
-            max_queued: 3,
-        }
-    }
-
-    fn req(clean: bool, expiry: u32) -> ConnectReq {
-        ConnectReq {
-            version: Version::V4,
-            client_id: String::new(),
-            clean_start: clean,
-            keep_alive: 0,
-            will: None,
-            username: None,
-            password: None,
-            session_expiry: expiry,
-            receive_max: u16::MAX,
-            max_packet_size: None,
-            auth_method: None,
-        }
-    }
-
-    fn sub(f: &str, qos: u8) -> SubReq {
-        SubReq {
-            filter: f.into(),
-            qos,
-            no_local: false,
-            retain_as_published: false,
-            retain_handling: 0,
-        }
-    }
-
-    fn publ(topic: &str, qos: u8) -> Publish {
-        Publish {
-            topic: Arc::from(topic),
-            payload: bytes::Bytes::from_static(b"x"),
-            qos,
-            retain: true,
-            dup: false,
-            pkid: 0,
-            props: None,
-            topic_alias: None,
-            expires: None,
-        }
-    }
-
-    #[test]
-    fn qos1_window_and_offline_queue() {
-        let mut c = Core::new(limits());
-        let a: Arc<str> = Arc::from("a");
-        let now = Instant::now();
-        let (l, present) = c.connect(&a, &req(false, u32::MAX), now).unwrap();
-        assert!(!present);
-        assert!(c.subscribe(&a, &sub("t/#", 1), 1));
-        for _ in 0..3 {
-            c.route(&publ("t/1", 2), None);
-        }
-        let mut out = Vec::new();
-        c.pull(&a, l.id, &mut out);
-        // Window of 2; QoS downgraded to the subscription's; retain cleared.
-        assert_eq!(out.len(), 2);
-        let Outbound::Publish(p) = &out[0] else {
-            panic!()
-        };
-        assert_eq!((p.qos, p.retain, p.pkid), (1, false, 1));
-        c.puback(&a, l.id, 1);
-        out.clear();
-        c.pull(&a, l.id, &mut out);
-        assert_eq!(out.len(), 1);
-        // Offline: QoS 1 kept, QoS 0 not; the unacked one is resent with DUP.
-        c.disconnected(&a, l.id, now);
-        c.route(&publ("t/2", 1), None);
-        c.route(&publ("t/3", 0), None);
-        let (l2, present) = c.connect(&a, &req(false, u32::MAX), now).unwrap();
-        assert!(present);
-        out.clear();
-        c.resume(&a, l2.id, &mut out);
-        c.pull(&a, l2.id, &mut out);
-        let dups: Vec<(bool, u16)> = out
-            .iter()
-            .map(|o| match o {
-                Outbound::Publish(p) => (p.dup, p.pkid),
-                _ => panic!(),
-            })
-            .collect();
-        assert_eq!(dups.len(), 2);
-        assert!(dups[0].0 && dups.iter().all(|(_, id)| *id != 0));
-    }
-
-    #[test]
-    fn clean_session_ends_and_limits_refuse() {
-        let mut c = Core::new(limits());
-        let now = Instant::now();
-        let (la, _) = c.connect(&Arc::from("a"), &req(true, 0), now).unwrap();
-        let (_lb, _) = c.connect(&Arc::from("b"), &req(true, 0), now).unwrap();
-        assert_eq!(
-            c.connect(&Arc::from("c"), &req(true, 0), now).unwrap_err(),
-            0x97
-        );
-        // Takeover is allowed at the limit and kicks the old connection.
-        let (la2, _) = c.connect(&Arc::from("a"), &req(true, 0), now).unwrap();
-        assert_eq!(la.kick.load(Ordering::Relaxed), 0x8E);
-        c.disconnected("a", la.id, now);
-        assert_eq!(c.sessions(), 2);
-        c.disconnected("a", la2.id, now);
-        assert_eq!(c.sessions(), 1);
-    }
-
-    #[test]
-    fn qos2_both_directions() {
-        let mut c = Core::new(limits());
-        let a: Arc<str> = Arc::from("a");
-        let now = Instant::now();
-        let (l, _) = c.connect(&a, &req(true, 0), now).unwrap();
-        assert_eq!(c.qos2_received(&a, l.id, 7), Qos2In::New);
-        assert_eq!(c.qos2_received(&a, l.id, 7), Qos2In::Duplicate);
-        assert_eq!(c.qos2_received(&a, l.id, 8), Qos2In::New);
-        assert_eq!(c.qos2_received(&a, l.id, 9), Qos2In::TooMany);
-        assert!(c.qos2_released(&a, l.id, 7));
-        assert!(!c.qos2_released(&a, l.id, 7));
-        c.subscribe(&a, &sub("q", 2), 2);
-        c.route(&publ("q", 2), None);
-        let mut out = Vec::new();
-        c.pull(&a, l.id, &mut out);
-        assert_eq!(c.pubrec(&a, l.id, 1, 0), Some(Outbound::PubRel(1)));
-        c.puback(&a, l.id, 1);
-        assert_eq!(c.pending("a"), 1);
-        c.pubcomp(&a, l.id, 1);
-        assert_eq!(c.pending("a"), 0);
-    }
-
-    #[test]
-    fn message_expiry_counts_down() {
-        let mut c = Core::new(limits());
-        let a: Arc<str> = Arc::from("a");
-        let t0 = Instant::now();
-        let (l, _) = c.connect(&a, &req(true, 0), t0).unwrap();
-        c.subscribe(&a, &sub("e", 0), 0);
-        let mut p = publ("e", 0);
-        p.props = Some(Arc::new(crate::broker::codec::PubProps {
-            message_expiry: Some(10),
-            ..Default::default()
-        }));
-        p.expires = Some(t0 + Duration::from_secs(10));
-        c.route(&p, None);
-        let mut out = Vec::new();
-        c.pull_at(&a, l.id, &mut out, t0 + Duration::from_secs(4));
-        let Outbound::Publish(sent) = &out[0] else {
-            panic!()
-        };
-        assert_eq!(sent.props.as_ref().unwrap().message_expiry, Some(6));
-        // The shared properties of the original are untouched.
-        assert_eq!(p.props.as_ref().unwrap().message_expiry, Some(10));
-        c.route(&p, None);
-        out.clear();
-        c.pull_at(&a, l.id, &mut out, t0 + Duration::from_secs(11));
-        assert!(out.is_empty());
-        assert_eq!(c.stats.expired, 1);
-    }
-
-    #[test]
-    fn no_local_and_queue_bound() {
-        let mut c = Core::new(limits());
-        let a: Arc<str> = Arc::from("a");
-        let now = Instant::now();
-        let (_l, _) = c.connect(&a, &req(true, 0), now).unwrap();
-        let mut s = sub("n", 0);
-        s.no_local = true;
-        c.subscribe(&a, &s, 0);
-        assert!(c.route(&publ("n", 0), Some("a")).is_empty());
-        for _ in 0..5 {
-            c.route(&publ("n", 0), Some("b"));
-        }
-        assert_eq!(c.pending("a"), 3);
-        assert_eq!(c.stats.queue_full, 2);
-    }
-}
+#[path = "core_tests.rs"]
+mod tests;

@@ -8,11 +8,36 @@
 //!
 //! [`BrokerHandle::serve`] runs the broker's connection handler on any byte
 //! stream, so MQTT over WebSocket can be fed to the same broker.
+//!
+//! Why not rumqttd: its in-process link is QoS 0 only and hides the QoS of
+//! incoming publishes, it needs one listener per protocol version, keeps its
+//! own retained store (ours must be the router's last-value cache), and runs
+//! its own threads and runtimes. The packet codec is rumqttc's public
+//! `mqttbytes` (already our client-mode dependency, maintained, both versions,
+//! both directions); what it does not check (reserved flags, CONNECT flags,
+//! SUBSCRIBE option bits, topic rules) is checked in [`codec`].
+//!
+//! Limits and policies: `max_clients` connected clients (CONNACK 0x97 /
+//! 3.1.1 0x03 beyond), `max_sessions` sessions (oldest offline evicted),
+//! `max_inflight` unacknowledged QoS 1/2 messages per client (also our MQTT 5
+//! receive maximum), `max_queued` messages per client beyond that window
+//! (newer ones dropped and counted in `mqtt_client_queue_full`), and
+//! `max_payload` (DISCONNECT 0x95 on MQTT 5, connection closed on 3.1.1).
+//! Malformed input closes only that connection (0x81/0x82 on MQTT 5).
+//!
+//! MQTT 5 features: session expiry, will delay, message expiry (counted
+//! down while queued), no-local, retain-as-published, retain handling,
+//! subscription identifiers, topic aliases from clients (up to 32), receive
+//! maximum both ways, the client's maximum packet size, shared subscriptions,
+//! assigned client identifiers, user properties, content type, response topic
+//! and correlation data passed through. Not supported: enhanced authentication
+//! (CONNACK 0x8C), topic aliases from the server.
 
 pub mod codec;
 mod conn;
 pub mod core;
 pub mod encode;
+pub mod packet;
 pub mod subs;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,7 +55,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use self::codec::{PubProps, Publish};
-use self::core::{Core, Limits};
+use self::core::{Core, CoreStats, Limits};
 use crate::config::Config;
 use crate::mapping::meta_of;
 
@@ -226,7 +251,7 @@ pub(crate) async fn start(
         .collect();
     let m = &ctx.metrics;
     let shared = Arc::new(Shared {
-        core: Mutex::new(Core::new(limits.clone())),
+        core: Mutex::new(Core::new(limits.clone(), CoreStats::new(m))),
         core_limits: limits,
         name: ctx.name.clone(),
         ingress: ctx.ingress.clone(),

@@ -16,6 +16,8 @@ pub struct SubOpts {
     pub no_local: bool,
     /// MQTT 5 retain-as-published.
     pub retain_as_published: bool,
+    /// MQTT 5 subscription identifier.
+    pub id: Option<u32>,
 }
 
 #[derive(Debug, Default)]
@@ -207,6 +209,7 @@ mod tests {
         qos: 1,
         no_local: false,
         retain_as_published: false,
+        id: None,
     };
 
     fn clients(t: &mut SubTree, topic: &str) -> Vec<String> {

@@ -75,6 +75,8 @@ fn qos5(n: u8) -> rumqttc::v5::mqttbytes::QoS {
 
 /// Capacity of rumqttc's request channel (our outbox sits in front of it).
 const REQUEST_CAP: usize = 256;
+/// Outgoing QoS 1/2 publications in flight to the broker.
+const INFLIGHT: u16 = 256;
 
 /// Builds the client for `cfg`.
 pub(crate) fn build(
@@ -94,6 +96,7 @@ pub(crate) fn build(
             o.set_session_expiry_interval(Some(u32::MAX));
         }
         o.set_manual_acks(true);
+        o.set_outgoing_inflight_upper_limit(INFLIGHT);
         o.set_max_packet_size(u32::try_from(max_packet).ok());
         o.set_connection_timeout(5);
         if let Some(u) = &url.username {
@@ -110,6 +113,7 @@ pub(crate) fn build(
         o.set_keep_alive(Duration::from_secs(secs.max(1)));
         o.set_clean_session(cfg.clean_session);
         o.set_manual_acks(true);
+        o.set_inflight(INFLIGHT);
         o.set_max_packet_size(max_packet, max_packet);
         if let Some(u) = &url.username {
             let p = url.password.as_ref().map_or("", |p| p.expose());

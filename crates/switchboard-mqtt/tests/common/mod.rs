@@ -25,6 +25,16 @@ pub struct Started {
     pub task: JoinHandle<()>,
 }
 
+impl Started {
+    /// Consumes (and drops) everything the adapter publishes into the
+    /// absent router from now on, as a running router would.
+    pub fn drain_ingress(&mut self) {
+        let (_tx, dummy) = tokio::sync::mpsc::channel(1);
+        let mut rx = std::mem::replace(&mut self.harness.ingress_rx, dummy);
+        tokio::spawn(async move { while rx.recv().await.is_some() {} });
+    }
+}
+
 impl Drop for Started {
     fn drop(&mut self) {
         self.ctx.shutdown.cancel();
