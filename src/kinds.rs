@@ -12,7 +12,7 @@ use toml::Spanned;
 use toml::de::DeValue;
 
 /// Every adapter kind, for error messages.
-pub(crate) const KINDS: &[&str] = &["http", "ws", "mqtt", "coap"];
+pub(crate) const KINDS: &[&str] = &["http", "ws", "mqtt", "coap", "dds"];
 
 /// An adapter built from its table.
 pub(crate) struct Built {
@@ -84,6 +84,14 @@ pub(crate) fn build(
                 issues: c.validate(),
                 listen: c.listen_addrs(),
                 adapter: Box::new(switchboard_coap::CoapAdapter::new(c)),
+            }),
+            Err(e) => Outcome::Invalid(e),
+        },
+        "dds" => match de::<switchboard_dds::Config>(table) {
+            Ok(c) => Outcome::Built(Built {
+                issues: c.validate(),
+                listen: c.listen_addrs(),
+                adapter: Box::new(switchboard_dds::DdsAdapter::new(c)),
             }),
             Err(e) => Outcome::Invalid(e),
         },

@@ -1,0 +1,357 @@
+//! End-to-end DDS bench against Cyclone DDS's `ddsperf` (topic KS,
+//! `KeyedSeq`), in a loopback-only network namespace:
+//!
+//! - into the bridge: `ddsperf pub` -> the adapter (samples into the router),
+//!   against (a) a bare rustdds reader with the same raw deserializer in the
+//!   same process and run, and (b) `ddsperf sub` (Cyclone -> Cyclone);
+//! - out of the bridge: deliveries -> the adapter -> `ddsperf sub`, against a
+//!   bare rustdds writer writing the same samples.
+//!
+//! Throughput at full rate; latency (source timestamp -> taken by the
+//! adapter or the bare reader) at 1 kHz. 64 B and 64 KiB samples.
+//!
+//! Run: `scripts/dds-bench.sh` (builds, then runs this inside the namespace).
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use futures_util::StreamExt;
+use rustdds::{DomainParticipant, QosPolicyBuilder, TopicKind};
+use switchboard_dds::config::{Durability, Reliability};
+use switchboard_dds::endpoints::{RawWriter, ReadItem, TopicSpec, create_reader};
+use switchboard_dds::raw::{RawKey, RawSample};
+use switchboard_dds::{Config, DdsAdapter};
+use switchboard_model::{
+    Ack, Adapter, AdapterContext, Delivery, Format, Interest, Message, Pattern, Qos, Topic,
+};
+
+const TOPIC: &str = "DDSPerfRDataKS";
+const TYPE: &str = "KeyedSeq";
+const WINDOW: Duration = Duration::from_secs(5);
+
+fn isolated() -> bool {
+    std::fs::read_to_string("/proc/self/net/dev").is_ok_and(|d| {
+        d.lines()
+            .skip(2)
+            .all(|l| l.split(':').next().is_some_and(|i| i.trim() == "lo"))
+    })
+}
+
+fn ddsperf(domain: u16, args: &[&str]) -> Child {
+    Command::new("ddsperf")
+        .arg("-i")
+        .arg(domain.to_string())
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ddsperf (Debian cyclonedds-tools) is needed")
+}
+
+/// Average `rate X kS/s` of a `ddsperf sub`, skipping the first report.
+fn sub_rate(child: Child) -> f64 {
+    let out = child.wait_with_output().expect("ddsperf output");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let rates: Vec<f64> = text
+        .lines()
+        .filter_map(|l| {
+            let mut it = l.split_whitespace();
+            it.position(|w| w == "rate")?;
+            it.next()?.parse::<f64>().ok()
+        })
+        .map(|k| k * 1000.0)
+        .collect();
+    let useful: Vec<f64> = rates.iter().skip(1).copied().filter(|r| *r > 0.0).collect();
+    if useful.is_empty() {
+        return rates.first().copied().unwrap_or(0.0);
+    }
+    useful.iter().sum::<f64>() / useful.len() as f64
+}
+
+fn percentile(v: &mut [f64], p: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[((v.len() - 1) as f64 * p).round() as usize]
+}
+
+fn since(t: Option<SystemTime>) -> Option<f64> {
+    Some(SystemTime::now().duration_since(t?).ok()?.as_secs_f64() * 1e6)
+}
+
+struct Measured {
+    rate: f64,
+    lat_us: Vec<f64>,
+}
+
+/// Counts samples for WINDOW after the first one; records latencies.
+async fn measure<S>(mut next: S) -> Measured
+where
+    S: FnMut() -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<Option<f64>>> + Send>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut lat = Vec::new();
+    // Wait for the first sample.
+    loop {
+        if Instant::now() > deadline {
+            return Measured {
+                rate: 0.0,
+                lat_us: lat,
+            };
+        }
+        if let Ok(Some(_)) = tokio::time::timeout(Duration::from_secs(1), next()).await {
+            break;
+        }
+    }
+    let start = Instant::now();
+    let mut n = 0u64;
+    while start.elapsed() < WINDOW {
+        match tokio::time::timeout(Duration::from_millis(200), next()).await {
+            Ok(Some(l)) => {
+                n += 1;
+                if let Some(l) = l
+                    && lat.len() < 1_000_000
+                {
+                    lat.push(l);
+                }
+            }
+            Ok(None) => break,
+            Err(_) => {}
+        }
+    }
+    Measured {
+        rate: n as f64 / start.elapsed().as_secs_f64(),
+        lat_us: lat,
+    }
+}
+
+fn ks_spec() -> TopicSpec {
+    TopicSpec {
+        dds_name: TOPIC.into(),
+        dds_type: TYPE.into(),
+        keyed: true,
+        reliability: Reliability::Reliable,
+        durability: Durability::Volatile,
+        history: 1,
+        deadline: None,
+        lifespan: None,
+    }
+}
+
+async fn bare_reader(domain: u16, pub_args: &[&str]) -> Measured {
+    let dp = DomainParticipant::new(domain).unwrap();
+    let qos = QosPolicyBuilder::new().build();
+    let sub = dp.create_subscriber(&qos).unwrap();
+    let topic = dp
+        .create_topic(TOPIC.into(), TYPE.into(), &qos, TopicKind::WithKey)
+        .unwrap();
+    let stream = Arc::new(tokio::sync::Mutex::new(
+        create_reader(&sub, &topic, &ks_spec()).unwrap(),
+    ));
+    let mut p = ddsperf(domain, pub_args);
+    let m = measure(|| {
+        let s = stream.clone();
+        Box::pin(async move {
+            match s.lock().await.next().await? {
+                ReadItem::Sample { source_time, .. } => Some(since(source_time)),
+                _ => Some(None),
+            }
+        })
+    })
+    .await;
+    let _ = p.kill();
+    let _ = p.wait();
+    m
+}
+
+async fn start_adapter(domain: u16) -> (AdapterContext, switchboard_model::StandaloneHarness) {
+    let config: Config = toml::from_str(&format!("domain = {domain}\ndiscover = true")).unwrap();
+    let (ctx, harness) = AdapterContext::standalone("dds", 4096);
+    harness
+        .interest_tx
+        .send(Arc::from(vec![Interest {
+            filter: Pattern::new("#").unwrap(),
+            qos: Qos::AtLeastOnce,
+        }]))
+        .unwrap();
+    let running = Box::new(DdsAdapter::new(config))
+        .start(ctx.clone())
+        .await
+        .unwrap();
+    tokio::spawn(running.task);
+    (ctx, harness)
+}
+
+async fn adapter_reader(domain: u16, pub_args: &[&str]) -> Measured {
+    let (ctx, harness) = start_adapter(domain).await;
+    let rx = Arc::new(tokio::sync::Mutex::new(harness.ingress_rx));
+    let mut p = ddsperf(domain, pub_args);
+    let m = measure(|| {
+        let rx = rx.clone();
+        Box::pin(async move {
+            let msg = rx.lock().await.recv().await?;
+            Some(since(msg.source_timestamp))
+        })
+    })
+    .await;
+    let _ = p.kill();
+    let _ = p.wait();
+    ctx.shutdown.cancel();
+    m
+}
+
+fn cyclone_to_cyclone(domain: u16, size: &str) -> f64 {
+    let secs = (WINDOW.as_secs() + 2).to_string();
+    let sub = ddsperf(domain, &["-D", &secs, "sub"]);
+    let mut publ = ddsperf(domain, &["-D", &secs, "pub", "size", size]);
+    let r = sub_rate(sub);
+    let _ = publ.kill();
+    let _ = publ.wait();
+    r
+}
+
+/// A KeyedSeq sample (XCDR1 LE): seq, keyval, sequence<octet> baggage.
+fn ks_sample(seq: u32, size: usize) -> RawSample {
+    let baggage = size.saturating_sub(12);
+    let mut body = Vec::with_capacity(12 + baggage);
+    body.extend_from_slice(&seq.to_le_bytes());
+    body.extend_from_slice(&0u32.to_le_bytes());
+    body.extend_from_slice(&(baggage as u32).to_le_bytes());
+    body.resize(12 + baggage, 0x5a);
+    RawSample {
+        rep: 1,
+        body: body.into(),
+        key: RawKey::from_bytes(1, vec![0, 0, 0, 0]),
+    }
+}
+
+async fn bare_writer(domain: u16, size: usize) -> f64 {
+    let dp = DomainParticipant::new(domain).unwrap();
+    let qos = QosPolicyBuilder::new().build();
+    let publ = dp.create_publisher(&qos).unwrap();
+    let topic = dp
+        .create_topic(TOPIC.into(), TYPE.into(), &qos, TopicKind::WithKey)
+        .unwrap();
+    let w = RawWriter::create(&publ, &topic, &ks_spec(), 1).unwrap();
+    let secs = (WINDOW.as_secs() + 3).to_string();
+    let sub = ddsperf(domain, &["-D", &secs, "sub"]);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let start = Instant::now();
+    let mut seq = 0u32;
+    while start.elapsed() < WINDOW {
+        seq = seq.wrapping_add(1);
+        if w.write(ks_sample(seq, size), None, TOPIC).await.is_err() {
+            tokio::task::yield_now().await;
+        }
+    }
+    drop(w);
+    tokio::task::spawn_blocking(move || sub_rate(sub))
+        .await
+        .unwrap()
+}
+
+async fn adapter_writer(domain: u16, size: usize) -> f64 {
+    let (ctx, _harness) = start_adapter(domain).await;
+    let secs = (WINDOW.as_secs() + 3).to_string();
+    let sub = ddsperf(domain, &["-D", &secs, "sub"]);
+    // Let the adapter discover ddsperf's reader (type and QoS from discovery).
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let start = Instant::now();
+    let stop = Arc::new(AtomicBool::new(false));
+    let pushed = Arc::new(AtomicU64::new(0));
+    let mut seq = 0u32;
+    let topic = Topic::new(TOPIC).unwrap();
+    while start.elapsed() < WINDOW && !stop.load(Ordering::Relaxed) {
+        seq = seq.wrapping_add(1);
+        let s = ks_sample(seq, size);
+        let mut m = Message::new("bench", topic.clone(), s.to_encapsulated());
+        m.format = Format::Cdr(Some(TYPE.into()));
+        m.qos = Qos::AtLeastOnce;
+        ctx.deliveries
+            .push(Delivery {
+                message: m,
+                ack: Ack::none(),
+            })
+            .await;
+        pushed.fetch_add(1, Ordering::Relaxed);
+    }
+    let r = tokio::task::spawn_blocking(move || sub_rate(sub))
+        .await
+        .unwrap();
+    ctx.shutdown.cancel();
+    r
+}
+
+fn fmt_lat(mut v: Vec<f64>) -> String {
+    let n = v.len();
+    format!(
+        "p50 {:.0} us, p99 {:.0} us (n={n})",
+        percentile(&mut v, 0.5),
+        percentile(&mut v, 0.99)
+    )
+}
+
+fn main() {
+    if !isolated() {
+        eprintln!(
+            "dds_bridge opens DDS participants: run it in a loopback-only network namespace \
+             (scripts/dds-bench.sh)"
+        );
+        std::process::exit(2);
+    }
+    let filter: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut domain = 40u16;
+    let mut next_domain = || {
+        domain += 1;
+        domain
+    };
+    for (label, size) in [("64 B", 64usize), ("64 KiB", 65536)] {
+        if !filter.is_empty() && !filter.iter().any(|f| label.contains(f.as_str())) {
+            continue;
+        }
+        let s = size.to_string();
+        println!("== {label} samples (ddsperf KS, reliable) ==");
+        let cc = cyclone_to_cyclone(next_domain(), &s);
+        let bare = rt.block_on(bare_reader(next_domain(), &["pub", "size", &s]));
+        let bridge = rt.block_on(adapter_reader(next_domain(), &["pub", "size", &s]));
+        println!("into the bridge, samples/s:");
+        println!("  Cyclone -> Cyclone (ddsperf sub)   {:>10.0}", cc);
+        println!("  Cyclone -> bare rustdds reader     {:>10.0}", bare.rate);
+        println!(
+            "  Cyclone -> switchboard adapter     {:>10.0}   {:.2}x bare rustdds, {:.2}x Cyclone",
+            bridge.rate,
+            bridge.rate / bare.rate,
+            bridge.rate / cc
+        );
+        let bare_l = rt.block_on(bare_reader(next_domain(), &["pub", "1000Hz", "size", &s]));
+        let bridge_l = rt.block_on(adapter_reader(
+            next_domain(),
+            &["pub", "1000Hz", "size", &s],
+        ));
+        println!("latency at 1 kHz (source timestamp -> taken):");
+        println!("  bare rustdds reader  {}", fmt_lat(bare_l.lat_us));
+        println!("  switchboard adapter  {}", fmt_lat(bridge_l.lat_us));
+        let bw = rt.block_on(bare_writer(next_domain(), size));
+        let aw = rt.block_on(adapter_writer(next_domain(), size));
+        println!("out of the bridge (ddsperf sub receives), samples/s:");
+        println!("  bare rustdds writer -> Cyclone     {:>10.0}", bw);
+        println!(
+            "  switchboard adapter -> Cyclone     {:>10.0}   {:.2}x bare rustdds",
+            aw,
+            aw / bw
+        );
+        println!();
+    }
+}

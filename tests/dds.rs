@@ -1,0 +1,121 @@
+//! Black-box tests of the bridge binary with its DDS adapter, against Cyclone
+//! DDS (Python binding) and curl through the HTTP adapter. They open DDS
+//! participants, so they run only inside a loopback-only network namespace:
+//! scripts/dds-tests.sh runs every test named `dds_*` there (scripts/test.sh
+//! leaves them out of its own run). Each test uses its own domain id.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{BridgeProc, Streaming, curl, python, wait_for};
+use serde_json::{Value, json};
+
+const T: Duration = Duration::from_secs(30);
+
+fn ensure_isolated() {
+    let dev = std::fs::read_to_string("/proc/self/net/dev").unwrap();
+    let only_lo = dev
+        .lines()
+        .skip(2)
+        .all(|l| l.split(':').next().is_some_and(|i| i.trim() == "lo"));
+    assert!(
+        only_lo,
+        "DDS tests must run in a loopback-only network namespace: scripts/dds-tests.sh"
+    );
+}
+
+fn peer() -> String {
+    format!(
+        "{}/crates/switchboard-dds/tests/peers/peer.py",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+fn config(domain: u16) -> String {
+    format!(
+        r#"
+[bridge]
+shutdown_timeout = "3s"
+
+[adapter.http]
+listen = "127.0.0.1:0"
+
+[adapter.dds]
+domain = {domain}
+idl = ["{}/crates/switchboard-dds/tests/idl/test.idl"]
+discover = true
+
+[[route]]
+from = "dds:#"
+to = ["http:dds/{{0}}"]
+
+[[route]]
+from = "http:cmd/#"
+to = ["dds:{{1}}"]
+"#,
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+fn cyclone(args: &[&str]) -> Streaming {
+    let mut a = vec![peer()];
+    a.extend(args.iter().map(|s| s.to_string()));
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    Streaming::spawn(&python(), &a)
+}
+
+#[test]
+fn dds_cyclone_sample_reaches_http_as_json() {
+    ensure_isolated();
+    let b = BridgeProc::start(&config(51));
+    let sample = json!({"id": 4, "value": 0.75, "label": "via the router"});
+    let _w = cyclone(&[
+        "write",
+        "51",
+        "sensor",
+        "Reading",
+        &format!("[{sample}]"),
+        "--repeat",
+        "100",
+        "--interval",
+        "0.2",
+    ]);
+    let url = format!("{}/topics/dds/sensor", b.http("http"));
+    let body = wait_for("the sample at http:dds/sensor", T, || {
+        let (code, body) = curl(&[], &url);
+        (code == 200).then_some(body)
+    });
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v, sample);
+}
+
+#[test]
+fn dds_http_json_reaches_cyclone_reader_typed() {
+    ensure_isolated();
+    let b = BridgeProc::start(&config(52));
+    // The Cyclone reader makes `command` a discovered topic of type test::Reading.
+    let r = cyclone(&["read", "52", "command", "Reading", "1"]);
+    assert!(r.wait_line(T, |l| l.contains("ready")).is_some());
+    let sample = json!({"id": 9, "value": -3.5, "label": "from curl"});
+    let url = format!("{}/topics/cmd/command", b.http("http"));
+    let line = wait_for("the sample at the Cyclone reader", T, || {
+        let (code, _) = curl(
+            &[
+                "-X",
+                "PUT",
+                "-H",
+                "Content-Type: application/json",
+                "--data",
+                &sample.to_string(),
+            ],
+            &url,
+        );
+        assert_eq!(code, 204);
+        r.wait_line(Duration::from_millis(300), |l| l.contains("\"sample\""))
+    });
+    let v: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["sample"], sample);
+}
