@@ -98,7 +98,10 @@ where
     // Wait for the first sample.
     loop {
         if Instant::now() > deadline {
-            return Measured { rate: 0.0, lat_us: lat };
+            return Measured {
+                rate: 0.0,
+                lat_us: lat,
+            };
         }
         if let Ok(Some(_)) = tokio::time::timeout(Duration::from_secs(1), next()).await {
             break;
@@ -246,7 +249,9 @@ async fn bare_writer(domain: u16, size: usize) -> f64 {
         }
     }
     drop(w);
-    tokio::task::spawn_blocking(move || sub_rate(sub)).await.unwrap()
+    tokio::task::spawn_blocking(move || sub_rate(sub))
+        .await
+        .unwrap()
 }
 
 async fn adapter_writer(domain: u16, size: usize) -> f64 {
@@ -274,7 +279,9 @@ async fn adapter_writer(domain: u16, size: usize) -> f64 {
             .await;
         pushed.fetch_add(1, Ordering::Relaxed);
     }
-    let r = tokio::task::spawn_blocking(move || sub_rate(sub)).await.unwrap();
+    let r = tokio::task::spawn_blocking(move || sub_rate(sub))
+        .await
+        .unwrap();
     ctx.shutdown.cancel();
     r
 }
@@ -296,7 +303,10 @@ fn main() {
         );
         std::process::exit(2);
     }
-    let filter: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let filter: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -326,7 +336,10 @@ fn main() {
             bridge.rate / cc
         );
         let bare_l = rt.block_on(bare_reader(next_domain(), &["pub", "1000Hz", "size", &s]));
-        let bridge_l = rt.block_on(adapter_reader(next_domain(), &["pub", "1000Hz", "size", &s]));
+        let bridge_l = rt.block_on(adapter_reader(
+            next_domain(),
+            &["pub", "1000Hz", "size", &s],
+        ));
         println!("latency at 1 kHz (source timestamp -> taken):");
         println!("  bare rustdds reader  {}", fmt_lat(bare_l.lat_us));
         println!("  switchboard adapter  {}", fmt_lat(bridge_l.lat_us));
