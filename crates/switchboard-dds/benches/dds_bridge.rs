@@ -204,10 +204,12 @@ async fn adapter_reader(domain: u16, pub_args: &[&str]) -> Measured {
     m
 }
 
-fn cyclone_to_cyclone(domain: u16, size: &str) -> f64 {
+fn cyclone_to_cyclone(domain: u16, pub_args: &[&str]) -> f64 {
     let secs = (WINDOW.as_secs() + 2).to_string();
     let sub = ddsperf(domain, &["-D", &secs, "sub"]);
-    let mut publ = ddsperf(domain, &["-D", &secs, "pub", "size", size]);
+    let mut args = vec!["-D", &secs, "pub"];
+    args.extend_from_slice(pub_args);
+    let mut publ = ddsperf(domain, &args);
     let r = sub_rate(sub);
     let _ = publ.kill();
     let _ = publ.wait();
@@ -317,35 +319,45 @@ fn main() {
         domain += 1;
         domain
     };
-    for (label, size) in [("64 B", 64usize), ("64 KiB", 65536)] {
+    // (label, size, offered rates for throughput ("inf" = as fast as ddsperf
+    // can), rate for the latency run)
+    let cases: [(&str, usize, &[&str], &str); 2] = [
+        ("64 B", 64, &["1000Hz", "10000Hz", "inf"], "1000Hz"),
+        ("64 KiB", 65536, &["100Hz", "1000Hz", "inf"], "100Hz"),
+    ];
+    for (label, size, rates, lat_rate) in cases {
         if !filter.is_empty() && !filter.iter().any(|f| label.contains(f.as_str())) {
             continue;
         }
         let s = size.to_string();
-        println!("== {label} samples (ddsperf KS, reliable) ==");
-        let cc = cyclone_to_cyclone(next_domain(), &s);
-        let bare = rt.block_on(bare_reader(next_domain(), &["pub", "size", &s]));
-        let bridge = rt.block_on(adapter_reader(next_domain(), &["pub", "size", &s]));
-        println!("into the bridge, samples/s:");
-        println!("  Cyclone -> Cyclone (ddsperf sub)   {:>10.0}", cc);
-        println!("  Cyclone -> bare rustdds reader     {:>10.0}", bare.rate);
+        println!("== {label} samples (ddsperf KS, reliable, keep-last) ==");
+        println!("into the bridge, received samples/s over {}s:", WINDOW.as_secs());
         println!(
-            "  Cyclone -> switchboard adapter     {:>10.0}   {:.2}x bare rustdds, {:.2}x Cyclone",
-            bridge.rate,
-            bridge.rate / bare.rate,
-            bridge.rate / cc
+            "  {:>9} {:>12} {:>12} {:>12} {:>9} {:>9}",
+            "offered", "Cyclone sub", "bare rustdds", "adapter", "ad/bare", "ad/Cyc"
         );
-        let bare_l = rt.block_on(bare_reader(next_domain(), &["pub", "1000Hz", "size", &s]));
-        let bridge_l = rt.block_on(adapter_reader(
-            next_domain(),
-            &["pub", "1000Hz", "size", &s],
-        ));
-        println!("latency at 1 kHz (source timestamp -> taken):");
+        for rate in rates {
+            let cc = cyclone_to_cyclone(next_domain(), &[rate, "size", &s]);
+            let bare = rt.block_on(bare_reader(next_domain(), &["pub", rate, "size", &s]));
+            let bridge = rt.block_on(adapter_reader(next_domain(), &["pub", rate, "size", &s]));
+            println!(
+                "  {:>9} {:>12.0} {:>12.0} {:>12.0} {:>9.2} {:>9.2}",
+                rate,
+                cc,
+                bare.rate,
+                bridge.rate,
+                bridge.rate / bare.rate,
+                bridge.rate / cc
+            );
+        }
+        let bare_l = rt.block_on(bare_reader(next_domain(), &["pub", lat_rate, "size", &s]));
+        let bridge_l = rt.block_on(adapter_reader(next_domain(), &["pub", lat_rate, "size", &s]));
+        println!("latency at {lat_rate} (source timestamp -> taken):");
         println!("  bare rustdds reader  {}", fmt_lat(bare_l.lat_us));
         println!("  switchboard adapter  {}", fmt_lat(bridge_l.lat_us));
         let bw = rt.block_on(bare_writer(next_domain(), size));
         let aw = rt.block_on(adapter_writer(next_domain(), size));
-        println!("out of the bridge (ddsperf sub receives), samples/s:");
+        println!("out of the bridge, as fast as possible (ddsperf sub receives), samples/s:");
         println!("  bare rustdds writer -> Cyclone     {:>10.0}", bw);
         println!(
             "  switchboard adapter -> Cyclone     {:>10.0}   {:.2}x bare rustdds",
