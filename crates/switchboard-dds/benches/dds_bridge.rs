@@ -142,6 +142,8 @@ fn ks_spec() -> TopicSpec {
     }
 }
 
+/// A bare rustdds reader (the same raw deserializer, no bridge) in its own
+/// task feeding a channel, like the adapter's reader task feeds the router.
 async fn bare_reader(domain: u16, pub_args: &[&str]) -> Measured {
     let dp = DomainParticipant::new(domain).unwrap();
     let qos = QosPolicyBuilder::new().build();
@@ -149,22 +151,29 @@ async fn bare_reader(domain: u16, pub_args: &[&str]) -> Measured {
     let topic = dp
         .create_topic(TOPIC.into(), TYPE.into(), &qos, TopicKind::WithKey)
         .unwrap();
-    let stream = Arc::new(tokio::sync::Mutex::new(
-        create_reader(&sub, &topic, &ks_spec()).unwrap(),
-    ));
+    let mut stream = create_reader(&sub, &topic, &ks_spec()).unwrap();
+    let (tx, rx) = tokio::sync::mpsc::channel::<Option<f64>>(1024);
+    let reader = tokio::spawn(async move {
+        while let Some(item) = stream.next().await {
+            let lat = match item {
+                ReadItem::Sample { source_time, .. } => since(source_time),
+                _ => None,
+            };
+            if tx.send(lat).await.is_err() {
+                return;
+            }
+        }
+    });
+    let rx = Arc::new(tokio::sync::Mutex::new(rx));
     let mut p = ddsperf(domain, pub_args);
     let m = measure(|| {
-        let s = stream.clone();
-        Box::pin(async move {
-            match s.lock().await.next().await? {
-                ReadItem::Sample { source_time, .. } => Some(since(source_time)),
-                _ => Some(None),
-            }
-        })
+        let rx = rx.clone();
+        Box::pin(async move { rx.lock().await.recv().await })
     })
     .await;
     let _ = p.kill();
     let _ = p.wait();
+    reader.abort();
     m
 }
 
