@@ -340,7 +340,10 @@ fn main() {
         }
         let s = size.to_string();
         println!("== {label} samples (ddsperf KS, reliable, keep-last) ==");
-        println!("into the bridge, received samples/s over {}s:", WINDOW.as_secs());
+        println!(
+            "into the bridge, received samples/s over {}s:",
+            WINDOW.as_secs()
+        );
         println!(
             "  {:>9} {:>12} {:>12} {:>12} {:>9} {:>9}",
             "offered", "Cyclone sub", "bare rustdds", "adapter", "ad/bare", "ad/Cyc"
@@ -360,7 +363,10 @@ fn main() {
             );
         }
         let bare_l = rt.block_on(bare_reader(next_domain(), &["pub", lat_rate, "size", &s]));
-        let bridge_l = rt.block_on(adapter_reader(next_domain(), &["pub", lat_rate, "size", &s]));
+        let bridge_l = rt.block_on(adapter_reader(
+            next_domain(),
+            &["pub", lat_rate, "size", &s],
+        ));
         println!("latency at {lat_rate} (source timestamp -> taken):");
         println!("  bare rustdds reader  {}", fmt_lat(bare_l.lat_us));
         println!("  switchboard adapter  {}", fmt_lat(bridge_l.lat_us));

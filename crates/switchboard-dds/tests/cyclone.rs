@@ -474,3 +474,25 @@ async fn two_bridges_on_one_domain_do_not_loop() {
     a.stop().await;
     b.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn localhost_only_still_talks_over_loopback() {
+    let mut a = Running::start("domain = 21\ndiscover = true\nlocalhost_only = true").await;
+    let mut w = Peer::spawn(&[
+        "write",
+        "21",
+        "lo_only",
+        "Reading",
+        r#"[{"id":1,"value":1.0,"label":"lo"}]"#,
+        "--wait-match",
+        "--linger",
+        "5",
+    ]);
+    let m = a.next(T, |m| m.topic.as_str() == "lo_only").await;
+    w.expect("done", T).await;
+    assert_same_cdr(
+        &m.payload,
+        &encode("Reading", r#"{"id":1,"value":1.0,"label":"lo"}"#).await,
+    );
+    a.stop().await;
+}
