@@ -73,7 +73,14 @@ fn dds_cyclone_sample_reaches_http_as_json() {
     let b = BridgeProc::start(&config(51));
     let sample = json!({"id": 4, "value": 0.75, "label": "via the router"});
     let _w = cyclone(&[
-        "write", "51", "sensor", "Reading", &format!("[{sample}]"), "--repeat", "100", "--interval",
+        "write",
+        "51",
+        "sensor",
+        "Reading",
+        &format!("[{sample}]"),
+        "--repeat",
+        "100",
+        "--interval",
         "0.2",
     ]);
     let url = format!("{}/topics/dds/sensor", b.http("http"));
@@ -96,7 +103,14 @@ fn dds_http_json_reaches_cyclone_reader_typed() {
     let url = format!("{}/topics/cmd/command", b.http("http"));
     let line = wait_for("the sample at the Cyclone reader", T, || {
         let (code, _) = curl(
-            &["-X", "PUT", "-H", "Content-Type: application/json", "--data", &sample.to_string()],
+            &[
+                "-X",
+                "PUT",
+                "-H",
+                "Content-Type: application/json",
+                "--data",
+                &sample.to_string(),
+            ],
             &url,
         );
         assert_eq!(code, 204);
