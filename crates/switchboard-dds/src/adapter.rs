@@ -31,6 +31,10 @@ use switchboard_codec::idl::TypeRegistry;
 
 /// How often discovery is polled.
 const DISCOVERY_PERIOD: Duration = Duration::from_millis(200);
+/// Most DDS topics the adapter writes (each costs a rustdds writer); past
+/// it, deliveries to new topics fail (a delivery names its own topic, so
+/// this bounds what remote peers can make the adapter create).
+const MAX_WRITTEN_TOPICS: usize = 4096;
 /// Deliveries handled in a row before discovery and interest are looked at.
 const BATCH: usize = 256;
 /// A per-topic warning is logged at most this often.
@@ -290,6 +294,9 @@ impl Bridge {
             return t.clone();
         }
         let t = Typed::lookup(reg, dds_type).map(Arc::new);
+        if self.typed.len() >= 10_000 {
+            self.typed.clear();
+        }
         self.typed.insert(dds_type.to_string(), t.clone());
         t
     }
@@ -621,6 +628,14 @@ impl Bridge {
             .writers
             .get(&spec.dds_name)
             .is_some_and(|ws| ws.iter().any(|(r, _)| *r == rep));
+        if !have
+            && !self.writers.contains_key(&spec.dds_name)
+            && self.writers.len() >= MAX_WRITTEN_TOPICS
+        {
+            return Err(config_err(format!(
+                "the adapter already writes {MAX_WRITTEN_TOPICS} DDS topics"
+            )));
+        }
         if !have {
             let topic = self.dds_topic(spec)?;
             let w = RawWriter::create(&self.publisher, &topic, spec, rep).map_err(config_err)?;
