@@ -119,3 +119,63 @@ fn dds_http_json_reaches_cyclone_reader_typed() {
     let v: Value = serde_json::from_str(&line).unwrap();
     assert_eq!(v["sample"], sample);
 }
+
+#[test]
+fn dds_relay_between_domains_keeps_cdr_untouched() {
+    ensure_isolated();
+    // Two DDS adapters on two domains, no IDL: samples relay as raw CDR.
+    let b = BridgeProc::start(
+        r#"
+[bridge]
+shutdown_timeout = "3s"
+
+[adapter.http]
+listen = "127.0.0.1:0"
+
+[adapter.dds]
+domain = 53
+discover = true
+
+[adapter.far]
+kind = "dds"
+domain = 54
+discover = false
+
+[[route]]
+from = "dds:#"
+to = ["far:{0}", "http:seen/{0}"]
+"#,
+    );
+    let r = cyclone(&["read", "54", "relay", "AReading", "1"]);
+    assert!(r.wait_line(T, |l| l.contains("ready")).is_some());
+    let sample = json!({"id": 5, "value": 5.5, "label": "xcdr2 relayed"});
+    let _w = cyclone(&[
+        "write",
+        "53",
+        "relay",
+        "AReading",
+        &format!("[{sample}]"),
+        "--repeat",
+        "150",
+        "--interval",
+        "0.2",
+    ]);
+    let line = r
+        .wait_line(T, |l| l.contains("\"sample\""))
+        .unwrap_or_else(|| panic!("nothing relayed; reader saw {:?}", r.lines()));
+    let v: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["sample"], sample);
+    // The HTTP copy is the raw encapsulation: D_CDR2 little endian.
+    let out = common::run(
+        "curl",
+        &["-s", "-i", &format!("{}/topics/seen/relay", b.http("http"))],
+    );
+    assert!(out.stdout.starts_with("HTTP/1.1 200"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .to_ascii_lowercase()
+            .contains("content-type: application/x-cdr; type=test::areading"),
+        "{}",
+        out.stdout
+    );
+}

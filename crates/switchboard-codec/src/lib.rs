@@ -200,6 +200,12 @@ pub fn cbor_to_json(v: ciborium::Value) -> Result<serde_json::Value, CodecError>
             for (k, v) in m {
                 let key = match k {
                     C::Text(s) => s,
+                    // Stringifying nested keys re-escapes them at every level:
+                    // a few hundred bytes of nested map keys would become
+                    // gigabytes of text.
+                    C::Map(_) | C::Array(_) | C::Tag(..) => {
+                        return Err(invalid("cbor", "map keys must be scalars"));
+                    }
                     other => cbor_to_json(other)?.to_string(),
                 };
                 o.insert(key, cbor_to_json(v)?);

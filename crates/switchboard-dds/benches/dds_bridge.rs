@@ -142,6 +142,8 @@ fn ks_spec() -> TopicSpec {
     }
 }
 
+/// A bare rustdds reader (the same raw deserializer, no bridge) in its own
+/// task feeding a channel, like the adapter's reader task feeds the router.
 async fn bare_reader(domain: u16, pub_args: &[&str]) -> Measured {
     let dp = DomainParticipant::new(domain).unwrap();
     let qos = QosPolicyBuilder::new().build();
@@ -149,22 +151,29 @@ async fn bare_reader(domain: u16, pub_args: &[&str]) -> Measured {
     let topic = dp
         .create_topic(TOPIC.into(), TYPE.into(), &qos, TopicKind::WithKey)
         .unwrap();
-    let stream = Arc::new(tokio::sync::Mutex::new(
-        create_reader(&sub, &topic, &ks_spec()).unwrap(),
-    ));
+    let mut stream = create_reader(&sub, &topic, &ks_spec()).unwrap();
+    let (tx, rx) = tokio::sync::mpsc::channel::<Option<f64>>(1024);
+    let reader = tokio::spawn(async move {
+        while let Some(item) = stream.next().await {
+            let lat = match item {
+                ReadItem::Sample { source_time, .. } => since(source_time),
+                _ => None,
+            };
+            if tx.send(lat).await.is_err() {
+                return;
+            }
+        }
+    });
+    let rx = Arc::new(tokio::sync::Mutex::new(rx));
     let mut p = ddsperf(domain, pub_args);
     let m = measure(|| {
-        let s = stream.clone();
-        Box::pin(async move {
-            match s.lock().await.next().await? {
-                ReadItem::Sample { source_time, .. } => Some(since(source_time)),
-                _ => Some(None),
-            }
-        })
+        let rx = rx.clone();
+        Box::pin(async move { rx.lock().await.recv().await })
     })
     .await;
     let _ = p.kill();
     let _ = p.wait();
+    reader.abort();
     m
 }
 
@@ -204,10 +213,12 @@ async fn adapter_reader(domain: u16, pub_args: &[&str]) -> Measured {
     m
 }
 
-fn cyclone_to_cyclone(domain: u16, size: &str) -> f64 {
+fn cyclone_to_cyclone(domain: u16, pub_args: &[&str]) -> f64 {
     let secs = (WINDOW.as_secs() + 2).to_string();
     let sub = ddsperf(domain, &["-D", &secs, "sub"]);
-    let mut publ = ddsperf(domain, &["-D", &secs, "pub", "size", size]);
+    let mut args = vec!["-D", &secs, "pub"];
+    args.extend_from_slice(pub_args);
+    let mut publ = ddsperf(domain, &args);
     let r = sub_rate(sub);
     let _ = publ.kill();
     let _ = publ.wait();
@@ -317,35 +328,51 @@ fn main() {
         domain += 1;
         domain
     };
-    for (label, size) in [("64 B", 64usize), ("64 KiB", 65536)] {
+    // (label, size, offered rates for throughput ("inf" = as fast as ddsperf
+    // can), rate for the latency run)
+    let cases: [(&str, usize, &[&str], &str); 2] = [
+        ("64 B", 64, &["1000Hz", "10000Hz", "inf"], "1000Hz"),
+        ("64 KiB", 65536, &["100Hz", "1000Hz", "inf"], "100Hz"),
+    ];
+    for (label, size, rates, lat_rate) in cases {
         if !filter.is_empty() && !filter.iter().any(|f| label.contains(f.as_str())) {
             continue;
         }
         let s = size.to_string();
-        println!("== {label} samples (ddsperf KS, reliable) ==");
-        let cc = cyclone_to_cyclone(next_domain(), &s);
-        let bare = rt.block_on(bare_reader(next_domain(), &["pub", "size", &s]));
-        let bridge = rt.block_on(adapter_reader(next_domain(), &["pub", "size", &s]));
-        println!("into the bridge, samples/s:");
-        println!("  Cyclone -> Cyclone (ddsperf sub)   {:>10.0}", cc);
-        println!("  Cyclone -> bare rustdds reader     {:>10.0}", bare.rate);
+        println!("== {label} samples (ddsperf KS, reliable, keep-last) ==");
         println!(
-            "  Cyclone -> switchboard adapter     {:>10.0}   {:.2}x bare rustdds, {:.2}x Cyclone",
-            bridge.rate,
-            bridge.rate / bare.rate,
-            bridge.rate / cc
+            "into the bridge, received samples/s over {}s:",
+            WINDOW.as_secs()
         );
-        let bare_l = rt.block_on(bare_reader(next_domain(), &["pub", "1000Hz", "size", &s]));
+        println!(
+            "  {:>9} {:>12} {:>12} {:>12} {:>9} {:>9}",
+            "offered", "Cyclone sub", "bare rustdds", "adapter", "ad/bare", "ad/Cyc"
+        );
+        for rate in rates {
+            let cc = cyclone_to_cyclone(next_domain(), &[rate, "size", &s]);
+            let bare = rt.block_on(bare_reader(next_domain(), &["pub", rate, "size", &s]));
+            let bridge = rt.block_on(adapter_reader(next_domain(), &["pub", rate, "size", &s]));
+            println!(
+                "  {:>9} {:>12.0} {:>12.0} {:>12.0} {:>9.2} {:>9.2}",
+                rate,
+                cc,
+                bare.rate,
+                bridge.rate,
+                bridge.rate / bare.rate,
+                bridge.rate / cc
+            );
+        }
+        let bare_l = rt.block_on(bare_reader(next_domain(), &["pub", lat_rate, "size", &s]));
         let bridge_l = rt.block_on(adapter_reader(
             next_domain(),
-            &["pub", "1000Hz", "size", &s],
+            &["pub", lat_rate, "size", &s],
         ));
-        println!("latency at 1 kHz (source timestamp -> taken):");
+        println!("latency at {lat_rate} (source timestamp -> taken):");
         println!("  bare rustdds reader  {}", fmt_lat(bare_l.lat_us));
         println!("  switchboard adapter  {}", fmt_lat(bridge_l.lat_us));
         let bw = rt.block_on(bare_writer(next_domain(), size));
         let aw = rt.block_on(adapter_writer(next_domain(), size));
-        println!("out of the bridge (ddsperf sub receives), samples/s:");
+        println!("out of the bridge, as fast as possible (ddsperf sub receives), samples/s:");
         println!("  bare rustdds writer -> Cyclone     {:>10.0}", bw);
         println!(
             "  switchboard adapter -> Cyclone     {:>10.0}   {:.2}x bare rustdds",

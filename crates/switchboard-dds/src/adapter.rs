@@ -31,6 +31,12 @@ use switchboard_codec::idl::TypeRegistry;
 
 /// How often discovery is polled.
 const DISCOVERY_PERIOD: Duration = Duration::from_millis(200);
+/// Most DDS topics the adapter writes (each costs a rustdds writer); past
+/// it, deliveries to new topics fail (a delivery names its own topic, so
+/// this bounds what remote peers can make the adapter create).
+const MAX_WRITTEN_TOPICS: usize = 4096;
+/// Deliveries handled in a row before discovery and interest are looked at.
+const BATCH: usize = 256;
 /// A per-topic warning is logged at most this often.
 const LOG_EVERY: Duration = Duration::from_secs(60);
 
@@ -82,7 +88,10 @@ struct Bridge {
     shared: Arc<Shared>,
     topics: HashMap<String, rustdds::Topic>,
     readers: HashMap<String, ActiveReader>,
-    writers: HashMap<(String, u16), RawWriter>,
+    /// Writers by DDS topic name, one per representation written.
+    writers: HashMap<String, Vec<(u16, RawWriter)>>,
+    /// Where deliveries to a bridge topic go (cleared when discovery changes).
+    routes: HashMap<Topic, Arc<TopicSpec>>,
     snapshot: Snapshot,
     interest: Arc<[Interest]>,
     last_log: HashMap<String, Instant>,
@@ -163,6 +172,7 @@ impl Bridge {
             topics: HashMap::new(),
             readers: HashMap::new(),
             writers: HashMap::new(),
+            routes: HashMap::new(),
             snapshot: Snapshot::default(),
             interest: Arc::from(Vec::new()),
             last_log: HashMap::new(),
@@ -181,7 +191,14 @@ impl Bridge {
             tokio::select! {
                 () = ctx.shutdown.cancelled() => break,
                 d = ctx.deliveries.recv() => match d {
-                    Some(d) => self.deliver(d, &ctx).await,
+                    Some(d) => {
+                        self.deliver(d, &ctx).await;
+                        // Take what else is queued before polling the rest.
+                        for _ in 0..BATCH {
+                            let Some(d) = ctx.deliveries.try_recv() else { break };
+                            self.deliver(d, &ctx).await;
+                        }
+                    }
                     None => break,
                 },
                 changed = ctx.interest.changed() => {
@@ -216,6 +233,7 @@ impl Bridge {
                 .write()
                 .unwrap_or_else(|e| e.into_inner()) = snap.bridges.clone();
             self.snapshot = snap;
+            self.routes.clear();
             self.reconcile(ctx);
             self.report(ctx);
         }
@@ -261,7 +279,7 @@ impl Bridge {
         set(
             "dds_active_writers",
             "DDS writers the adapter holds (gauge)",
-            self.writers.len(),
+            self.writers.values().map(Vec::len).sum(),
         );
     }
 
@@ -276,6 +294,9 @@ impl Bridge {
             return t.clone();
         }
         let t = Typed::lookup(reg, dds_type).map(Arc::new);
+        if self.typed.len() >= 10_000 {
+            self.typed.clear();
+        }
         self.typed.insert(dds_type.to_string(), t.clone());
         t
     }
@@ -470,25 +491,37 @@ impl Bridge {
 
     async fn deliver(&mut self, d: Delivery, ctx: &AdapterContext) {
         let msg = &d.message;
-        let dds_name = dds_topic_name(msg.topic.as_str(), self.config.ros2);
         if msg.payload.len() > self.shared.max_payload {
             self.shared.too_large.inc();
             ctx.metrics.inc_dropped();
             d.ack.dropped(DropReason::TooLarge);
             return;
         }
-        let Some(spec) = self.writer_spec(&dds_name, msg) else {
-            ctx.metrics.inc_dropped();
-            let reason = format!("DDS topic `{dds_name}` has no known type");
-            self.warn_topic(ctx, &dds_name, &reason);
-            d.ack.failed();
-            return;
+        let spec = match self.routes.get(&msg.topic) {
+            Some(s) => s.clone(),
+            None => {
+                let dds_name = dds_topic_name(msg.topic.as_str(), self.config.ros2);
+                let Some(spec) = self.writer_spec(&dds_name, msg) else {
+                    ctx.metrics.inc_dropped();
+                    let reason = format!("DDS topic `{dds_name}` has no known type");
+                    self.warn_topic(ctx, &dds_name, &reason);
+                    d.ack.failed();
+                    return;
+                };
+                let spec = Arc::new(spec);
+                if self.routes.len() >= 10_000 {
+                    self.routes.clear();
+                }
+                self.routes.insert(msg.topic.clone(), spec.clone());
+                spec
+            }
         };
+        let dds_name = spec.dds_name.as_str();
         let (sample, disposed) = match self.sample_for(msg, &spec) {
             Ok(x) => x,
             Err(reason) => {
                 ctx.metrics.inc_dropped();
-                self.warn_topic(ctx, &dds_name, &reason);
+                self.warn_topic(ctx, dds_name, &reason);
                 d.ack.dropped(DropReason::Transcode);
                 return;
             }
@@ -500,15 +533,15 @@ impl Bridge {
             Err(e) => {
                 ctx.metrics.inc_errors();
                 let reason = e.to_string();
-                self.warn_topic(ctx, &dds_name, &reason);
+                self.warn_topic(ctx, dds_name, &reason);
                 d.ack.failed();
                 return;
             }
         };
         let result = if disposed {
-            writer.dispose(&sample.key, ts, &dds_name)
+            writer.dispose(&sample.key, ts, dds_name)
         } else {
-            writer.write(sample, ts, &dds_name).await
+            writer.write(sample, ts, dds_name).await
         };
         match result {
             Ok(()) => {
@@ -518,7 +551,7 @@ impl Bridge {
             Err(e) => {
                 ctx.metrics.inc_errors();
                 let reason = e.to_string();
-                self.warn_topic(ctx, &dds_name, &reason);
+                self.warn_topic(ctx, dds_name, &reason);
                 d.ack.failed();
             }
         }
@@ -591,8 +624,19 @@ impl Bridge {
         rep: u16,
         ctx: &AdapterContext,
     ) -> Result<&RawWriter, AdapterError> {
-        let key = (spec.dds_name.clone(), rep);
-        if !self.writers.contains_key(&key) {
+        let have = self
+            .writers
+            .get(&spec.dds_name)
+            .is_some_and(|ws| ws.iter().any(|(r, _)| *r == rep));
+        if !have
+            && !self.writers.contains_key(&spec.dds_name)
+            && self.writers.len() >= MAX_WRITTEN_TOPICS
+        {
+            return Err(config_err(format!(
+                "the adapter already writes {MAX_WRITTEN_TOPICS} DDS topics"
+            )));
+        }
+        if !have {
             let topic = self.dds_topic(spec)?;
             let w = RawWriter::create(&self.publisher, &topic, spec, rep).map_err(config_err)?;
             tracing::info!(
@@ -605,11 +649,16 @@ impl Bridge {
             ctx.metrics
                 .counter("dds_writers_created", "DDS writers the adapter created")
                 .inc();
-            self.writers.insert(key.clone(), w);
+            self.writers
+                .entry(spec.dds_name.clone())
+                .or_default()
+                .push((rep, w));
             self.report(ctx);
         }
         self.writers
-            .get(&key)
+            .get(&spec.dds_name)
+            .and_then(|ws| ws.iter().find(|(r, _)| *r == rep))
+            .map(|(_, w)| w)
             .ok_or_else(|| config_err("writer vanished"))
     }
 }

@@ -9,6 +9,12 @@
 //! - Readers exist for the topics the routes read (configured ones and, with
 //!   `discover = true`, those other participants write); writers are created
 //!   on the first delivery to a topic.
+//! - Typed topics (type declared in the `idl` files): the adapter converts
+//!   with switchboard-codec, so the router stays protocol-free. Samples enter
+//!   the router as JSON (DDS type name in `dds.type`, key as JSON in
+//!   `dds.key`); JSON or CBOR deliveries are encoded to CDR (XCDR1 for final
+//!   types, XCDR2 otherwise). Untyped topics pass raw CDR (`cdr` with the
+//!   type name). Disposed instances are messages with `dds.instance_state`.
 //! - QoS: reliable <-> at least once, best effort <-> at most once,
 //!   TRANSIENT_LOCAL <-> retain.
 //! - Loop guard: our own participant's samples are never bridged; other
