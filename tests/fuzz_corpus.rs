@@ -49,3 +49,13 @@ fn coap_exchange_corpus() {
 fn coap_blockwise_corpus() {
     replay("coap_blockwise", switchboard_coap::fuzzing::blockwise);
 }
+
+#[test]
+fn ws_ops_corpus() {
+    replay("ws_ops", switchboard_http::fuzzing::ws_ops);
+}
+
+#[test]
+fn http_paths_corpus() {
+    replay("http_paths", switchboard_http::fuzzing::http_paths);
+}

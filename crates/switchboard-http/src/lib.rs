@@ -140,3 +140,48 @@ impl Adapter for HttpAdapter {
         })
     }
 }
+
+/// Bodies of the cargo-fuzz targets in `fuzz/`, kept here so that a regular
+/// test replays the checked-in corpus without the fuzzer.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// The WebSocket op parser on arbitrary text: never panics, and every
+    /// reply it leads to is valid JSON.
+    pub fn ws_ops(data: &[u8]) {
+        let Ok(text) = std::str::from_utf8(data) else {
+            return;
+        };
+        let reply = match crate::ws::ops::parse(text) {
+            Ok(req) => {
+                if let crate::ws::ops::Op::Pub {
+                    topic,
+                    payload: Some((p, f)),
+                    ..
+                } = &req.op
+                {
+                    let m = switchboard_model::Message::new("ws", topic.clone(), p.clone())
+                        .with_format(f.clone());
+                    let frame = crate::ws::ops::msg("ws", &m, false);
+                    assert!(serde_json::from_str::<serde_json::Value>(&frame).is_ok());
+                }
+                crate::ws::ops::ok(req.reference.as_ref())
+            }
+            Err(e) => crate::ws::ops::error(&e.reason, e.reference.as_ref()),
+        };
+        assert!(serde_json::from_str::<serde_json::Value>(&reply).is_ok());
+    }
+
+    /// Request paths and query strings: `/topics/...` decoding and `?topic=`
+    /// patterns, and bearer tokens from headers/queries. Never panics.
+    pub fn http_paths(data: &[u8]) {
+        let Ok(text) = std::str::from_utf8(data) else {
+            return;
+        };
+        let (path, query) = text.split_once('?').unwrap_or((text, ""));
+        if let Ok(t) = crate::mapping::path_to_topic(path) {
+            assert!(!t.as_str().is_empty());
+        }
+        let _ = crate::mapping::query_patterns(Some(query));
+        let _ = crate::acl::presented_token(&http::HeaderMap::new(), Some(query));
+    }
+}

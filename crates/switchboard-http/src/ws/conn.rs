@@ -208,9 +208,13 @@ async fn handle(
         } => {
             let filter = match shared.acl.subscribe(access, &topic) {
                 Ok(f) => f,
-                Err(d) => return reply_err(&denied_reason(d)),
+                Err(d) => {
+                    shared.subs_refused.inc();
+                    return reply_err(&denied_reason(d));
+                }
             };
             if client.sub_count() >= shared.config.max_subscriptions {
+                shared.subs_refused.inc();
                 return reply_err("too many subscriptions");
             }
             client.push_direct(text(ops::ok(reference.as_ref())));

@@ -181,6 +181,7 @@ pub(crate) struct WsShared {
     pub(crate) hub: Hub,
     pub(crate) refused: Counter,
     pub(crate) protocol_errors: Counter,
+    pub(crate) subs_refused: Counter,
 }
 
 struct WsMount(Arc<WsShared>);
@@ -306,6 +307,10 @@ impl Adapter for WsAdapter {
                 protocol_errors: ctx.metrics.counter(
                     "ws_protocol_errors_total",
                     "Malformed WebSocket requests and frames.",
+                ),
+                subs_refused: ctx.metrics.counter(
+                    "ws_subscriptions_refused_total",
+                    "WebSocket subscriptions refused (max_subscriptions, access control).",
                 ),
                 acl,
                 config: self.config,
