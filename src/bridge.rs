@@ -58,10 +58,13 @@ pub enum BridgeError {
     Stopped,
 }
 
+/// An adapter with its instance name and kind.
+type NamedAdapter = (Arc<str>, String, Box<dyn Adapter>);
+
 /// A bridge that is configured but not yet started.
 pub struct Bridge {
     settings: BridgeSettings,
-    adapters: Vec<(Arc<str>, String, Box<dyn Adapter>)>,
+    adapters: Vec<NamedAdapter>,
     routes: Vec<RouteSpec>,
 }
 
@@ -162,7 +165,11 @@ impl Bridge {
         let shutdown = CancellationToken::new();
         let mut tasks = JoinSet::new();
         let mut endpoints = Vec::new();
-        for (i, (name, _kind, adapter)) in self.adapters.into_iter().enumerate() {
+        // HTTP adapters start first: they own the listeners other adapters
+        // (WebSocket, MQTT over WebSocket) may share, with their TLS settings.
+        let mut order: Vec<(usize, NamedAdapter)> = self.adapters.into_iter().enumerate().collect();
+        order.sort_by_key(|(i, (_, kind, _))| (kind != "http", *i));
+        for (i, (name, _kind, adapter)) in order {
             let slot = &router.slots()[i];
             let ctx = AdapterContext {
                 name: name.clone(),

@@ -225,7 +225,10 @@ pub(crate) fn parse(src: &str, file: Option<&Path>) -> Result<Parsed, ConfigErro
         },
     };
 
-    let shared = kinds::Shared::default();
+    let shared = kinds::Shared {
+        http_listens: http_listens(root),
+        ..kinds::Shared::default()
+    };
     let http_tokens = http_tokens(root);
     let mut adapters = Vec::new();
     let mut declared: Vec<Arc<str>> = Vec::new();
@@ -393,6 +396,33 @@ pub(crate) fn parse(src: &str, file: Option<&Path>) -> Result<Parsed, ConfigErro
         cx.errors.sort_by_key(|e| (e.line, e.column));
         Err(ConfigErrors(cx.errors))
     }
+}
+
+/// The `listen` addresses of the `http` adapters (default 127.0.0.1:8080).
+fn http_listens(root: &DeTable<'_>) -> Vec<SocketAddr> {
+    let Some(DeValue::Table(adapters)) = root.get("adapter").map(Spanned::get_ref) else {
+        return Vec::new();
+    };
+    adapters
+        .iter()
+        .filter_map(|(name, v)| {
+            let DeValue::Table(t) = v.get_ref() else {
+                return None;
+            };
+            let kind = t
+                .get("kind")
+                .and_then(|k| k.get_ref().as_str())
+                .unwrap_or(name.get_ref());
+            if kind != "http" {
+                return None;
+            }
+            match t.get("listen").map(|l| l.get_ref().as_str()) {
+                None => Some(SocketAddr::from(([127, 0, 0, 1], 8080))),
+                Some(Some(s)) => s.parse().ok(),
+                Some(None) => None,
+            }
+        })
+        .collect()
 }
 
 /// The `token` arrays of the `http` adapters: (listen, key, tokens).

@@ -12,7 +12,7 @@ use toml::Spanned;
 use toml::de::DeValue;
 
 /// Every adapter kind, for error messages.
-pub(crate) const KINDS: &[&str] = &["http", "ws", "dds"];
+pub(crate) const KINDS: &[&str] = &["http", "ws", "mqtt", "coap", "dds"];
 
 /// An adapter built from its table.
 pub(crate) struct Built {
@@ -40,6 +40,14 @@ pub(crate) struct Shared {
     /// HTTP listeners shared by the `http` and `ws` adapters (and MQTT over
     /// WebSocket) when their `listen` addresses are equal.
     pub(crate) listeners: switchboard_http::Listeners,
+    /// The `listen` addresses of the `http` adapters, in config order.
+    pub(crate) http_listens: Vec<SocketAddr>,
+}
+
+enum WsListen {
+    Default,
+    Off,
+    At(SocketAddr),
 }
 
 /// Builds the adapter of `kind` named `name` from its table (without `kind`).
@@ -68,6 +76,74 @@ pub(crate) fn build(
                 adapter: Box::new(
                     switchboard_http::WsAdapter::new(c).with_listeners(shared.listeners.clone()),
                 ),
+            }),
+            Err(e) => Outcome::Invalid(e),
+        },
+        "mqtt" => {
+            // `ws_listen` is the facade's key: MQTT over WebSocket at /mqtt.
+            let mut table = table;
+            let mut ws_issue = None;
+            let ws_listen = match table.get_mut() {
+                DeValue::Table(t) => match t.remove("ws_listen") {
+                    None => WsListen::Default,
+                    Some(v) => match v.get_ref().as_str() {
+                        Some("off") => WsListen::Off,
+                        Some(s) => match s.parse::<SocketAddr>() {
+                            Ok(a) => WsListen::At(a),
+                            Err(e) => {
+                                ws_issue = Some(ConfigIssue::new(
+                                    "ws_listen",
+                                    format!("`{s}`: {e} (an IP:PORT, or \"off\")"),
+                                ));
+                                WsListen::Off
+                            }
+                        },
+                        None => {
+                            ws_issue = Some(ConfigIssue::new(
+                                "ws_listen",
+                                "expected a string: IP:PORT or \"off\"",
+                            ));
+                            WsListen::Off
+                        }
+                    },
+                },
+                _ => WsListen::Default,
+            };
+            match de::<switchboard_mqtt::Config>(table) {
+                Ok(c) => {
+                    let mut issues = c.validate();
+                    issues.extend(ws_issue);
+                    let mut listen = c.listen_addrs();
+                    let ws = match (c.is_broker(), ws_listen) {
+                        (false, _) | (_, WsListen::Off) => None,
+                        (true, WsListen::At(a)) => Some(a),
+                        (true, WsListen::Default) => shared.http_listens.first().copied(),
+                    };
+                    if let Some(a) = ws
+                        && !shared.http_listens.contains(&a)
+                    {
+                        listen.push(("tcp", a));
+                    }
+                    let max_frame = c.max_payload.as_usize().saturating_add(16);
+                    Outcome::Built(Built {
+                        issues,
+                        listen,
+                        adapter: Box::new(crate::mqtt_ws::MqttWithWs {
+                            inner: switchboard_mqtt::MqttAdapter::new(c),
+                            ws,
+                            listeners: shared.listeners.clone(),
+                            max_frame,
+                        }),
+                    })
+                }
+                Err(e) => Outcome::Invalid(e),
+            }
+        }
+        "coap" => match de::<switchboard_coap::Config>(table) {
+            Ok(c) => Outcome::Built(Built {
+                issues: c.validate(),
+                listen: c.listen_addrs(),
+                adapter: Box::new(switchboard_coap::CoapAdapter::new(c)),
             }),
             Err(e) => Outcome::Invalid(e),
         },

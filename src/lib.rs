@@ -28,6 +28,7 @@
 mod bridge;
 mod config;
 mod kinds;
+mod mqtt_ws;
 
 pub use bridge::{Bridge, BridgeBuilder, BridgeError, BridgeHandle};
 pub use config::{BridgeSettings, ConfigError, ConfigErrors};
@@ -41,6 +42,7 @@ pub use switchboard_router::RouteSpec;
 /// The adapter crates, for building adapters in code.
 pub mod adapters {
     pub use switchboard_http as http;
+    pub use switchboard_mqtt as mqtt;
 }
 
 /// The built-in default configuration (`--print-default-config`).

@@ -39,3 +39,13 @@ fn pattern_index_corpus() {
 fn config_corpus() {
     replay("config", switchboard::fuzzing::config);
 }
+
+#[test]
+fn coap_exchange_corpus() {
+    replay("coap_exchange", switchboard_coap::fuzzing::exchange);
+}
+
+#[test]
+fn coap_blockwise_corpus() {
+    replay("coap_blockwise", switchboard_coap::fuzzing::blockwise);
+}

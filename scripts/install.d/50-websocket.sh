@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A real WebSocket client for the tests: Python's `websockets`.
+# Real WebSocket clients for the tests: Python `websockets`, and paho-mqtt for MQTT over WebSocket.
 set -euo pipefail
 source "$(dirname "$0")/../install-lib.sh"
-pip_install "websockets>=13"
+pip_install "websockets>=13" "paho-mqtt>=2"

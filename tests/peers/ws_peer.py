@@ -27,8 +27,12 @@ def out(obj):
 
 async def run(a):
     headers = [tuple(h.split(":", 1)) for h in a.header]
+    ssl_ctx = None
+    if a.cafile:
+        import ssl
+        ssl_ctx = ssl.create_default_context(cafile=a.cafile)
     try:
-        ws = await websockets.connect(a.url, additional_headers=headers, max_size=None, open_timeout=5)
+        ws = await websockets.connect(a.url, additional_headers=headers, max_size=None, open_timeout=5, ssl=ssl_ctx)
     except websockets.exceptions.InvalidStatus as e:
         out({"event": "refused", "status": e.response.status_code})
         return
@@ -93,6 +97,7 @@ def main():
     r.add_argument("--recv", type=int, default=0)
     r.add_argument("--timeout", type=float, default=10)
     r.add_argument("--header", action="append", default=[])
+    r.add_argument("--cafile")
     f = sub.add_parser("flood")
     f.add_argument("url")
     f.add_argument("--topic", required=True)

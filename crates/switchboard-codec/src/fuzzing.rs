@@ -27,11 +27,20 @@ module f {
 };
 "#;
 
-const TYPES: [&str; 8] = ["f::Point", "f::Prims", "f::U", "f::AU", "f::Coll", "f::App", "f::Mut", "f::Opt"];
-const ENCODINGS: [Encoding; 4] = [Encoding::XCDR1_LE, Encoding::XCDR1_BE, Encoding::XCDR2_LE, Encoding::XCDR2_BE];
+const TYPES: [&str; 8] = [
+    "f::Point", "f::Prims", "f::U", "f::AU", "f::Coll", "f::App", "f::Mut", "f::Opt",
+];
+const ENCODINGS: [Encoding; 4] = [
+    Encoding::XCDR1_LE,
+    Encoding::XCDR1_BE,
+    Encoding::XCDR2_LE,
+    Encoding::XCDR2_BE,
+];
 
-fn registry() -> Option<TypeRegistry> {
-    TypeRegistry::from_idl_str("fuzz.idl", FUZZ_IDL).ok()
+fn registry() -> Option<&'static TypeRegistry> {
+    static REG: std::sync::OnceLock<Option<TypeRegistry>> = std::sync::OnceLock::new();
+    REG.get_or_init(|| TypeRegistry::from_idl_str("fuzz.idl", FUZZ_IDL).ok())
+        .as_ref()
 }
 
 fn pick(reg: &TypeRegistry, b: u8) -> Option<TypeId> {
@@ -47,19 +56,25 @@ pub fn idl_parser(data: &[u8]) {
 /// CDR decoder: byte 0 picks the type, the rest is a whole sample (with
 /// header). Both decoders agree; what decodes re-encodes and decodes equal.
 pub fn cdr_decode(data: &[u8]) {
-    let (Some(reg), Some((&sel, bytes))) = (registry(), data.split_first()) else { return };
-    let Some(ty) = pick(&reg, sel) else { return };
-    let v = cdr::decode_to_json(&reg, ty, bytes);
-    let t = cdr::decode_to_json_text(&reg, ty, bytes);
+    let (Some(reg), Some((&sel, bytes))) = (registry(), data.split_first()) else {
+        return;
+    };
+    let Some(ty) = pick(reg, sel) else { return };
+    let v = cdr::decode_to_json(reg, ty, bytes);
+    let t = cdr::decode_to_json_text(reg, ty, bytes);
     match (v, t) {
         (Ok(v), Ok(t)) => {
             let tv: Value = serde_json::from_slice(&t).unwrap_or(Value::Null);
             assert_eq!(v, tv, "value and text decoders disagree");
-            if let Ok(enc) = cdr::Encoding::from_representation_id([bytes[0], bytes[1]]) {
-                if let Ok(b2) = cdr::encode_from_json(&reg, ty, &v, enc) {
-                    let v2 = cdr::decode_to_json(&reg, ty, &b2);
-                    assert_eq!(v2.as_ref().ok(), Some(&v), "re-encoded sample decodes differently");
-                }
+            if let Ok(enc) = cdr::Encoding::from_representation_id([bytes[0], bytes[1]])
+                && let Ok(b2) = cdr::encode_from_json(reg, ty, &v, enc)
+            {
+                let v2 = cdr::decode_to_json(reg, ty, &b2);
+                assert_eq!(
+                    v2.as_ref().ok(),
+                    Some(&v),
+                    "re-encoded sample decodes differently"
+                );
             }
         }
         (Err(_), Err(_)) => {}
@@ -70,35 +85,51 @@ pub fn cdr_decode(data: &[u8]) {
 /// JSON -> CDR: byte 0 picks the type and encoding, the rest is JSON text.
 /// What encodes decodes, and re-encoding the decoded value is byte-identical.
 pub fn json_encode(data: &[u8]) {
-    let (Some(reg), Some((&sel, json))) = (registry(), data.split_first()) else { return };
-    let Some(ty) = pick(&reg, sel) else { return };
+    let (Some(reg), Some((&sel, json))) = (registry(), data.split_first()) else {
+        return;
+    };
+    let Some(ty) = pick(reg, sel) else { return };
     let enc = ENCODINGS[(sel as usize / TYPES.len()) % 4];
-    let Ok(v) = serde_json::from_slice::<Value>(json) else { return };
-    if let Ok(b) = cdr::encode_from_json(&reg, ty, &v, enc) {
-        let d = match cdr::decode_to_json(&reg, ty, &b) {
+    let Ok(v) = serde_json::from_slice::<Value>(json) else {
+        return;
+    };
+    if let Ok(b) = cdr::encode_from_json(reg, ty, &v, enc) {
+        let d = match cdr::decode_to_json(reg, ty, &b) {
             Ok(d) => d,
             Err(e) => panic!("our own bytes do not decode: {e}"),
         };
-        let b2 = cdr::encode_from_json(&reg, ty, &d, enc);
+        let b2 = cdr::encode_from_json(reg, ty, &d, enc);
         assert_eq!(b2.as_ref().ok(), Some(&b), "decode/encode is not stable");
-        let _ = cdr::key_of(&reg, ty, &d);
-        let _ = cdr::key_hash(&reg, ty, &d);
+        let _ = cdr::key_of(reg, ty, &d);
+        let _ = cdr::key_hash(reg, ty, &d);
     }
 }
 
 /// Round trip: bytes drive a generator of well-formed values; for every
 /// encoding decode(encode(x)) == x.
 pub fn round_trip(data: &[u8]) {
-    let (Some(reg), Some((&sel, rest))) = (registry(), data.split_first()) else { return };
-    let Some(ty) = pick(&reg, sel) else { return };
-    let mut g = Gen { reg: &reg, data: rest, i: 0 };
+    let (Some(reg), Some((&sel, rest))) = (registry(), data.split_first()) else {
+        return;
+    };
+    let Some(ty) = pick(reg, sel) else { return };
+    let mut g = Gen {
+        reg,
+        data: rest,
+        i: 0,
+    };
     let x = g.value(&Type::Named(ty), 0);
     for enc in ENCODINGS {
-        let b = match cdr::encode_from_json(&reg, ty, &x, enc) {
+        let b = match cdr::encode_from_json(reg, ty, &x, enc) {
             Ok(b) => b,
             Err(e) => panic!("generated value does not encode ({enc:?}): {e}\n{x}"),
         };
-        match cdr::decode_to_json(&reg, ty, &b) {
+        let streamed = cdr::encode_from_json_text(reg, ty, x.to_string().as_bytes(), enc);
+        assert_eq!(
+            streamed.as_ref().ok(),
+            Some(&b),
+            "streamed encoder differs ({enc:?})"
+        );
+        match cdr::decode_to_json(reg, ty, &b) {
             Ok(d) => assert_eq!(d, x, "round trip differs ({enc:?})"),
             Err(e) => panic!("round trip decode failed ({enc:?}): {e}\n{x}"),
         }
@@ -129,7 +160,9 @@ impl Gen<'_, '_> {
     }
 
     fn text(&mut self, n: usize) -> String {
-        (0..n).map(|_| char::from(b'a' + self.byte() % 26)).collect()
+        (0..n)
+            .map(|_| char::from(b'a' + self.byte() % 26))
+            .collect()
     }
 
     fn value(&mut self, ty: &Type, depth: usize) -> Value {
@@ -148,12 +181,14 @@ impl Gen<'_, '_> {
                 TypeDef::Alias { ty, .. } => self.value(ty, depth),
                 TypeDef::Enum(e) => {
                     let k = self.byte() as usize % e.enumerators.len().max(1);
-                    e.enumerators.get(k).map_or(Value::Null, |x| Value::String(x.0.clone()))
+                    e.enumerators
+                        .get(k)
+                        .map_or(Value::Null, |x| Value::String(x.0.clone()))
                 }
                 TypeDef::Struct(st) => {
                     let mut m = Map::new();
                     for mem in &st.members {
-                        let v = if mem.optional && self.byte() % 2 == 0 {
+                        let v = if mem.optional && self.byte().is_multiple_of(2) {
                             Value::Null
                         } else {
                             self.value(&mem.ty, depth + 1)
@@ -178,7 +213,13 @@ impl Gen<'_, '_> {
         let n = dims.first().copied().unwrap_or(1);
         Value::Array(
             (0..n)
-                .map(|_| if dims.len() <= 1 { self.value(elem, depth + 1) } else { self.dims(elem, &dims[1..], depth) })
+                .map(|_| {
+                    if dims.len() <= 1 {
+                        self.value(elem, depth + 1)
+                    } else {
+                        self.dims(elem, &dims[1..], depth)
+                    }
+                })
                 .collect(),
         )
     }
@@ -200,15 +241,33 @@ impl Gen<'_, '_> {
             Int8 => json!(b as i8),
             Int16 => json!(i16::from_le_bytes([b, self.byte()])),
             UInt16 => json!(u16::from_le_bytes([b, self.byte()])),
-            Int32 => json!(i32::from_le_bytes([b, self.byte(), self.byte(), self.byte()])),
-            UInt32 => json!(u32::from_le_bytes([b, self.byte(), self.byte(), self.byte()])),
+            Int32 => json!(i32::from_le_bytes([
+                b,
+                self.byte(),
+                self.byte(),
+                self.byte()
+            ])),
+            UInt32 => json!(u32::from_le_bytes([
+                b,
+                self.byte(),
+                self.byte(),
+                self.byte()
+            ])),
             Int64 => {
                 let v = i64::from_le_bytes(wide(self));
-                if v.unsigned_abs() <= 1 << 53 { json!(v) } else { json!(v.to_string()) }
+                if v.unsigned_abs() <= 1 << 53 {
+                    json!(v)
+                } else {
+                    json!(v.to_string())
+                }
             }
             UInt64 => {
                 let v = u64::from_le_bytes(wide(self));
-                if v <= 1 << 53 { json!(v) } else { json!(v.to_string()) }
+                if v <= 1 << 53 {
+                    json!(v)
+                } else {
+                    json!(v.to_string())
+                }
             }
             Float32 | Float64 => match b {
                 255 => json!("NaN"),

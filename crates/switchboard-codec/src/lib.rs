@@ -25,6 +25,11 @@ pub mod cdr;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod idl;
+mod typed;
+
+pub use cdr::{CdrError, Encoding};
+pub use idl::{IdlError, TypeId, TypeRegistry};
+pub use typed::transcode_typed;
 
 use base64::Engine;
 use bytes::Bytes;

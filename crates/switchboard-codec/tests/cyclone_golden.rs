@@ -18,9 +18,12 @@ use switchboard_codec::cdr::{self, Encoding};
 use switchboard_codec::idl::TypeRegistry;
 
 fn python() -> PathBuf {
-    std::env::var_os("SWITCHBOARD_PYTHON").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/switchboard/venv/bin/python")
-    })
+    std::env::var_os("SWITCHBOARD_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default())
+                .join(".cache/switchboard/venv/bin/python")
+        })
 }
 
 fn golden_dir() -> PathBuf {
@@ -60,14 +63,20 @@ fn run_py(mode: &str, input: Option<&str>) -> Value {
 /// JSON equality with numbers compared by value (Python writes 1 for 1.0).
 fn json_eq(a: &Value, b: &Value) -> bool {
     match (a, b) {
-        (Value::Number(x), Value::Number(y)) => match (x.as_i64(), y.as_i64(), x.as_u64(), y.as_u64()) {
-            (Some(p), Some(q), _, _) => p == q,
-            (_, _, Some(p), Some(q)) => p == q,
-            _ => x.as_f64() == y.as_f64(),
-        },
-        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| json_eq(p, q)),
+        (Value::Number(x), Value::Number(y)) => {
+            match (x.as_i64(), y.as_i64(), x.as_u64(), y.as_u64()) {
+                (Some(p), Some(q), _, _) => p == q,
+                (_, _, Some(p), Some(q)) => p == q,
+                _ => x.as_f64() == y.as_f64(),
+            }
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| json_eq(p, q))
+        }
         (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
         }
         _ => a == b,
     }
@@ -84,7 +93,10 @@ fn encoding(name: &str) -> Encoding {
 }
 
 fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
 }
 
 fn hex(b: &[u8]) -> String {
@@ -103,8 +115,18 @@ fn golden_vectors_match_cyclone_both_ways() {
     let mut seen_ids = std::collections::BTreeSet::new();
     for (i, v) in vectors.iter().enumerate() {
         let tname = v["type"].as_str().unwrap();
-        let ty = reg.get(tname).unwrap_or_else(|| panic!("{tname} not in golden.idl"));
+        let ty = reg
+            .get(tname)
+            .unwrap_or_else(|| panic!("{tname} not in golden.idl"));
         let expected = &v["json"];
+        let preferred = cdr::preferred_encoding(&reg, ty, false);
+        if (preferred.version == cdr::XcdrVersion::Xcdr2)
+            != (v["default_xcdr2"] == Value::Bool(true))
+        {
+            failures.push(format!(
+                "#{i} {tname}: preferred encoding {preferred:?} differs from Cyclone's default"
+            ));
+        }
         for (enc_name, h) in v["enc"].as_object().unwrap() {
             let bytes = unhex(h.as_str().unwrap());
             seen_ids.insert(hex(&bytes[..2]));
@@ -112,7 +134,9 @@ fn golden_vectors_match_cyclone_both_ways() {
             // Cyclone -> us.
             match cdr::decode_to_json(&reg, ty, &bytes) {
                 Ok(j) if json_eq(&j, expected) => {}
-                Ok(j) => failures.push(format!("#{i} {tname} {enc_name}: decoded {j}\n   expected {expected}")),
+                Ok(j) => failures.push(format!(
+                    "#{i} {tname} {enc_name}: decoded {j}\n   expected {expected}"
+                )),
                 Err(e) => failures.push(format!("#{i} {tname} {enc_name}: decode error {e}")),
             }
             match cdr::decode_to_json_text(&reg, ty, &bytes) {
@@ -134,8 +158,20 @@ fn golden_vectors_match_cyclone_both_ways() {
                 )),
                 Err(e) => failures.push(format!("#{i} {tname} {enc_name}: encode error {e}")),
             }
+            match cdr::encode_from_json_text(&reg, ty, expected.to_string().as_bytes(), enc) {
+                Ok(b) if b == bytes => {}
+                Ok(b) => failures.push(format!(
+                    "#{i} {tname} {enc_name}: streamed encode {}",
+                    hex(&b)
+                )),
+                Err(e) => failures.push(format!(
+                    "#{i} {tname} {enc_name}: streamed encode error {e}"
+                )),
+            }
             if let Ok(b) = cdr::encode_from_json(&reg, ty, expected, enc) {
-                ours.push_str(&serde_json::json!({"index": i, "enc": enc_name, "hex": hex(&b)}).to_string());
+                ours.push_str(
+                    &serde_json::json!({"index": i, "enc": enc_name, "hex": hex(&b)}).to_string(),
+                );
                 ours.push('\n');
             }
             checks += 3;
@@ -148,11 +184,19 @@ fn golden_vectors_match_cyclone_both_ways() {
         let enc_name = r["enc"].as_str().unwrap();
         checks += 1;
         if r["ok"] != Value::Bool(true) {
-            failures.push(format!("#{i} {enc_name}: Cyclone rejected our bytes: {}", r["error"]));
+            failures.push(format!(
+                "#{i} {enc_name}: Cyclone rejected our bytes: {}",
+                r["error"]
+            ));
         } else if !json_eq(&r["json"], &vectors[i]["json"]) {
             failures.push(format!("#{i} {enc_name}: Cyclone read back {}", r["json"]));
         }
     }
     eprintln!("{checks} checks against Cyclone, representation ids seen: {seen_ids:?}");
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

@@ -9,7 +9,9 @@ use switchboard_codec::cdr::{self, Encoding};
 use switchboard_codec::idl::{ConstValue, TypeRegistry};
 
 fn fixture(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ros2").join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/ros2")
+        .join(rel)
 }
 
 fn all() -> TypeRegistry {
@@ -30,9 +32,18 @@ fn all() -> TypeRegistry {
 
 fn round_trip(reg: &TypeRegistry, name: &str, v: serde_json::Value) {
     let ty = reg.get(name).unwrap_or_else(|| panic!("{name} missing"));
-    for enc in [Encoding::XCDR1_LE, Encoding::XCDR1_BE, Encoding::XCDR2_LE, Encoding::XCDR2_BE] {
+    for enc in [
+        Encoding::XCDR1_LE,
+        Encoding::XCDR1_BE,
+        Encoding::XCDR2_LE,
+        Encoding::XCDR2_BE,
+    ] {
         let b = cdr::encode_from_json(reg, ty, &v, enc).unwrap();
-        assert_eq!(cdr::decode_to_json(reg, ty, &b).unwrap(), v, "{name} {enc:?}");
+        assert_eq!(
+            cdr::decode_to_json(reg, ty, &b).unwrap(),
+            v,
+            "{name} {enc:?}"
+        );
     }
 }
 
@@ -57,14 +68,21 @@ fn rosidl_files_parse_with_includes_resolved_from_ancestors() {
     ] {
         assert!(reg.get(t).is_some(), "{t}");
     }
-    assert_eq!(reg.constant("sensor_msgs::msg::PointField_Constants::FLOAT32"), Some(&ConstValue::Int(7)));
+    assert_eq!(
+        reg.constant("sensor_msgs::msg::PointField_Constants::FLOAT32"),
+        Some(&ConstValue::Int(7))
+    );
 }
 
 #[test]
 fn ros2_samples_round_trip() {
     let reg = all();
     let header = json!({"stamp": {"sec": 1_700_000_000, "nanosec": 500}, "frame_id": "base_link"});
-    round_trip(&reg, "std_msgs::msg::String", json!({"data": "hello world"}));
+    round_trip(
+        &reg,
+        "std_msgs::msg::String",
+        json!({"data": "hello world"}),
+    );
     round_trip(&reg, "std_msgs::msg::Header", header.clone());
     round_trip(
         &reg,
@@ -113,6 +131,31 @@ fn ros2_string_known_bytes() {
     let ty = reg.get("std_msgs::msg::dds_::String_").unwrap();
     let mut b = vec![0, 1, 0, 0, 15, 0, 0, 0];
     b.extend_from_slice(b"Hello World: 1\0");
-    assert_eq!(cdr::decode_to_json(&reg, ty, &b).unwrap(), json!({"data": "Hello World: 1"}));
-    assert_eq!(cdr::encode_from_json(&reg, ty, &json!({"data": "Hello World: 1"}), Encoding::XCDR1_LE).unwrap(), b);
+    assert_eq!(
+        cdr::decode_to_json(&reg, ty, &b).unwrap(),
+        json!({"data": "Hello World: 1"})
+    );
+    assert_eq!(
+        cdr::encode_from_json(
+            &reg,
+            ty,
+            &json!({"data": "Hello World: 1"}),
+            Encoding::XCDR1_LE
+        )
+        .unwrap(),
+        b
+    );
+}
+
+#[test]
+fn rosidl_default_annotations_fill_missing_members() {
+    let reg = all();
+    let ty = reg.get("geometry_msgs::msg::Quaternion").unwrap();
+    let b = cdr::encode_from_json(&reg, ty, &json!({"z": 0.5}), Encoding::XCDR2_LE).unwrap();
+    assert_eq!(
+        cdr::decode_to_json(&reg, ty, &b).unwrap(),
+        json!({"x": 0.0, "y": 0.0, "z": 0.5, "w": 1.0})
+    );
+    let b2 = cdr::encode_from_json_text(&reg, ty, br#"{"z": 0.5}"#, Encoding::XCDR2_LE).unwrap();
+    assert_eq!(b, b2);
 }

@@ -29,6 +29,10 @@ pub struct Config {
     /// Access tokens (`[[adapter.http.token]]`); none means open.
     #[serde(default)]
     pub token: Vec<TokenConfig>,
+    /// PEM certificate chain: serve HTTPS (and WSS) on this listener.
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// PEM private key for `tls_cert`.
+    pub tls_key: Option<std::path::PathBuf>,
 }
 
 fn default_listen() -> SocketAddr {
@@ -56,6 +60,8 @@ impl Default for Config {
             sse_buffer: default_sse_buffer(),
             sse_keep_alive: default_sse_keep_alive(),
             token: Vec::new(),
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -74,6 +80,10 @@ impl Config {
             v.push(ConfigIssue::new("sse_keep_alive", "must be more than 0s"));
         }
         v.extend(Acl::compile(&self.token).1);
+        v.extend(crate::tls::validate(
+            self.tls_cert.as_deref(),
+            self.tls_key.as_deref(),
+        ));
         v
     }
 

@@ -23,12 +23,14 @@
 //! base64 string (with `"encoding":"base64"`) otherwise.
 
 mod acl;
+mod bytestream;
 mod config;
 mod listener;
 pub mod mapping;
 mod server;
 mod service;
 mod sse;
+pub mod tls;
 pub mod ws;
 
 use std::sync::Arc;
@@ -37,6 +39,7 @@ use switchboard_model::{Adapter, AdapterContext, AdapterError, BoxFuture, Endpoi
 use tokio::sync::broadcast;
 
 pub use acl::{Access, Acl, Denied, ReadFilter, TokenConfig, presented_token};
+pub use bytestream::{ByteStream, ByteStreamMount, StreamHandler};
 pub use config::Config;
 pub use listener::{Attached, Listeners, Mount, ServerLimits};
 pub use ws::{WsAdapter, WsConfig};
@@ -88,6 +91,7 @@ impl Adapter for HttpAdapter {
                     "http_connections_refused_total",
                     "Connections closed at once because max_connections was reached.",
                 ),
+                tls: ws::tls_acceptor(&self.config.tls_cert, &self.config.tls_key)?,
             };
             let (acl, _) = Acl::compile(&self.config.token);
             if acl.is_open() {

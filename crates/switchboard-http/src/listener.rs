@@ -35,6 +35,7 @@ pub trait Mount: Send + Sync + 'static {
 
 struct Server {
     mounts: RwLock<Vec<(String, Arc<dyn Mount>)>>,
+    tls: bool,
 }
 
 impl Server {
@@ -67,12 +68,14 @@ impl std::fmt::Debug for Listeners {
 }
 
 /// Limits and counters of a server, taken from the adapter that binds it.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ServerLimits {
     /// Most concurrent connections.
     pub max_connections: usize,
     /// Counts connections refused at the limit.
     pub refused: Counter,
+    /// TLS for every connection of the listener, when set.
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 /// The result of [`Listeners::attach`].
@@ -82,6 +85,15 @@ pub struct Attached {
     /// The accept loop, for the adapter that bound the socket (run it in its
     /// task); `None` when the mount joined an existing server.
     pub serve: Option<BoxFuture<'static, ()>>,
+}
+
+impl std::fmt::Debug for ServerLimits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerLimits")
+            .field("max_connections", &self.max_connections)
+            .field("tls", &self.tls.is_some())
+            .finish()
+    }
 }
 
 impl Listeners {
@@ -98,6 +110,11 @@ impl Listeners {
         if addr.port() != 0 {
             let servers = self.servers.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(s) = servers.get(&addr) {
+                if limits.tls.is_some() && !s.tls {
+                    return Err(AdapterError::Config(format!(
+                        "{addr} is already served without TLS by another adapter; set tls_cert/tls_key on the adapter that binds it"
+                    )));
+                }
                 let mut mounts = s.mounts.write().unwrap_or_else(|e| e.into_inner());
                 if mounts.iter().any(|(p, _)| p == prefix) {
                     return Err(AdapterError::Config(format!(
@@ -117,6 +134,7 @@ impl Listeners {
         let bound = listener.local_addr()?;
         let server = Arc::new(Server {
             mounts: RwLock::new(vec![(prefix.to_owned(), mount)]),
+            tls: limits.tls.is_some(),
         });
         {
             let mut servers = self.servers.lock().unwrap_or_else(|e| e.into_inner());
@@ -161,28 +179,17 @@ async fn serve(
                 let server = server.clone();
                 let open = open.clone();
                 let token = shutdown.clone();
+                let tls = limits.tls.clone();
                 conns.spawn(async move {
-                    let svc = service_fn(move |req: Request<Incoming>| {
-                        let mount = server.find(req.uri().path());
-                        async move {
-                            Ok::<_, Infallible>(match mount {
-                                Some(m) => m.handle(req, peer).await,
-                                None => full(StatusCode::NOT_FOUND, "application/json", r#"{"error":"not found"}"#),
-                            })
-                        }
-                    });
-                    let conn = http1::Builder::new()
-                        .max_buf_size(64 * 1024)
-                        .serve_connection(TokioIo::new(stream), svc)
-                        .with_upgrades();
-                    tokio::pin!(conn);
-                    tokio::select! {
-                        r = conn.as_mut() => if let Err(e) = r {
-                            tracing::debug!(peer = %peer, error = %e, "Connection ended with an error.");
-                        },
-                        () = token.cancelled() => {
-                            conn.as_mut().graceful_shutdown();
-                            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), conn).await;
+                    match tls {
+                        None => serve_conn(stream, server, peer, token).await,
+                        Some(acceptor) => {
+                            let handshake = tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(stream));
+                            match handshake.await {
+                                Ok(Ok(s)) => serve_conn(s, server, peer, token).await,
+                                Ok(Err(e)) => tracing::debug!(peer = %peer, error = %e, "TLS handshake failed."),
+                                Err(_) => tracing::debug!(peer = %peer, "TLS handshake timed out."),
+                            }
                         }
                     }
                     open.fetch_sub(1, Ordering::AcqRel);
@@ -191,4 +198,37 @@ async fn serve(
         }
     }
     while conns.join_next().await.is_some() {}
+}
+
+async fn serve_conn<S>(stream: S, server: Arc<Server>, peer: SocketAddr, token: CancellationToken)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+{
+    let svc = service_fn(move |req: Request<Incoming>| {
+        let mount = server.find(req.uri().path());
+        async move {
+            Ok::<_, Infallible>(match mount {
+                Some(m) => m.handle(req, peer).await,
+                None => full(
+                    StatusCode::NOT_FOUND,
+                    "application/json",
+                    r#"{"error":"not found"}"#,
+                ),
+            })
+        }
+    });
+    let conn = http1::Builder::new()
+        .max_buf_size(64 * 1024)
+        .serve_connection(TokioIo::new(stream), svc)
+        .with_upgrades();
+    tokio::pin!(conn);
+    tokio::select! {
+        r = conn.as_mut() => if let Err(e) = r {
+            tracing::debug!(peer = %peer, error = %e, "Connection ended with an error.");
+        },
+        () = token.cancelled() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), conn).await;
+        }
+    }
 }

@@ -2,7 +2,6 @@
 //! behind MQTT retained messages, HTTP and CoAP GET, WebSocket snapshots and
 //! DDS late joiners), per-address counts, and taps for library subscribers.
 
-use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -15,6 +14,9 @@ use tokio::sync::mpsc;
 use crate::address::{Address, AddressPattern};
 use crate::message::Message;
 use crate::topic::{Pattern, Topic};
+
+/// Maps keyed by peer-chosen strings: foldhash is fast and seeded per process.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 /// What the book holds for one address.
 #[derive(Clone, Debug)]
@@ -49,6 +51,22 @@ pub struct TopicInfo {
     pub size: usize,
     /// Whether a retained value is held.
     pub retained: bool,
+    /// The start of the last payload, for display: up to 200 characters of
+    /// JSON or text payloads (and of octets that are printable UTF-8), else
+    /// `null`.
+    pub preview: Option<String>,
+}
+
+fn preview(m: &Message) -> Option<String> {
+    let octets = matches!(m.format, crate::Format::Octets);
+    if !m.format.is_textual() && !octets {
+        return None;
+    }
+    let s = std::str::from_utf8(&m.payload).ok()?;
+    if octets && s.chars().any(|c| c.is_control() && !c.is_whitespace()) {
+        return None;
+    }
+    Some(s.chars().take(200).collect())
 }
 
 struct Tap {
@@ -89,7 +107,7 @@ impl AddressBook {
     /// are not recorded (and counted), existing ones keep updating.
     pub fn new(max_entries: usize) -> Self {
         AddressBook {
-            entries: RwLock::new(HashMap::new()),
+            entries: RwLock::new(HashMap::default()),
             len: AtomicU64::new(0),
             max_entries,
             refused: AtomicU64::new(0),
@@ -252,6 +270,7 @@ impl AddressBook {
                     format: e.latest.format.name().to_owned(),
                     size: e.latest.payload.len(),
                     retained: e.retained.is_some(),
+                    preview: preview(&e.latest),
                 })
             })
             .collect();

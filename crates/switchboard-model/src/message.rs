@@ -94,7 +94,7 @@ pub struct Trace {
     /// Routed hops so far (across bridges too, where the protocol carries it).
     pub hops: u8,
     /// Addresses passed, oldest first (excluding the current source address).
-    pub path: Option<Arc<Vec<Address>>>,
+    pub path: Option<Arc<[Address]>>,
 }
 
 impl Trace {
@@ -105,13 +105,18 @@ impl Trace {
 
     /// The addresses passed.
     pub fn path(&self) -> &[Address] {
-        self.path.as_deref().map_or(&[], |v| v.as_slice())
+        self.path.as_deref().unwrap_or(&[])
     }
 
     /// A trace one hop further that also passed `addr`.
     pub fn extended(&self, addr: &Address) -> Trace {
-        let mut path = self.path.clone().unwrap_or_default();
-        Arc::make_mut(&mut path).push(addr.clone());
+        // One allocation: the iterator has an exact length.
+        let path: Arc<[Address]> = self
+            .path()
+            .iter()
+            .cloned()
+            .chain(std::iter::once(addr.clone()))
+            .collect();
         Trace {
             hops: self.hops.saturating_add(1),
             path: Some(path),

@@ -20,9 +20,19 @@ pub struct Topic(Arc<str>);
 impl Topic {
     /// Validates `s` as a topic name.
     pub fn new(s: &str) -> Result<Self, ModelError> {
-        validate_common(s)?;
-        if s.contains(['+', '#']) {
-            return Err(ModelError::WildcardInTopic(truncate(s)));
+        if s.is_empty() {
+            return Err(ModelError::EmptyTopic);
+        }
+        if s.len() > MAX_TOPIC_LEN {
+            return Err(ModelError::TopicTooLong(s.len()));
+        }
+        // One pass over the bytes (UTF-8 is guaranteed by `&str`).
+        for b in s.bytes() {
+            match b {
+                0 => return Err(ModelError::NulInTopic),
+                b'+' | b'#' => return Err(ModelError::WildcardInTopic(truncate(s))),
+                _ => {}
+            }
         }
         Ok(Topic(Arc::from(s)))
     }
@@ -174,7 +184,7 @@ impl Pattern {
                 }
                 Level::Single | Level::Literal(_) => {
                     let Some(r) = rest else { return false };
-                    let (head, tail) = match r.find('/') {
+                    let (head, tail) = match r.bytes().position(|b| b == b'/') {
                         Some(i) => (&r[..i], Some(&r[i + 1..])),
                         None => (r, None),
                     };

@@ -1,9 +1,11 @@
 //! The pattern index: a trie over topic levels with `+` and `#` nodes, so that
 //! finding the routes a topic matches costs O(levels), not O(routes).
 
-use std::collections::HashMap;
-
 use switchboard_model::{Level, Pattern, Topic};
+
+/// Literal levels come from configuration and topics from peers: foldhash is
+/// fast and seeded per process.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 #[derive(Debug)]
 struct Node<V> {
@@ -18,7 +20,7 @@ struct Node<V> {
 impl<V> Default for Node<V> {
     fn default() -> Self {
         Node {
-            literal: HashMap::new(),
+            literal: HashMap::default(),
             single: None,
             multi: Vec::new(),
             terminal: Vec::new(),
@@ -101,7 +103,7 @@ fn walk<V>(node: &Node<V>, rest: &str, first: bool, dollar: bool, f: &mut impl F
     if wild_ok {
         node.multi.iter().for_each(&mut *f);
     }
-    let (head, tail) = match rest.find('/') {
+    let (head, tail) = match rest.bytes().position(|b| b == b'/') {
         Some(i) => (&rest[..i], Some(&rest[i + 1..])),
         None => (rest, None),
     };

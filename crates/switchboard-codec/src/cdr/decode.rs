@@ -5,25 +5,29 @@
 use super::error::{CdrError, CdrErrorKind};
 use super::reader::Reader;
 use super::sink::Sink;
-use super::{MAX_DEPTH, canonical_discriminator, enum_wire_size, prim_of};
-use crate::idl::{
-    Extensibility, Member, Primitive, StructType, Type, TypeDef, TypeRegistry, UnionType,
-};
+use super::{MAX_DEPTH, enum_wire_size, prim_of};
+use crate::idl::{Extensibility, Member, Primitive, StructType, Type, TypeDef, TypeRegistry};
 
 pub(crate) struct Decoder<'r, 'a, S> {
     pub(crate) reg: &'r TypeRegistry,
     pub(crate) r: Reader<'a>,
     pub(crate) s: S,
     pub(crate) v2: bool,
-    depth: usize,
+    pub(crate) depth: usize,
 }
 
 impl<'r, 'a, S: Sink> Decoder<'r, 'a, S> {
     pub(crate) fn new(reg: &'r TypeRegistry, r: Reader<'a>, s: S, v2: bool) -> Self {
-        Decoder { reg, r, s, v2, depth: 0 }
+        Decoder {
+            reg,
+            r,
+            s,
+            v2,
+            depth: 0,
+        }
     }
 
-    fn enter(&mut self) -> Result<(), CdrError> {
+    pub(crate) fn enter(&mut self) -> Result<(), CdrError> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
             return Err(CdrError::new(CdrErrorKind::TooDeep, "nesting too deep"));
@@ -57,7 +61,7 @@ impl<'r, 'a, S: Sink> Decoder<'r, 'a, S> {
         }
     }
 
-    fn enum_wire(&mut self, bit_bound: u8) -> Result<i32, CdrError> {
+    pub(crate) fn enum_wire(&mut self, bit_bound: u8) -> Result<i32, CdrError> {
         Ok(match enum_wire_size(bit_bound, self.v2) {
             1 => i32::from(self.r.u8()? as i8),
             2 => i32::from(self.r.u16()? as i16),
@@ -65,14 +69,16 @@ impl<'r, 'a, S: Sink> Decoder<'r, 'a, S> {
         })
     }
 
-    fn primitive(&mut self, p: Primitive) -> Result<(), CdrError> {
+    pub(crate) fn primitive(&mut self, p: Primitive) -> Result<(), CdrError> {
         use Primitive::*;
         let r = &mut self.r;
         match p {
             Bool => {
                 let b = r.u8()?;
                 if b > 1 {
-                    return Err(CdrError::malformed(format!("boolean byte {b} is not 0 or 1")));
+                    return Err(CdrError::malformed(format!(
+                        "boolean byte {b} is not 0 or 1"
+                    )));
                 }
                 self.s.bool(b == 1);
             }
@@ -82,8 +88,9 @@ impl<'r, 'a, S: Sink> Decoder<'r, 'a, S> {
             }
             WChar => {
                 let u = r.u16()?;
-                let c = char::from_u32(u32::from(u))
-                    .ok_or_else(|| CdrError::malformed(format!("wchar {u:#x} is a lone surrogate")))?;
+                let c = char::from_u32(u32::from(u)).ok_or_else(|| {
+                    CdrError::malformed(format!("wchar {u:#x} is a lone surrogate"))
+                })?;
                 self.s.str(c.encode_utf8(&mut [0; 4]));
             }
             Octet | UInt8 => self.s.u64(u64::from(r.u8()?)),
@@ -101,7 +108,7 @@ impl<'r, 'a, S: Sink> Decoder<'r, 'a, S> {
     }
 
     /// `n` contiguous primitives, already aligned and bounds-checked by the caller.
-    fn primitives(&mut self, p: Primitive, n: usize) -> Result<(), CdrError> {
+    pub(crate) fn primitives(&mut self, p: Primitive, n: usize) -> Result<(), CdrError> {
         use Primitive::*;
         let bytes = self.r.take(n * p.size())?;
         if p.is_byte() {
@@ -115,7 +122,11 @@ impl<'r, 'a, S: Sink> Decoder<'r, 'a, S> {
                 for c in bytes.chunks_exact($n) {
                     let mut a = [0u8; $n];
                     a.copy_from_slice(c);
-                    let $v = if be { <$t>::from_be_bytes(a) } else { <$t>::from_le_bytes(a) };
+                    let $v = if be {
+                        <$t>::from_be_bytes(a)
+                    } else {
+                        <$t>::from_le_bytes(a)
+                    };
                     $emit;
                 }
             };
@@ -125,7 +136,10 @@ impl<'r, 'a, S: Sink> Decoder<'r, 'a, S> {
             Bool => {
                 for (i, &b) in bytes.iter().enumerate() {
                     if b > 1 {
-                        return Err(CdrError::malformed(format!("boolean byte {b} is not 0 or 1")).at_index(i));
+                        return Err(
+                            CdrError::malformed(format!("boolean byte {b} is not 0 or 1"))
+                                .at_index(i),
+                        );
                     }
                     s.bool(b == 1);
                 }
@@ -143,9 +157,14 @@ impl<'r, 'a, S: Sink> Decoder<'r, 'a, S> {
             Octet | UInt8 => {}
             WChar => {
                 for (i, c) in bytes.chunks_exact(2).enumerate() {
-                    let u = if be { u16::from_be_bytes([c[0], c[1]]) } else { u16::from_le_bytes([c[0], c[1]]) };
-                    let ch = char::from_u32(u32::from(u))
-                        .ok_or_else(|| CdrError::malformed("lone surrogate in wchar").at_index(i))?;
+                    let u = if be {
+                        u16::from_be_bytes([c[0], c[1]])
+                    } else {
+                        u16::from_le_bytes([c[0], c[1]])
+                    };
+                    let ch = char::from_u32(u32::from(u)).ok_or_else(|| {
+                        CdrError::malformed("lone surrogate in wchar").at_index(i)
+                    })?;
                     s.str(ch.encode_utf8(&mut [0; 4]));
                 }
             }
@@ -162,7 +181,7 @@ impl<'r, 'a, S: Sink> Decoder<'r, 'a, S> {
         Ok(())
     }
 
-    fn string(&mut self, bound: Option<u32>) -> Result<(), CdrError> {
+    pub(crate) fn string(&mut self, bound: Option<u32>) -> Result<(), CdrError> {
         let n = self.r.u32()? as usize;
         if n == 0 {
             self.s.str("");
@@ -174,21 +193,26 @@ impl<'r, 'a, S: Sink> Decoder<'r, 'a, S> {
             return Err(CdrError::malformed("string is not NUL-terminated"));
         }
         check_bound(body.len(), bound)?;
-        let s = std::str::from_utf8(body).map_err(|e| CdrError::malformed(format!("string is not UTF-8: {e}")))?;
+        let s = std::str::from_utf8(body)
+            .map_err(|e| CdrError::malformed(format!("string is not UTF-8: {e}")))?;
         self.s.str(s);
         Ok(())
     }
 
-    fn wstring(&mut self, bound: Option<u32>) -> Result<(), CdrError> {
+    pub(crate) fn wstring(&mut self, bound: Option<u32>) -> Result<(), CdrError> {
         let n = self.r.u32()? as usize;
-        if n % 2 != 0 {
+        if !n.is_multiple_of(2) {
             return Err(CdrError::malformed("wstring byte length is odd"));
         }
         let b = self.r.take(n)?;
         check_bound(n / 2, bound)?;
         let be = self.r.big_endian;
         let units = b.chunks_exact(2).map(|c| {
-            if be { u16::from_be_bytes([c[0], c[1]]) } else { u16::from_le_bytes([c[0], c[1]]) }
+            if be {
+                u16::from_be_bytes([c[0], c[1]])
+            } else {
+                u16::from_le_bytes([c[0], c[1]])
+            }
         });
         let s: String = char::decode_utf16(units)
             .collect::<Result<_, _>>()
@@ -198,7 +222,7 @@ impl<'r, 'a, S: Sink> Decoder<'r, 'a, S> {
     }
 
     /// Runs `f` inside the region of a DHEADER when `delimited`.
-    fn delimited<T>(
+    pub(crate) fn delimited<T>(
         &mut self,
         delimited: bool,
         f: impl FnOnce(&mut Self) -> Result<T, CdrError>,
@@ -216,7 +240,7 @@ impl<'r, 'a, S: Sink> Decoder<'r, 'a, S> {
         Ok(out)
     }
 
-    fn sequence(&mut self, elem: &Type, bound: Option<u32>) -> Result<(), CdrError> {
+    pub(crate) fn sequence(&mut self, elem: &Type, bound: Option<u32>) -> Result<(), CdrError> {
         self.enter()?;
         let p = prim_of(self.reg, elem);
         self.delimited(self.v2 && p.is_none(), |d| {
@@ -243,7 +267,7 @@ impl<'r, 'a, S: Sink> Decoder<'r, 'a, S> {
         Ok(())
     }
 
-    fn array(&mut self, elem: &Type, dims: &[u32]) -> Result<(), CdrError> {
+    pub(crate) fn array(&mut self, elem: &Type, dims: &[u32]) -> Result<(), CdrError> {
         self.enter()?;
         let p = prim_of(self.reg, elem);
         let total = dims
@@ -264,16 +288,25 @@ impl<'r, 'a, S: Sink> Decoder<'r, 'a, S> {
         Ok(())
     }
 
-    fn array_dims(&mut self, elem: &Type, p: Option<Primitive>, dims: &[u32]) -> Result<(), CdrError> {
+    pub(crate) fn array_dims(
+        &mut self,
+        elem: &Type,
+        p: Option<Primitive>,
+        dims: &[u32],
+    ) -> Result<(), CdrError> {
         let n = dims.first().copied().unwrap_or(1) as usize;
-        if dims.len() <= 1 {
-            if let Some(p) = p {
-                return self.primitives(p, n);
-            }
+        if dims.len() <= 1
+            && let Some(p) = p
+        {
+            return self.primitives(p, n);
         }
         self.s.begin_array(n);
         for i in 0..n {
-            let r = if dims.len() <= 1 { self.value(elem) } else { self.array_dims(elem, p, &dims[1..]) };
+            let r = if dims.len() <= 1 {
+                self.value(elem)
+            } else {
+                self.array_dims(elem, p, &dims[1..])
+            };
             r.map_err(|e| e.at_index(i))?;
         }
         self.s.end_array();
@@ -285,14 +318,20 @@ impl<'r, 'a, S: Sink> Decoder<'r, 'a, S> {
         match (st.extensibility, self.v2) {
             (Extensibility::Mutable, false) => self.mutable_v1(st)?,
             (Extensibility::Mutable, true) => self.delimited(true, |d| d.mutable_v2(st))?,
-            (Extensibility::Appendable, true) => self.delimited(true, |d| d.members_in_order(st, true))?,
+            (Extensibility::Appendable, true) => {
+                self.delimited(true, |d| d.members_in_order(st, true))?
+            }
             _ => self.members_in_order(st, false)?,
         }
         self.depth -= 1;
         Ok(())
     }
 
-    fn members_in_order(&mut self, st: &StructType, delimited: bool) -> Result<(), CdrError> {
+    pub(crate) fn members_in_order(
+        &mut self,
+        st: &StructType,
+        delimited: bool,
+    ) -> Result<(), CdrError> {
         self.s.begin_object();
         for m in &st.members {
             self.s.key(&m.name);
@@ -307,7 +346,7 @@ impl<'r, 'a, S: Sink> Decoder<'r, 'a, S> {
         Ok(())
     }
 
-    fn member(&mut self, m: &Member) -> Result<(), CdrError> {
+    pub(crate) fn member(&mut self, m: &Member) -> Result<(), CdrError> {
         if !m.optional {
             return self.value(&m.ty);
         }
@@ -318,7 +357,9 @@ impl<'r, 'a, S: Sink> Decoder<'r, 'a, S> {
                     Ok(())
                 }
                 1 => self.value(&m.ty),
-                b => Err(CdrError::malformed(format!("optional flag {b} is not 0 or 1"))),
+                b => Err(CdrError::malformed(format!(
+                    "optional flag {b} is not 0 or 1"
+                ))),
             };
         }
         // XCDR1: a parameter header, then the value with alignment reset.
@@ -338,14 +379,16 @@ impl<'r, 'a, S: Sink> Decoder<'r, 'a, S> {
 
     /// Decodes a value that occupies `[start, start+len)` with XCDR1
     /// alignment reset to `start`, then continues after it.
-    fn in_param<T>(
+    pub(crate) fn in_param<T>(
         &mut self,
         start: usize,
         len: usize,
         f: impl FnOnce(&mut Self) -> Result<T, CdrError>,
     ) -> Result<T, CdrError> {
         if len > self.r.end.saturating_sub(start) {
-            return Err(CdrError::malformed(format!("parameter length {len} runs past the end")));
+            return Err(CdrError::malformed(format!(
+                "parameter length {len} runs past the end"
+            )));
         }
         let (so, se, sp) = (self.r.origin, self.r.end, self.r.pos);
         self.r.pos = start;
@@ -360,7 +403,7 @@ impl<'r, 'a, S: Sink> Decoder<'r, 'a, S> {
         out
     }
 
-    fn mutable_v1(&mut self, st: &StructType) -> Result<(), CdrError> {
+    pub(crate) fn mutable_v1(&mut self, st: &StructType) -> Result<(), CdrError> {
         let mut found: Vec<Option<(usize, usize)>> = vec![None; st.members.len()];
         loop {
             self.r.align(4)?;
@@ -376,7 +419,9 @@ impl<'r, 'a, S: Sink> Decoder<'r, 'a, S> {
                 short => (u32::from(short), short_len, pid & 0x4000 != 0),
             };
             if len > self.r.remaining() {
-                return Err(CdrError::malformed(format!("parameter {id} length {len} runs past the end")));
+                return Err(CdrError::malformed(format!(
+                    "parameter {id} length {len} runs past the end"
+                )));
             }
             let start = self.r.pos;
             self.r.pos += len;
@@ -388,7 +433,7 @@ impl<'r, 'a, S: Sink> Decoder<'r, 'a, S> {
         Ok(())
     }
 
-    fn mutable_v2(&mut self, st: &StructType) -> Result<(), CdrError> {
+    pub(crate) fn mutable_v2(&mut self, st: &StructType) -> Result<(), CdrError> {
         let mut found: Vec<Option<(usize, usize)>> = vec![None; st.members.len()];
         while self.r.remaining() > 0 {
             self.r.align(4)?;
@@ -414,7 +459,9 @@ impl<'r, 'a, S: Sink> Decoder<'r, 'a, S> {
                 }
             };
             if start.saturating_add(len) > self.r.end {
-                return Err(CdrError::malformed(format!("member {id} length {len} runs past the end")));
+                return Err(CdrError::malformed(format!(
+                    "member {id} length {len} runs past the end"
+                )));
             }
             self.r.pos = start + len;
             record(st, &mut found, id, start, len, mu)?;
@@ -422,7 +469,11 @@ impl<'r, 'a, S: Sink> Decoder<'r, 'a, S> {
         self.emit_found(st, &found)
     }
 
-    fn emit_found(&mut self, st: &StructType, found: &[Option<(usize, usize)>]) -> Result<(), CdrError> {
+    pub(crate) fn emit_found(
+        &mut self,
+        st: &StructType,
+        found: &[Option<(usize, usize)>],
+    ) -> Result<(), CdrError> {
         self.s.begin_object();
         for (m, f) in st.members.iter().zip(found) {
             self.s.key(&m.name);
@@ -440,78 +491,12 @@ impl<'r, 'a, S: Sink> Decoder<'r, 'a, S> {
         Ok(())
     }
 
-    fn union_(&mut self, u: &UnionType) -> Result<(), CdrError> {
-        self.enter()?;
-        let delimited = self.v2 && u.extensibility != Extensibility::Final;
-        self.delimited(delimited, |d| {
-            let disc = d.discriminator(&u.discriminator)?;
-            let case = u.case_for(disc);
-            d.s.begin_object();
-            if case.is_none_or(|c| canonical_discriminator(d.reg, u, c) != disc) {
-                d.s.key("_d");
-                d.emit_discriminator(&u.discriminator, disc);
-            }
-            if let Some(c) = case {
-                d.s.key(&c.name);
-                if delimited && d.r.remaining() == 0 {
-                    super::defaults::emit(d.reg, &c.ty, &mut d.s, 0)?;
-                } else {
-                    d.value(&c.ty).map_err(|e| e.in_field(&c.name))?;
-                }
-            }
-            d.s.end_object();
-            Ok(())
-        })?;
-        self.depth -= 1;
-        Ok(())
-    }
-
-    fn discriminator(&mut self, ty: &Type) -> Result<i64, CdrError> {
-        use Primitive::*;
-        match self.reg.resolve(ty) {
-            Type::Primitive(p) => Ok(match p {
-                Bool | Char | Octet | UInt8 => i64::from(self.r.u8()?),
-                Int8 => i64::from(self.r.u8()? as i8),
-                Int16 => i64::from(self.r.u16()? as i16),
-                UInt16 | WChar => i64::from(self.r.u16()?),
-                Int32 => i64::from(self.r.u32()? as i32),
-                UInt32 => i64::from(self.r.u32()?),
-                Int64 | UInt64 => self.r.u64()? as i64,
-                Float32 | Float64 => return Err(CdrError::new(CdrErrorKind::Unsupported, "float discriminator")),
-            }),
-            Type::Named(id) => match self.reg.def(*id) {
-                TypeDef::Enum(e) => Ok(i64::from(self.enum_wire(e.bit_bound)?)),
-                _ => Err(CdrError::new(CdrErrorKind::Unsupported, "bad discriminator type")),
-            },
-            _ => Err(CdrError::new(CdrErrorKind::Unsupported, "bad discriminator type")),
-        }
-    }
-
-    fn emit_discriminator(&mut self, ty: &Type, d: i64) {
-        match self.reg.resolve(ty) {
-            Type::Primitive(Primitive::Bool) => self.s.bool(d != 0),
-            Type::Primitive(Primitive::Char | Primitive::WChar) => {
-                let c = u32::try_from(d).ok().and_then(char::from_u32).unwrap_or('\u{fffd}');
-                self.s.str(c.encode_utf8(&mut [0; 4]));
-            }
-            Type::Primitive(Primitive::UInt64) => self.s.u64(d as u64),
-            Type::Named(id) => match self.reg.def(*id) {
-                TypeDef::Enum(e) => match i32::try_from(d).ok().and_then(|v| e.name_of(v)) {
-                    Some(n) => self.s.str(n),
-                    None => self.s.i64(d),
-                },
-                _ => self.s.i64(d),
-            },
-            _ => self.s.i64(d),
-        }
-    }
-
-    fn default_member(&mut self, m: &Member) -> Result<(), CdrError> {
+    pub(crate) fn default_member(&mut self, m: &Member) -> Result<(), CdrError> {
         if m.optional {
             self.s.null();
             Ok(())
         } else {
-            super::defaults::emit(self.reg, &m.ty, &mut self.s, 0).map_err(|e| e.in_field(&m.name))
+            super::defaults::member(self.reg, m, &mut self.s, 0).map_err(|e| e.in_field(&m.name))
         }
     }
 }
@@ -532,7 +517,9 @@ fn record(
             found[i] = Some((start, len));
             Ok(())
         }
-        None if mu => Err(CdrError::malformed(format!("unknown must-understand member id {id}"))),
+        None if mu => Err(CdrError::malformed(format!(
+            "unknown must-understand member id {id}"
+        ))),
         None => Ok(()),
     }
 }

@@ -5,9 +5,14 @@
 use super::error::{CdrError, CdrErrorKind};
 use super::sink::Sink;
 use super::{MAX_DEPTH, canonical_discriminator};
-use crate::idl::{Primitive, Type, TypeDef, TypeRegistry};
+use crate::idl::{ConstValue, Member, Primitive, Type, TypeDef, TypeRegistry};
 
-pub(crate) fn emit<S: Sink>(reg: &TypeRegistry, ty: &Type, s: &mut S, depth: usize) -> Result<(), CdrError> {
+pub(crate) fn emit<S: Sink>(
+    reg: &TypeRegistry,
+    ty: &Type,
+    s: &mut S,
+    depth: usize,
+) -> Result<(), CdrError> {
     if depth > MAX_DEPTH {
         return Err(CdrError::new(CdrErrorKind::TooDeep, "nesting too deep"));
     }
@@ -37,7 +42,7 @@ pub(crate) fn emit<S: Sink>(reg: &TypeRegistry, ty: &Type, s: &mut S, depth: usi
                     if m.optional {
                         s.null();
                     } else {
-                        emit(reg, &m.ty, s, depth + 1)?;
+                        member(reg, m, s, depth + 1)?;
                     }
                 }
                 s.end_object();
@@ -56,7 +61,13 @@ pub(crate) fn emit<S: Sink>(reg: &TypeRegistry, ty: &Type, s: &mut S, depth: usi
     Ok(())
 }
 
-fn array<S: Sink>(reg: &TypeRegistry, elem: &Type, dims: &[u32], s: &mut S, depth: usize) -> Result<(), CdrError> {
+fn array<S: Sink>(
+    reg: &TypeRegistry,
+    elem: &Type,
+    dims: &[u32],
+    s: &mut S,
+    depth: usize,
+) -> Result<(), CdrError> {
     let n = dims.first().copied().unwrap_or(1) as usize;
     s.begin_array(n);
     for _ in 0..n {
@@ -67,5 +78,39 @@ fn array<S: Sink>(reg: &TypeRegistry, elem: &Type, dims: &[u32], s: &mut S, dept
         }
     }
     s.end_array();
+    Ok(())
+}
+
+/// A member's default: its `@default` value when it has one that fits,
+/// else the type's default.
+pub(crate) fn member<S: Sink>(
+    reg: &TypeRegistry,
+    m: &Member,
+    s: &mut S,
+    depth: usize,
+) -> Result<(), CdrError> {
+    let ty = reg.resolve(&m.ty);
+    match (&m.default, ty) {
+        (Some(ConstValue::Int(i)), Type::Primitive(p))
+            if !matches!(p, Primitive::Bool | Primitive::Char | Primitive::WChar) =>
+        {
+            if matches!(p, Primitive::Float32 | Primitive::Float64) {
+                s.f64(*i as f64);
+            } else if *i < 0 {
+                s.i64(i64::try_from(*i).unwrap_or(0));
+            } else {
+                s.u64(u64::try_from(*i).unwrap_or(0));
+            }
+        }
+        (Some(ConstValue::Float(f)), Type::Primitive(Primitive::Float32 | Primitive::Float64)) => {
+            s.f64(*f)
+        }
+        (Some(ConstValue::Bool(b)), Type::Primitive(Primitive::Bool)) => s.bool(*b),
+        (Some(ConstValue::String(v)), Type::String { .. }) => s.str(v),
+        (Some(ConstValue::Char(c)), Type::Primitive(Primitive::Char | Primitive::WChar)) => {
+            s.str(c.encode_utf8(&mut [0; 4]))
+        }
+        _ => emit(reg, &m.ty, s, depth)?,
+    }
     Ok(())
 }

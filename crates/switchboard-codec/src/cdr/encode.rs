@@ -9,10 +9,26 @@ use super::decode::check_bound;
 use super::error::{CdrError, CdrErrorKind};
 use super::sink::ValueSink;
 use super::writer::Writer;
-use super::{MAX_DEPTH, canonical_discriminator, enum_wire_size, prim_of};
+use super::{MAX_DEPTH, enum_wire_size, prim_of};
 use crate::idl::{
-    EnumType, Extensibility, Member, Primitive, StructType, Type, TypeDef, TypeRegistry, UnionType,
+    EnumType, Extensibility, Member, Primitive, StructType, Type, TypeDef, TypeRegistry,
 };
+
+/// What [`Encoder::end_struct`] must finish.
+#[derive(Clone, Copy)]
+pub(crate) enum StructState {
+    Plain,
+    ParamList,
+    Delimited(usize),
+}
+
+/// What [`Encoder::end_member`] must finish.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct MemberState {
+    len_at: Option<usize>,
+    origin: Option<usize>,
+    pad: bool,
+}
 
 pub(crate) struct Encoder<'r> {
     pub(crate) reg: &'r TypeRegistry,
@@ -20,7 +36,7 @@ pub(crate) struct Encoder<'r> {
     pub(crate) v2: bool,
     /// Only key members (for key serialization).
     pub(crate) keys_only: bool,
-    depth: usize,
+    pub(crate) depth: usize,
 }
 
 pub(crate) fn kind(v: &Value) -> &'static str {
@@ -34,12 +50,12 @@ pub(crate) fn kind(v: &Value) -> &'static str {
     }
 }
 
-fn expected(what: &str, v: &Value) -> CdrError {
+pub(crate) fn expected(what: &str, v: &Value) -> CdrError {
     CdrError::json(format!("expected {what}, found {}", kind(v)))
 }
 
 /// A JSON number or numeric string as an integer.
-fn json_int(v: &Value) -> Result<i128, CdrError> {
+pub(crate) fn json_int(v: &Value) -> Result<i128, CdrError> {
     match v {
         Value::Number(n) => {
             if let Some(i) = n.as_i64() {
@@ -63,7 +79,7 @@ fn json_int(v: &Value) -> Result<i128, CdrError> {
     }
 }
 
-fn json_float(v: &Value) -> Result<f64, CdrError> {
+pub(crate) fn json_float(v: &Value) -> Result<f64, CdrError> {
     match v {
         Value::Number(n) => n.as_f64().ok_or_else(|| CdrError::json("bad number")),
         Value::String(s) => match s.trim() {
@@ -78,7 +94,7 @@ fn json_float(v: &Value) -> Result<f64, CdrError> {
     }
 }
 
-fn json_char(v: &Value, max: u32) -> Result<u32, CdrError> {
+pub(crate) fn json_char(v: &Value, max: u32) -> Result<u32, CdrError> {
     let Value::String(s) = v else {
         return Err(expected("one-character string", v));
     };
@@ -90,7 +106,7 @@ fn json_char(v: &Value, max: u32) -> Result<u32, CdrError> {
     }
 }
 
-fn ranged(v: &Value, lo: i128, hi: i128, name: &str) -> Result<i128, CdrError> {
+pub(crate) fn ranged(v: &Value, lo: i128, hi: i128, name: &str) -> Result<i128, CdrError> {
     let i = json_int(v)?;
     if i < lo || i > hi {
         return Err(CdrError::json(format!("{i} is out of range for {name}")));
@@ -100,10 +116,16 @@ fn ranged(v: &Value, lo: i128, hi: i128, name: &str) -> Result<i128, CdrError> {
 
 impl<'r> Encoder<'r> {
     pub(crate) fn new(reg: &'r TypeRegistry, w: Writer, v2: bool) -> Self {
-        Encoder { reg, w, v2, keys_only: false, depth: 0 }
+        Encoder {
+            reg,
+            w,
+            v2,
+            keys_only: false,
+            depth: 0,
+        }
     }
 
-    fn enter(&mut self) -> Result<(), CdrError> {
+    pub(crate) fn enter(&mut self) -> Result<(), CdrError> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
             return Err(CdrError::new(CdrErrorKind::TooDeep, "nesting too deep"));
@@ -133,7 +155,7 @@ impl<'r> Encoder<'r> {
         }
     }
 
-    fn enum_wire(&mut self, bit_bound: u8, x: i32) {
+    pub(crate) fn enum_wire(&mut self, bit_bound: u8, x: i32) {
         match enum_wire_size(bit_bound, self.v2) {
             1 => self.w.u8(x as u8),
             2 => self.w.u16(x as u16),
@@ -141,7 +163,35 @@ impl<'r> Encoder<'r> {
         }
     }
 
-    fn primitive(&mut self, p: Primitive, v: &Value) -> Result<(), CdrError> {
+    /// Fast path for an integer JSON number into a numeric primitive;
+    /// `Ok(false)` when `p` is not one (the caller falls back to `primitive`).
+    pub(crate) fn int_fast(&mut self, p: Primitive, i: i128) -> Result<bool, CdrError> {
+        use Primitive::*;
+        let range = |lo: i128, hi: i128, name: &str| {
+            if i < lo || i > hi {
+                Err(CdrError::json(format!("{i} is out of range for {name}")))
+            } else {
+                Ok(i)
+            }
+        };
+        let w = &mut self.w;
+        match p {
+            Octet | UInt8 => w.u8(range(0, 255, "octet")? as u8),
+            Int8 => w.u8(range(-128, 127, "int8")? as i8 as u8),
+            Int16 => w.u16(range(i16::MIN.into(), i16::MAX.into(), "int16")? as i16 as u16),
+            UInt16 => w.u16(range(0, u16::MAX.into(), "uint16")? as u16),
+            Int32 => w.u32(range(i32::MIN.into(), i32::MAX.into(), "int32")? as i32 as u32),
+            UInt32 => w.u32(range(0, u32::MAX.into(), "uint32")? as u32),
+            Int64 => w.u64(range(i64::MIN.into(), i64::MAX.into(), "int64")? as i64 as u64),
+            UInt64 => w.u64(range(0, u64::MAX.into(), "uint64")? as u64),
+            Float32 => w.u32((i as f32).to_bits()),
+            Float64 => w.u64((i as f64).to_bits()),
+            Bool | Char | WChar => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    pub(crate) fn primitive(&mut self, p: Primitive, v: &Value) -> Result<(), CdrError> {
         use Primitive::*;
         let w = &mut self.w;
         match p {
@@ -165,14 +215,31 @@ impl<'r> Encoder<'r> {
         Ok(())
     }
 
-    fn string(&mut self, bound: Option<u32>, wide: bool, v: &Value) -> Result<(), CdrError> {
+    pub(crate) fn string(
+        &mut self,
+        bound: Option<u32>,
+        wide: bool,
+        v: &Value,
+    ) -> Result<(), CdrError> {
         let Value::String(s) = v else {
             return Err(expected("string", v));
         };
+        self.str_value(bound, wide, s)
+    }
+
+    /// Writes a string or wstring.
+    pub(crate) fn str_value(
+        &mut self,
+        bound: Option<u32>,
+        wide: bool,
+        s: &str,
+    ) -> Result<(), CdrError> {
         if wide {
             let units: Vec<u16> = s.encode_utf16().collect();
             check_bound(units.len(), bound)?;
-            self.w.u32(u32::try_from(units.len() * 2).map_err(|_| CdrError::json("string too long"))?);
+            self.w.u32(
+                u32::try_from(units.len() * 2).map_err(|_| CdrError::json("string too long"))?,
+            );
             for u in units {
                 self.w.u16(u);
             }
@@ -181,7 +248,8 @@ impl<'r> Encoder<'r> {
                 return Err(CdrError::json("string contains a NUL character"));
             }
             check_bound(s.len(), bound)?;
-            self.w.u32(u32::try_from(s.len() + 1).map_err(|_| CdrError::json("string too long"))?);
+            self.w
+                .u32(u32::try_from(s.len() + 1).map_err(|_| CdrError::json("string too long"))?);
             self.w.buf.extend_from_slice(s.as_bytes());
             self.w.u8(0);
         }
@@ -189,7 +257,7 @@ impl<'r> Encoder<'r> {
     }
 
     /// Writes a DHEADER around `f` when `delimited`.
-    fn delimited(
+    pub(crate) fn delimited(
         &mut self,
         delimited: bool,
         f: impl FnOnce(&mut Self) -> Result<(), CdrError>,
@@ -203,18 +271,24 @@ impl<'r> Encoder<'r> {
         Ok(())
     }
 
-    fn sequence(&mut self, elem: &Type, bound: Option<u32>, v: &Value) -> Result<(), CdrError> {
+    pub(crate) fn sequence(
+        &mut self,
+        elem: &Type,
+        bound: Option<u32>,
+        v: &Value,
+    ) -> Result<(), CdrError> {
         self.enter()?;
         let p = prim_of(self.reg, elem);
-        if let (Some(p), Value::String(s)) = (p, v) {
-            if p.is_byte() {
-                let bytes = decode_base64(s)?;
-                check_bound(bytes.len(), bound)?;
-                self.w.u32(u32::try_from(bytes.len()).map_err(|_| CdrError::json("too long"))?);
-                self.w.buf.extend_from_slice(&bytes);
-                self.depth -= 1;
-                return Ok(());
-            }
+        if let (Some(p), Value::String(s)) = (p, v)
+            && p.is_byte()
+        {
+            let bytes = decode_base64(s)?;
+            check_bound(bytes.len(), bound)?;
+            self.w
+                .u32(u32::try_from(bytes.len()).map_err(|_| CdrError::json("too long"))?);
+            self.w.buf.extend_from_slice(&bytes);
+            self.depth -= 1;
+            return Ok(());
         }
         let Value::Array(items) = v else {
             return Err(expected("array", v));
@@ -222,10 +296,10 @@ impl<'r> Encoder<'r> {
         check_bound(items.len(), bound)?;
         self.delimited(self.v2 && p.is_none(), |e| {
             e.w.u32(u32::try_from(items.len()).map_err(|_| CdrError::json("too long"))?);
-            if let Some(p) = p {
-                if !items.is_empty() {
-                    e.w.align(p.size());
-                }
+            if let Some(p) = p
+                && !items.is_empty()
+            {
+                e.w.align(p.size());
             }
             e.items(elem, p, items)
         })?;
@@ -233,7 +307,12 @@ impl<'r> Encoder<'r> {
         Ok(())
     }
 
-    fn items(&mut self, elem: &Type, p: Option<Primitive>, items: &[Value]) -> Result<(), CdrError> {
+    pub(crate) fn items(
+        &mut self,
+        elem: &Type,
+        p: Option<Primitive>,
+        items: &[Value],
+    ) -> Result<(), CdrError> {
         if let Some(p) = p {
             self.w.buf.reserve(items.len() * p.size());
         }
@@ -247,7 +326,7 @@ impl<'r> Encoder<'r> {
         Ok(())
     }
 
-    fn array(&mut self, elem: &Type, dims: &[u32], v: &Value) -> Result<(), CdrError> {
+    pub(crate) fn array(&mut self, elem: &Type, dims: &[u32], v: &Value) -> Result<(), CdrError> {
         self.enter()?;
         let p = prim_of(self.reg, elem);
         self.delimited(self.v2 && p.is_none(), |e| {
@@ -260,29 +339,42 @@ impl<'r> Encoder<'r> {
         Ok(())
     }
 
-    fn array_dims(&mut self, elem: &Type, p: Option<Primitive>, dims: &[u32], v: &Value) -> Result<(), CdrError> {
+    pub(crate) fn array_dims(
+        &mut self,
+        elem: &Type,
+        p: Option<Primitive>,
+        dims: &[u32],
+        v: &Value,
+    ) -> Result<(), CdrError> {
         let n = dims.first().copied().unwrap_or(1) as usize;
-        if let (Some(p), Value::String(s), 1) = (p, v, dims.len()) {
-            if p.is_byte() {
-                let bytes = decode_base64(s)?;
-                if bytes.len() != n {
-                    return Err(CdrError::json(format!("expected {n} bytes, found {}", bytes.len())));
-                }
-                self.w.buf.extend_from_slice(&bytes);
-                return Ok(());
+        if let (Some(p), Value::String(s), 1) = (p, v, dims.len())
+            && p.is_byte()
+        {
+            let bytes = decode_base64(s)?;
+            if bytes.len() != n {
+                return Err(CdrError::json(format!(
+                    "expected {n} bytes, found {}",
+                    bytes.len()
+                )));
             }
+            self.w.buf.extend_from_slice(&bytes);
+            return Ok(());
         }
         let Value::Array(items) = v else {
             return Err(expected("array", v));
         };
         if items.len() != n {
-            return Err(CdrError::json(format!("expected an array of {n} elements, found {}", items.len())));
+            return Err(CdrError::json(format!(
+                "expected an array of {n} elements, found {}",
+                items.len()
+            )));
         }
         if dims.len() <= 1 {
             return self.items(elem, p, items);
         }
         for (i, it) in items.iter().enumerate() {
-            self.array_dims(elem, p, &dims[1..], it).map_err(|e| e.at_index(i))?;
+            self.array_dims(elem, p, &dims[1..], it)
+                .map_err(|e| e.at_index(i))?;
         }
         Ok(())
     }
@@ -294,102 +386,128 @@ impl<'r> Encoder<'r> {
         };
         let keyed = self.keys_only && st.is_keyed();
         let mut seen = 0usize;
-        let members = st.members.iter().filter(|m| !keyed || m.key);
-        match (st.extensibility, self.v2) {
-            (Extensibility::Mutable, false) => {
-                for m in members {
-                    let Some(mv) = present(self.reg, obj.get(&m.name), m)? else { continue };
-                    seen += usize::from(obj.contains_key(&m.name));
-                    self.w.align(4);
-                    self.w.u16(0x3f01 | 0x4000);
-                    self.w.u16(8);
-                    self.w.u32((u32::from(m.must_understand) << 30) | m.id);
-                    let at = self.w.reserve_u32();
-                    let saved = self.w.origin;
-                    self.w.origin = self.w.buf.len();
-                    let r = self.member_value(m, &mv);
-                    self.w.origin = saved;
-                    r?;
-                    self.w.align(4);
-                    self.w.patch_len(at);
-                }
-                self.w.align(4);
-                self.w.u16(0x3f02 | 0x4000);
-                self.w.u16(0);
-            }
-            (Extensibility::Mutable, true) => {
-                let at = self.w.reserve_u32();
-                for m in members {
-                    let Some(mv) = present(self.reg, obj.get(&m.name), m)? else { continue };
-                    seen += usize::from(obj.contains_key(&m.name));
-                    self.w.align(4);
-                    let lc = self.length_code(&m.ty);
-                    self.w.u32((u32::from(m.must_understand) << 31) | (lc << 28) | m.id);
-                    if lc == 4 {
-                        let n = self.w.reserve_u32();
-                        self.member_value(m, &mv)?;
-                        self.w.patch_len(n);
-                    } else {
-                        self.member_value(m, &mv)?;
-                    }
-                }
-                self.w.patch_len(at);
-            }
-            (ext, v2) => {
-                let at = (ext == Extensibility::Appendable && v2).then(|| self.w.reserve_u32());
-                for m in members {
-                    seen += usize::from(obj.contains_key(&m.name));
-                    let mv = present(self.reg, obj.get(&m.name), m)?;
-                    if m.optional {
-                        self.optional(m, mv.as_deref())?;
-                    } else if let Some(mv) = mv {
-                        self.member_value(m, &mv)?;
-                    }
-                }
-                if let Some(at) = at {
-                    self.w.patch_len(at);
-                }
-            }
+        let ss = self.begin_struct(st);
+        for m in st.members.iter().filter(|m| !keyed || m.key) {
+            seen += usize::from(obj.contains_key(&m.name));
+            let mv = present(self.reg, obj.get(&m.name), m)?;
+            self.member(st, m, mv.as_deref())?;
         }
-        if seen < obj.len() && !self.keys_only {
-            if let Some(k) = obj.keys().find(|k| !st.members.iter().any(|m| &m.name == *k)) {
-                return Err(CdrError::json("unknown member").in_field(k));
-            }
+        self.end_struct(ss);
+        if seen < obj.len()
+            && !self.keys_only
+            && let Some(k) = obj
+                .keys()
+                .find(|k| !st.members.iter().any(|m| &m.name == *k))
+        {
+            return Err(CdrError::json("unknown member").in_field(k));
         }
         self.depth -= 1;
         Ok(())
     }
 
-    fn member_value(&mut self, m: &Member, v: &Value) -> Result<(), CdrError> {
-        self.value(&m.ty, v).map_err(|e| e.in_field(&m.name))
-    }
-
-    fn optional(&mut self, m: &Member, v: Option<&Value>) -> Result<(), CdrError> {
-        if self.v2 {
-            self.w.u8(u8::from(v.is_some()));
-            if let Some(v) = v {
-                self.member_value(m, v)?;
-            }
+    /// Writes member `m` of `st` with value `v` (`None`: an absent optional).
+    pub(crate) fn member(
+        &mut self,
+        st: &StructType,
+        m: &Member,
+        v: Option<&Value>,
+    ) -> Result<(), CdrError> {
+        let Some(ms) = self.begin_member(st, m, v.is_some()) else {
             return Ok(());
-        }
-        self.w.align(4);
-        self.w.u16(0x3f01 | 0x4000);
-        self.w.u16(8);
-        self.w.u32((u32::from(m.must_understand) << 31) | m.id);
-        let at = self.w.reserve_u32();
+        };
         if let Some(v) = v {
-            let saved = self.w.origin;
-            self.w.origin = self.w.buf.len();
-            let r = self.member_value(m, v);
-            self.w.origin = saved;
+            let r = self.value(&m.ty, v).map_err(|e| e.in_field(&m.name));
+            self.end_member(ms);
             r?;
-            self.w.patch_len(at);
+        } else {
+            self.end_member(ms);
         }
         Ok(())
     }
 
+    /// Writes what precedes a struct's members (a DHEADER placeholder in
+    /// XCDR2 for appendable and mutable structs).
+    pub(crate) fn begin_struct(&mut self, st: &StructType) -> StructState {
+        match (st.extensibility, self.v2) {
+            (Extensibility::Mutable, false) => StructState::ParamList,
+            (Extensibility::Final, _) | (Extensibility::Appendable, false) => StructState::Plain,
+            (_, true) => StructState::Delimited(self.w.reserve_u32()),
+        }
+    }
+
+    pub(crate) fn end_struct(&mut self, ss: StructState) {
+        match ss {
+            StructState::Plain => {}
+            StructState::ParamList => {
+                self.w.align(4);
+                self.w.u16(0x3f02 | 0x4000);
+                self.w.u16(0);
+            }
+            StructState::Delimited(at) => self.w.patch_len(at),
+        }
+    }
+
+    /// Writes what precedes a member's value: parameter header (XCDR1
+    /// mutable, XCDR1 optional), EMHEADER (XCDR2 mutable), presence flag
+    /// (XCDR2 optional). `None` when nothing at all is written (an absent
+    /// member of a mutable struct).
+    pub(crate) fn begin_member(
+        &mut self,
+        st: &StructType,
+        m: &Member,
+        present: bool,
+    ) -> Option<MemberState> {
+        let mut ms = MemberState::default();
+        match (st.extensibility, self.v2) {
+            (Extensibility::Mutable, _) if !present => return None,
+            (Extensibility::Mutable, false) => {
+                self.w.align(4);
+                self.w.u16(0x3f01 | 0x4000);
+                self.w.u16(8);
+                self.w.u32((u32::from(m.must_understand) << 30) | m.id);
+                ms.len_at = Some(self.w.reserve_u32());
+                ms.origin = Some(self.w.origin);
+                self.w.origin = self.w.buf.len();
+                ms.pad = true;
+            }
+            (Extensibility::Mutable, true) => {
+                self.w.align(4);
+                let lc = self.length_code(&m.ty);
+                self.w
+                    .u32((u32::from(m.must_understand) << 31) | (lc << 28) | m.id);
+                if lc == 4 {
+                    ms.len_at = Some(self.w.reserve_u32());
+                }
+            }
+            (_, true) if m.optional => self.w.u8(u8::from(present)),
+            (_, false) if m.optional => {
+                self.w.align(4);
+                self.w.u16(0x3f01 | 0x4000);
+                self.w.u16(8);
+                self.w.u32((u32::from(m.must_understand) << 31) | m.id);
+                ms.len_at = Some(self.w.reserve_u32());
+                ms.origin = Some(self.w.origin);
+                self.w.origin = self.w.buf.len();
+            }
+            _ => {}
+        }
+        Some(ms)
+    }
+
+    pub(crate) fn end_member(&mut self, ms: MemberState) {
+        if let Some(o) = ms.origin {
+            self.w.origin = o;
+        }
+        if ms.pad {
+            self.w.align(4);
+        }
+        if let Some(at) = ms.len_at {
+            self.w.patch_len(at);
+        }
+    }
+
     /// The EMHEADER length code Cyclone uses for a member of type `ty`.
-    fn length_code(&self, ty: &Type) -> u32 {
+    pub(crate) fn length_code(&self, ty: &Type) -> u32 {
         match self.reg.resolve(ty) {
             Type::Primitive(p) => match p.size() {
                 1 => 0,
@@ -421,102 +539,11 @@ impl<'r> Encoder<'r> {
             }
         }
     }
-
-    fn union_(&mut self, u: &UnionType, v: &Value) -> Result<(), CdrError> {
-        self.enter()?;
-        let Value::Object(obj) = v else {
-            return Err(expected("object", v));
-        };
-        let mut disc = match obj.get("_d") {
-            Some(d) => Some(self.discriminator_value(&u.discriminator, d).map_err(|e| e.in_field("_d"))?),
-            None => None,
-        };
-        let mut chosen = None;
-        for (k, val) in obj {
-            if k == "_d" {
-                continue;
-            }
-            let Some(c) = u.cases.iter().find(|c| &c.name == k) else {
-                return Err(CdrError::json("unknown union member").in_field(k));
-            };
-            if chosen.is_some() {
-                return Err(CdrError::json("a union holds one member at a time").in_field(k));
-            }
-            chosen = Some((c, val));
-        }
-        let d = match (disc.take(), chosen) {
-            (Some(d), Some((c, _))) => {
-                if u.case_for(d).map(|x| &x.name) != Some(&c.name) {
-                    return Err(CdrError::json(format!("discriminator does not select `{}`", c.name)).in_field("_d"));
-                }
-                d
-            }
-            (Some(d), None) => d,
-            (None, Some((c, _))) => canonical_discriminator(self.reg, u, c),
-            (None, None) => return Err(CdrError::json("a union needs a member or `_d`")),
-        };
-        let delimited = self.v2 && u.extensibility != Extensibility::Final;
-        self.delimited(delimited, |e| {
-            e.write_discriminator(&u.discriminator, d)?;
-            if let Some(c) = u.case_for(d) {
-                match chosen {
-                    Some((_, val)) => e.value(&c.ty, val),
-                    None => {
-                        let def = default_json(e.reg, &c.ty)?;
-                        e.value(&c.ty, &def)
-                    }
-                }
-                .map_err(|err| err.in_field(&c.name))?;
-            }
-            Ok(())
-        })?;
-        self.depth -= 1;
-        Ok(())
-    }
-
-    fn discriminator_value(&self, ty: &Type, v: &Value) -> Result<i64, CdrError> {
-        match self.reg.resolve(ty) {
-            Type::Primitive(Primitive::Bool) => match v {
-                Value::Bool(b) => Ok(i64::from(*b)),
-                other => Err(expected("boolean", other)),
-            },
-            Type::Primitive(Primitive::Char) => Ok(i64::from(json_char(v, 0xff)?)),
-            Type::Primitive(Primitive::WChar) => Ok(i64::from(json_char(v, 0xffff)?)),
-            Type::Primitive(Primitive::UInt64) => Ok(ranged(v, 0, u64::MAX.into(), "uint64")? as u64 as i64),
-            Type::Named(id) => match self.reg.def(*id) {
-                TypeDef::Enum(e) => match v {
-                    Value::Number(_) => Ok(ranged(v, i32::MIN.into(), i32::MAX.into(), "enum")? as i64),
-                    _ => Ok(i64::from(enum_value(e, v)?)),
-                },
-                _ => Err(CdrError::new(CdrErrorKind::Unsupported, "bad discriminator type")),
-            },
-            _ => Ok(ranged(v, i64::MIN.into(), i64::MAX.into(), "discriminator")? as i64),
-        }
-    }
-
-    fn write_discriminator(&mut self, ty: &Type, d: i64) -> Result<(), CdrError> {
-        use Primitive::*;
-        match self.reg.resolve(ty) {
-            Type::Primitive(p) => match p.size() {
-                1 => self.w.u8(d as u8),
-                2 => self.w.u16(d as u16),
-                4 => self.w.u32(d as u32),
-                _ => self.w.u64(d as u64),
-            },
-            Type::Named(id) => match self.reg.def(*id) {
-                TypeDef::Enum(e) => self.enum_wire(e.bit_bound, d as i32),
-                _ => return Err(CdrError::new(CdrErrorKind::Unsupported, "bad discriminator type")),
-            },
-            _ => return Err(CdrError::new(CdrErrorKind::Unsupported, "bad discriminator type")),
-        }
-        let _ = (Bool, Float32);
-        Ok(())
-    }
 }
 
 /// The value to encode for member `m`: the JSON value, or its default when
 /// missing; `None` for an absent optional.
-fn present<'v>(
+pub(crate) fn present<'v>(
     reg: &TypeRegistry,
     v: Option<&'v Value>,
     m: &Member,
@@ -525,7 +552,7 @@ fn present<'v>(
         Some(Value::Null) if m.optional => Ok(None),
         Some(v) => Ok(Some(std::borrow::Cow::Borrowed(v))),
         None if m.optional => Ok(None),
-        None => default_json(reg, &m.ty)
+        None => default_member_json(reg, m)
             .map(|d| Some(std::borrow::Cow::Owned(d)))
             .map_err(|e| e.in_field(&m.name)),
     }
@@ -548,13 +575,20 @@ pub(crate) fn enum_value(e: &EnumType, v: &Value) -> Result<i32, CdrError> {
     }
 }
 
+/// The default of member `m` (its `@default`, else its type's) as JSON.
+pub(crate) fn default_member_json(reg: &TypeRegistry, m: &Member) -> Result<Value, CdrError> {
+    let mut s = ValueSink::default();
+    super::defaults::member(reg, m, &mut s, 0)?;
+    Ok(s.finish())
+}
+
 pub(crate) fn default_json(reg: &TypeRegistry, ty: &Type) -> Result<Value, CdrError> {
     let mut s = ValueSink::default();
     super::defaults::emit(reg, ty, &mut s, 0)?;
     Ok(s.finish())
 }
 
-fn decode_base64(s: &str) -> Result<Vec<u8>, CdrError> {
+pub(crate) fn decode_base64(s: &str) -> Result<Vec<u8>, CdrError> {
     let e = &base64::engine::general_purpose::STANDARD;
     e.decode(s)
         .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(s))

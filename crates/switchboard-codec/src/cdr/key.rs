@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value};
 
-use super::encode::{Encoder, default_json};
+use super::encode::{Encoder, default_member_json};
 use super::error::{CdrError, CdrErrorKind};
 use super::writer::Writer;
 use super::{Encoding, MAX_DEPTH, prim_of};
@@ -30,7 +30,10 @@ fn key_json(reg: &TypeRegistry, ty: &Type, value: &Value, depth: usize) -> Resul
         _ => return Ok(value.clone()),
     };
     let Value::Object(obj) = value else {
-        return Err(CdrError::json(format!("expected object, found {}", super::encode::kind(value))));
+        return Err(CdrError::json(format!(
+            "expected object, found {}",
+            super::encode::kind(value)
+        )));
     };
     let mut out = Map::new();
     let keyed = st.is_keyed();
@@ -40,7 +43,7 @@ fn key_json(reg: &TypeRegistry, ty: &Type, value: &Value, depth: usize) -> Resul
     for m in st.members.iter().filter(|m| !keyed || m.key) {
         let v = match obj.get(&m.name) {
             Some(v) => key_json(reg, &m.ty, v, depth + 1),
-            None => default_json(reg, &m.ty),
+            None => default_member_json(reg, m),
         }
         .map_err(|e| e.in_field(&m.name))?;
         out.insert(m.name.clone(), v);
@@ -52,7 +55,12 @@ fn key_json(reg: &TypeRegistry, ty: &Type, value: &Value, depth: usize) -> Resul
 /// `serialize_key` does (key members only, in declaration order, DHEADERs and
 /// EMHEADERs kept for appendable/mutable types in XCDR2; no encapsulation
 /// header). For a keyless type, every member.
-pub fn key_cdr(reg: &TypeRegistry, ty: TypeId, value: &Value, enc: Encoding) -> Result<Vec<u8>, CdrError> {
+pub fn key_cdr(
+    reg: &TypeRegistry,
+    ty: TypeId,
+    value: &Value,
+    enc: Encoding,
+) -> Result<Vec<u8>, CdrError> {
     let w = Writer::new(enc.big_endian, enc.max_align(), 64);
     let mut e = Encoder::new(reg, w, enc.v2());
     e.keys_only = true;
@@ -84,9 +92,15 @@ fn max_size(reg: &TypeRegistry, ty: &Type, at: usize, keys: bool, depth: usize) 
     let align = |at: usize, a: usize| at.div_ceil(a.min(4)) * a.min(4);
     let end = match reg.resolve(ty) {
         Type::Primitive(p) => align(at, p.size()) + p.size(),
-        Type::String { bound: Some(b), wide } => align(at, 4) + 4 + (*b as usize + 1) * if *wide { 2 } else { 1 },
+        Type::String {
+            bound: Some(b),
+            wide,
+        } => align(at, 4) + 4 + (*b as usize + 1) * if *wide { 2 } else { 1 },
         Type::String { bound: None, .. } | Type::Sequence { bound: None, .. } => return None,
-        Type::Sequence { elem, bound: Some(b) } => {
+        Type::Sequence {
+            elem,
+            bound: Some(b),
+        } => {
             let mut p = align(at, 4) + 4 + usize::from(prim_of(reg, elem).is_none()) * 4;
             for _ in 0..*b.min(&65536) {
                 p = max_size(reg, elem, p, false, depth + 1)?;
@@ -95,7 +109,11 @@ fn max_size(reg: &TypeRegistry, ty: &Type, at: usize, keys: bool, depth: usize) 
         }
         Type::Array { elem, dims } => {
             let n: usize = dims.iter().map(|d| *d as usize).product();
-            let mut p = if prim_of(reg, elem).is_none() { align(at, 4) + 4 } else { at };
+            let mut p = if prim_of(reg, elem).is_none() {
+                align(at, 4) + 4
+            } else {
+                at
+            };
             for _ in 0..n.min(65536) {
                 p = max_size(reg, elem, p, false, depth + 1)?;
             }

@@ -26,7 +26,7 @@
 //!
 //! | IDL | JSON (decoder output) | also accepted as input |
 //! |---|---|---|
-//! | struct | object, one key per member in declaration order | missing members take their default (0, `""`, `[]`, first enumerator, ...) |
+//! | struct | object, one key per member in declaration order | missing members take their default (`@default`, else 0, `""`, `[]`, first enumerator, ...) |
 //! | `@optional` member | the value, or `null` when absent | key missing = absent |
 //! | boolean | `true` / `false` | |
 //! | integers up to 32 bits | number | numeric string |
@@ -72,6 +72,8 @@ mod error;
 mod key;
 mod reader;
 mod sink;
+mod stream;
+mod union;
 mod writer;
 
 pub use error::{CdrError, CdrErrorKind};
@@ -79,7 +81,9 @@ pub use key::{key_cdr, key_hash, key_of};
 
 use serde_json::Value;
 
-use crate::idl::{Extensibility, Primitive, Type, TypeDef, TypeId, TypeRegistry, UnionCase, UnionType};
+use crate::idl::{
+    Extensibility, Primitive, Type, TypeDef, TypeId, TypeRegistry, UnionCase, UnionType,
+};
 use decode::Decoder;
 use encode::Encoder;
 use reader::Reader;
@@ -110,18 +114,33 @@ pub struct Encoding {
 
 impl Encoding {
     /// XCDR1, little endian (what Cyclone writes for final types by default).
-    pub const XCDR1_LE: Encoding = Encoding { version: XcdrVersion::Xcdr1, big_endian: false };
+    pub const XCDR1_LE: Encoding = Encoding {
+        version: XcdrVersion::Xcdr1,
+        big_endian: false,
+    };
     /// XCDR1, big endian.
-    pub const XCDR1_BE: Encoding = Encoding { version: XcdrVersion::Xcdr1, big_endian: true };
+    pub const XCDR1_BE: Encoding = Encoding {
+        version: XcdrVersion::Xcdr1,
+        big_endian: true,
+    };
     /// XCDR2, little endian (what Cyclone writes for appendable and mutable types).
-    pub const XCDR2_LE: Encoding = Encoding { version: XcdrVersion::Xcdr2, big_endian: false };
+    pub const XCDR2_LE: Encoding = Encoding {
+        version: XcdrVersion::Xcdr2,
+        big_endian: false,
+    };
     /// XCDR2, big endian.
-    pub const XCDR2_BE: Encoding = Encoding { version: XcdrVersion::Xcdr2, big_endian: true };
+    pub const XCDR2_BE: Encoding = Encoding {
+        version: XcdrVersion::Xcdr2,
+        big_endian: true,
+    };
 
     /// The encoding a representation id (first two header bytes) denotes.
     pub fn from_representation_id(id: [u8; 2]) -> Result<Encoding, CdrError> {
         if id[0] != 0 {
-            return Err(CdrError::malformed(format!("unknown representation id {:02x}{:02x}", id[0], id[1])));
+            return Err(CdrError::malformed(format!(
+                "unknown representation id {:02x}{:02x}",
+                id[0], id[1]
+            )));
         }
         let version = match id[1] {
             0x00..=0x03 => XcdrVersion::Xcdr1,
@@ -133,7 +152,10 @@ impl Encoding {
                 ));
             }
         };
-        Ok(Encoding { version, big_endian: id[1] & 1 == 0 })
+        Ok(Encoding {
+            version,
+            big_endian: id[1] & 1 == 0,
+        })
     }
 
     /// The representation id for a type of `ext`ensibility in this encoding.
@@ -174,15 +196,47 @@ pub fn representation_id(reg: &TypeRegistry, ty: TypeId, enc: Encoding) -> [u8; 
     enc.representation_id(extensibility(reg, ty))
 }
 
-/// The encoding Cyclone DDS writers use by default for `ty` when its
-/// extensibility decides: XCDR2 for appendable and mutable types, XCDR1 for
-/// final ones. (Cyclone also picks XCDR2 for final types that contain
-/// optional members or non-final nested types.)
+/// The encoding Cyclone DDS writers use by default for `ty`: XCDR2 when the
+/// type is appendable or mutable, or contains (at any depth) an optional
+/// member or an appendable or mutable type; XCDR1 otherwise.
 pub fn preferred_encoding(reg: &TypeRegistry, ty: TypeId, big_endian: bool) -> Encoding {
-    let v2 = extensibility(reg, ty) != Extensibility::Final;
+    let mut seen = Vec::new();
+    let v2 = needs_xcdr2(reg, &Type::Named(ty), &mut seen);
     Encoding {
-        version: if v2 { XcdrVersion::Xcdr2 } else { XcdrVersion::Xcdr1 },
+        version: if v2 {
+            XcdrVersion::Xcdr2
+        } else {
+            XcdrVersion::Xcdr1
+        },
         big_endian,
+    }
+}
+
+fn needs_xcdr2(reg: &TypeRegistry, ty: &Type, seen: &mut Vec<TypeId>) -> bool {
+    match ty {
+        Type::Primitive(_) | Type::String { .. } => false,
+        Type::Sequence { elem, .. } | Type::Array { elem, .. } => needs_xcdr2(reg, elem, seen),
+        Type::Named(id) => {
+            if seen.contains(id) {
+                return false;
+            }
+            seen.push(*id);
+            match reg.def(*id) {
+                TypeDef::Alias { ty, .. } => needs_xcdr2(reg, ty, seen),
+                TypeDef::Enum(_) => false,
+                TypeDef::Struct(st) => {
+                    st.extensibility != Extensibility::Final
+                        || st
+                            .members
+                            .iter()
+                            .any(|m| m.optional || needs_xcdr2(reg, &m.ty, seen))
+                }
+                TypeDef::Union(u) => {
+                    u.extensibility != Extensibility::Final
+                        || u.cases.iter().any(|c| needs_xcdr2(reg, &c.ty, seen))
+                }
+            }
+        }
     }
 }
 
@@ -193,7 +247,13 @@ fn split_header(bytes: &[u8]) -> Result<([u8; 2], &[u8]), CdrError> {
     Ok(([bytes[0], bytes[1]], &bytes[4..]))
 }
 
-fn decode_with<S: Sink>(reg: &TypeRegistry, ty: TypeId, id: [u8; 2], body: &[u8], sink: S) -> Result<S, CdrError> {
+fn decode_with<S: Sink>(
+    reg: &TypeRegistry,
+    ty: TypeId,
+    id: [u8; 2],
+    body: &[u8],
+    sink: S,
+) -> Result<S, CdrError> {
     let enc = Encoding::from_representation_id(id)?;
     check_id(reg, ty)?;
     let r = Reader::new(body, enc.big_endian, enc.max_align());
@@ -201,14 +261,19 @@ fn decode_with<S: Sink>(reg: &TypeRegistry, ty: TypeId, id: [u8; 2], body: &[u8]
     d.value(&Type::Named(ty))?;
     let left = d.r.remaining();
     if left > 3 && extensibility(reg, ty) == Extensibility::Final && enc.v2() {
-        return Err(CdrError::malformed(format!("{left} unexpected bytes after the sample")));
+        return Err(CdrError::malformed(format!(
+            "{left} unexpected bytes after the sample"
+        )));
     }
     Ok(d.s)
 }
 
 fn check_id(reg: &TypeRegistry, ty: TypeId) -> Result<(), CdrError> {
     if reg.types().nth(ty.0 as usize).is_none() {
-        return Err(CdrError::new(CdrErrorKind::Unsupported, "type id from another registry"));
+        return Err(CdrError::new(
+            CdrErrorKind::Unsupported,
+            "type id from another registry",
+        ));
     }
     Ok(())
 }
@@ -221,19 +286,33 @@ pub fn decode_to_json(reg: &TypeRegistry, ty: TypeId, bytes: &[u8]) -> Result<Va
 }
 
 /// Decodes a body without its header, given the header's representation id.
-pub fn decode_body_to_json(reg: &TypeRegistry, ty: TypeId, representation_id: [u8; 2], body: &[u8]) -> Result<Value, CdrError> {
+pub fn decode_body_to_json(
+    reg: &TypeRegistry,
+    ty: TypeId,
+    representation_id: [u8; 2],
+    body: &[u8],
+) -> Result<Value, CdrError> {
     Ok(decode_with(reg, ty, representation_id, body, ValueSink::default())?.finish())
 }
 
 /// Decodes a whole serialized payload straight into compact JSON text (no
 /// intermediate [`Value`]; the fast path for routing to JSON destinations).
-pub fn decode_to_json_text(reg: &TypeRegistry, ty: TypeId, bytes: &[u8]) -> Result<Vec<u8>, CdrError> {
+pub fn decode_to_json_text(
+    reg: &TypeRegistry,
+    ty: TypeId,
+    bytes: &[u8],
+) -> Result<Vec<u8>, CdrError> {
     let (id, body) = split_header(bytes)?;
     decode_body_to_json_text(reg, ty, id, body)
 }
 
 /// [`decode_to_json_text`] for a body without its header.
-pub fn decode_body_to_json_text(reg: &TypeRegistry, ty: TypeId, representation_id: [u8; 2], body: &[u8]) -> Result<Vec<u8>, CdrError> {
+pub fn decode_body_to_json_text(
+    reg: &TypeRegistry,
+    ty: TypeId,
+    representation_id: [u8; 2],
+    body: &[u8],
+) -> Result<Vec<u8>, CdrError> {
     let cap = body.len().saturating_mul(2).min(64 << 20) + 64;
     Ok(decode_with(reg, ty, representation_id, body, TextSink::new(cap))?.out)
 }
@@ -241,7 +320,12 @@ pub fn decode_body_to_json_text(reg: &TypeRegistry, ty: TypeId, representation_i
 /// Encodes `value` as a sample of type `ty`: the 4-byte encapsulation header
 /// (representation id from `enc` and the type's extensibility, options 0)
 /// followed by the body.
-pub fn encode_from_json(reg: &TypeRegistry, ty: TypeId, value: &Value, enc: Encoding) -> Result<Vec<u8>, CdrError> {
+pub fn encode_from_json(
+    reg: &TypeRegistry,
+    ty: TypeId,
+    value: &Value,
+    enc: Encoding,
+) -> Result<Vec<u8>, CdrError> {
     check_id(reg, ty)?;
     let id = representation_id(reg, ty, enc);
     let mut w = Writer::new(enc.big_endian, enc.max_align(), 256);
@@ -254,22 +338,64 @@ pub fn encode_from_json(reg: &TypeRegistry, ty: TypeId, value: &Value, enc: Enco
 
 /// Encodes the body only (no header); the representation id to send with it
 /// is [`representation_id`]`(reg, ty, enc)`.
-pub fn encode_body_from_json(reg: &TypeRegistry, ty: TypeId, value: &Value, enc: Encoding) -> Result<Vec<u8>, CdrError> {
+pub fn encode_body_from_json(
+    reg: &TypeRegistry,
+    ty: TypeId,
+    value: &Value,
+    enc: Encoding,
+) -> Result<Vec<u8>, CdrError> {
     check_id(reg, ty)?;
-    let mut e = Encoder::new(reg, Writer::new(enc.big_endian, enc.max_align(), 256), enc.v2());
+    let mut e = Encoder::new(
+        reg,
+        Writer::new(enc.big_endian, enc.max_align(), 256),
+        enc.v2(),
+    );
     e.value(&Type::Named(ty), value)?;
     Ok(e.w.buf)
 }
 
-/// Parses JSON text and encodes it (see [`encode_from_json`]).
-pub fn encode_from_json_text(reg: &TypeRegistry, ty: TypeId, json: &[u8], enc: Encoding) -> Result<Vec<u8>, CdrError> {
-    let v: Value = serde_json::from_slice(json).map_err(|e| CdrError::json(format!("invalid JSON: {e}")))?;
-    encode_from_json(reg, ty, &v, enc)
+/// Encodes JSON text (see [`encode_from_json`]) without building a
+/// [`Value`]: the type drives the JSON parser and CDR is written as the
+/// tokens come (the fast path for JSON from HTTP, MQTT, WebSocket).
+pub fn encode_from_json_text(
+    reg: &TypeRegistry,
+    ty: TypeId,
+    json: &[u8],
+    enc: Encoding,
+) -> Result<Vec<u8>, CdrError> {
+    check_id(reg, ty)?;
+    let id = representation_id(reg, ty, enc);
+    let mut w = Writer::new(enc.big_endian, enc.max_align(), json.len() / 2 + 64);
+    w.buf.extend_from_slice(&[id[0], id[1], 0, 0]);
+    w.origin = 4;
+    let mut e = Encoder::new(reg, w, enc.v2());
+    stream::encode_text(&mut e, &Type::Named(ty), json)?;
+    Ok(e.w.buf)
+}
+
+/// [`encode_from_json_text`] without the header (for DDS stacks that send the
+/// representation id separately; it is [`representation_id`]`(reg, ty, enc)`).
+pub fn encode_body_from_json_text(
+    reg: &TypeRegistry,
+    ty: TypeId,
+    json: &[u8],
+    enc: Encoding,
+) -> Result<Vec<u8>, CdrError> {
+    check_id(reg, ty)?;
+    let w = Writer::new(enc.big_endian, enc.max_align(), json.len() / 2 + 64);
+    let mut e = Encoder::new(reg, w, enc.v2());
+    stream::encode_text(&mut e, &Type::Named(ty), json)?;
+    Ok(e.w.buf)
 }
 
 /// Re-encodes a sample in another encoding (e.g. XCDR2 from a Cyclone writer
 /// to XCDR1 for a reader that only accepts that).
-pub fn transcode(reg: &TypeRegistry, ty: TypeId, bytes: &[u8], enc: Encoding) -> Result<Vec<u8>, CdrError> {
+pub fn transcode(
+    reg: &TypeRegistry,
+    ty: TypeId,
+    bytes: &[u8],
+    enc: Encoding,
+) -> Result<Vec<u8>, CdrError> {
     encode_from_json(reg, ty, &decode_to_json(reg, ty, bytes)?, enc)
 }
 
@@ -304,13 +430,15 @@ pub(crate) fn canonical_discriminator(reg: &TypeRegistry, u: &UnionType, c: &Uni
     let used = |v: i64| u.cases.iter().any(|x| x.labels.contains(&v));
     match reg.resolve(&u.discriminator) {
         Type::Named(id) => match reg.def(*id) {
-            TypeDef::Enum(e) => (0..).find(|v| !e.enumerators.iter().any(|x| i64::from(x.1) == *v)).unwrap_or(0),
+            TypeDef::Enum(e) => (0..)
+                .find(|v| !e.enumerators.iter().any(|x| i64::from(x.1) == *v))
+                .unwrap_or(0),
             _ => 0,
         },
         Type::Primitive(Primitive::Bool) => i64::from(!used(1)),
-        Type::Primitive(Primitive::Int8 | Primitive::Int16 | Primitive::Int32 | Primitive::Int64) => {
-            (1..).map(|v: i64| -v).find(|v| !used(*v)).unwrap_or(-1)
-        }
+        Type::Primitive(
+            Primitive::Int8 | Primitive::Int16 | Primitive::Int32 | Primitive::Int64,
+        ) => (1..).map(|v: i64| -v).find(|v| !used(*v)).unwrap_or(-1),
         _ => (0..).find(|v| !used(*v)).unwrap_or(0),
     }
 }

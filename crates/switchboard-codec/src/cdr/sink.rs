@@ -203,7 +203,8 @@ impl Sink for TextSink {
     }
     fn bool(&mut self, v: bool) {
         self.sep();
-        self.out.extend_from_slice(if v { b"true" } else { b"false" });
+        self.out
+            .extend_from_slice(if v { b"true" } else { b"false" });
     }
     fn i64(&mut self, v: i64) {
         self.sep();

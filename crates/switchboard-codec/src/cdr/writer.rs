@@ -58,7 +58,11 @@ impl Writer {
     }
 
     pub(crate) fn patch_u32(&mut self, at: usize, v: u32) {
-        let b = if self.big_endian { v.to_be_bytes() } else { v.to_le_bytes() };
+        let b = if self.big_endian {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        };
         self.buf[at..at + 4].copy_from_slice(&b);
     }
 

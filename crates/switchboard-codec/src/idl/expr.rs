@@ -2,10 +2,10 @@
 //! references to earlier `const`s and enumerators, and the IDL operators
 //! `| ^ & << >> + - * / % ~` with their usual precedence.
 
-use super::parser::Parser;
-use super::types::ConstValue;
 use super::IdlError;
 use super::lexer::Tok;
+use super::parser::Parser;
+use super::types::ConstValue;
 
 impl Parser<'_> {
     /// Parses and evaluates a constant expression.
@@ -18,12 +18,22 @@ impl Parser<'_> {
         let pos = self.pos();
         match self.const_expr()? {
             ConstValue::Int(v) if (1..=i128::from(u32::MAX)).contains(&v) => Ok(v as u32),
-            other => Err(IdlError::at(pos, format!("{what} must be a positive integer, not {other:?}"))),
+            other => Err(IdlError::at(
+                pos,
+                format!("{what} must be a positive integer, not {other:?}"),
+            )),
         }
     }
 
     fn binary(&mut self, level: usize) -> Result<ConstValue, IdlError> {
-        const LEVELS: [&[&str]; 6] = [&["|"], &["^"], &["&"], &["<<", ">>"], &["+", "-"], &["*", "/", "%"]];
+        const LEVELS: [&[&str]; 6] = [
+            &["|"],
+            &["^"],
+            &["&"],
+            &["<<", ">>"],
+            &["+", "-"],
+            &["*", "/", "%"],
+        ];
         if level == LEVELS.len() {
             return self.unary();
         }
@@ -69,7 +79,10 @@ impl Parser<'_> {
     fn primary(&mut self) -> Result<ConstValue, IdlError> {
         let pos = self.pos();
         let Some(tok) = self.peek_tok().cloned() else {
-            return Err(IdlError::at(pos, "expected an expression, found end of input"));
+            return Err(IdlError::at(
+                pos,
+                "expected an expression, found end of input",
+            ));
         };
         match tok {
             Tok::Int(v) => {
@@ -114,7 +127,10 @@ impl Parser<'_> {
                 self.lookup_const(&name)
                     .ok_or_else(|| IdlError::at(pos, format!("unknown constant `{name}`")))
             }
-            other => Err(IdlError::at(pos, format!("expected an expression, found {other}"))),
+            other => Err(IdlError::at(
+                pos,
+                format!("expected an expression, found {other}"),
+            )),
         }
     }
 }
@@ -127,7 +143,10 @@ fn apply(op: &str, a: ConstValue, b: ConstValue) -> Result<ConstValue, String> {
                 "|" => Some(x | y),
                 "^" => Some(x ^ y),
                 "&" => Some(x & y),
-                "<<" => u32::try_from(y).ok().filter(|s| *s < 64).and_then(|s| x.checked_shl(s)),
+                "<<" => u32::try_from(y)
+                    .ok()
+                    .filter(|s| *s < 64)
+                    .and_then(|s| x.checked_shl(s)),
                 ">>" => u32::try_from(y).ok().filter(|s| *s < 128).map(|s| x >> s),
                 "+" => x.checked_add(y),
                 "-" => x.checked_sub(y),
@@ -136,7 +155,8 @@ fn apply(op: &str, a: ConstValue, b: ConstValue) -> Result<ConstValue, String> {
                 "%" => x.checked_rem(y),
                 _ => None,
             };
-            r.map(Int).ok_or_else(|| format!("integer overflow or division by zero in `{op}`"))
+            r.map(Int)
+                .ok_or_else(|| format!("integer overflow or division by zero in `{op}`"))
         }
         (Float(x), Float(y)) => float_op(op, x, y),
         (Int(x), Float(y)) => float_op(op, x as f64, y),

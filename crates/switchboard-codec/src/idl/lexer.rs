@@ -190,7 +190,9 @@ impl Lexer<'_> {
                 out.push_str(&self.src[st..self.i]);
                 break;
             }
-            if self.peek(0) == b'\\' && (self.peek(1) == b'\n' || (self.peek(1) == b'\r' && self.peek(2) == b'\n')) {
+            if self.peek(0) == b'\\'
+                && (self.peek(1) == b'\n' || (self.peek(1) == b'\r' && self.peek(2) == b'\n'))
+            {
                 out.push_str(&self.src[st..self.i]);
                 out.push(' ');
                 while self.bump() != b'\n' {}

@@ -11,8 +11,8 @@
 //! multi-dimensional arrays, every primitive (`long double` is rejected),
 //! forward declarations, and the annotations `@key`, `@optional`, `@id`,
 //! `@hashid`, `@autoid`, `@final`, `@appendable`, `@mutable`,
-//! `@extensibility`, `@must_understand`, `@bit_bound`, `@value`; others
-//! (`@topic`, `@default`, `@verbatim`, `@unit`, `@range`, `@nested`, ...) are
+//! `@extensibility`, `@must_understand`, `@bit_bound`, `@value`, `@default`
+//! (the value of a member missing from input JSON); others (`@topic`, `@verbatim`, `@unit`, `@range`, `@nested`, ...) are
 //! accepted and ignored. The preprocessor resolves `#include "f"` relative to
 //! the including file (then the include directories), honours include guards,
 //! `#pragma once` and `#pragma keylist TYPE member...`, and ignores other
@@ -36,11 +36,14 @@
 //! # Ok::<(), switchboard_codec::idl::IdlError>(())
 //! ```
 
+mod annot;
+mod decls;
 mod expr;
 mod lexer;
 mod parser;
 mod preproc;
 mod types;
+mod typespec;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -98,10 +101,10 @@ impl IdlError {
     }
 
     fn with_files(mut self, files: &[PathBuf]) -> Self {
-        if let Some(i) = self.file_index.take() {
-            if let Some(f) = files.get(i as usize) {
-                self.file = f.display().to_string();
-            }
+        if let Some(i) = self.file_index.take()
+            && let Some(f) = files.get(i as usize)
+        {
+            self.file = f.display().to_string();
         }
         self
     }
@@ -147,7 +150,10 @@ impl TypeRegistry {
         files: &[P],
         include_dirs: &[D],
     ) -> Result<Self, IdlError> {
-        let dirs = include_dirs.iter().map(|d| d.as_ref().to_path_buf()).collect();
+        let dirs = include_dirs
+            .iter()
+            .map(|d| d.as_ref().to_path_buf())
+            .collect();
         Self::build(&preproc::Fs, dirs, files.iter().map(|f| f.as_ref()))
     }
 
@@ -155,7 +161,11 @@ impl TypeRegistry {
     /// `#include` is not available here.
     pub fn from_idl_str(name: &str, text: &str) -> Result<Self, IdlError> {
         let path = Path::new(name);
-        Self::build(&MemSource { name: path, text }, Vec::new(), std::iter::once(path))
+        Self::build(
+            &MemSource { name: path, text },
+            Vec::new(),
+            std::iter::once(path),
+        )
     }
 
     fn build<'p>(
@@ -178,14 +188,19 @@ impl TypeRegistry {
         let files = pre.files;
         let mut p = Parser::new(&pre.tokens, Builder::default());
         p.parse_all().map_err(|e| e.with_files(&files))?;
-        let Builder { defs, def_pos, names } = p.b;
+        let Builder {
+            defs,
+            def_pos,
+            names,
+        } = p.b;
         let mut out_defs = Vec::with_capacity(defs.len());
         for (i, d) in defs.into_iter().enumerate() {
             match d {
                 Some(d) => out_defs.push(d),
                 None => {
                     let pos = def_pos.get(i).copied().unwrap_or_default();
-                    return Err(IdlError::at(pos, "forward-declared type is never defined").with_files(&files));
+                    return Err(IdlError::at(pos, "forward-declared type is never defined")
+                        .with_files(&files));
                 }
             }
         }
@@ -208,18 +223,26 @@ impl TypeRegistry {
         }
         for kl in pre.keylists {
             let Some(id) = reg.get(&kl.ty) else {
-                return Err(IdlError::at(kl.pos, format!("#pragma keylist: unknown type `{}`", kl.ty))
-                    .with_files(&reg.files));
+                return Err(IdlError::at(
+                    kl.pos,
+                    format!("#pragma keylist: unknown type `{}`", kl.ty),
+                )
+                .with_files(&reg.files));
             };
             let Some(TypeDef::Struct(s)) = reg.defs.get_mut(id.0 as usize) else {
-                return Err(IdlError::at(kl.pos, "#pragma keylist needs a struct").with_files(&reg.files));
+                return Err(
+                    IdlError::at(kl.pos, "#pragma keylist needs a struct").with_files(&reg.files)
+                );
             };
             for k in &kl.members {
                 match s.members.iter_mut().find(|m| &m.name == k) {
                     Some(m) => m.key = true,
                     None => {
-                        return Err(IdlError::at(kl.pos, format!("#pragma keylist: no member `{k}`"))
-                            .with_files(&reg.files));
+                        return Err(IdlError::at(
+                            kl.pos,
+                            format!("#pragma keylist: no member `{k}`"),
+                        )
+                        .with_files(&reg.files));
                     }
                 }
             }
@@ -279,7 +302,10 @@ impl TypeRegistry {
 
     /// Every declared type with its id, in declaration order.
     pub fn types(&self) -> impl Iterator<Item = (TypeId, &TypeDef)> {
-        self.defs.iter().enumerate().map(|(i, d)| (TypeId(i as u32), d))
+        self.defs
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (TypeId(i as u32), d))
     }
 
     /// A constant (or enumerator) by fully scoped name.

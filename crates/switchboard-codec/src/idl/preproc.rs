@@ -110,7 +110,9 @@ impl<'s> Preprocessor<'s> {
                 }
                 continue;
             };
-            let (name, rest) = d.split_once(char::is_whitespace).unwrap_or((d.as_str(), ""));
+            let (name, rest) = d
+                .split_once(char::is_whitespace)
+                .unwrap_or((d.as_str(), ""));
             let rest = rest.trim();
             let on = active(&conds);
             match name {
@@ -147,15 +149,19 @@ impl<'s> Preprocessor<'s> {
                 }
                 _ if !on => {}
                 "define" => {
-                    let m = rest.split(|c: char| c.is_whitespace() || c == '(').next().unwrap_or("");
+                    let m = rest
+                        .split(|c: char| c.is_whitespace() || c == '(')
+                        .next()
+                        .unwrap_or("");
                     self.defined.insert(m.to_owned());
                 }
                 "undef" => {
                     self.defined.remove(rest);
                 }
                 "include" => {
-                    let target = include_target(rest)
-                        .ok_or_else(|| IdlError::at(t.pos, "#include expects \"file\" or <file>"))?;
+                    let target = include_target(rest).ok_or_else(|| {
+                        IdlError::at(t.pos, "#include expects \"file\" or <file>")
+                    })?;
                     let found = self.find_include(path, target).ok_or_else(|| {
                         IdlError::at(t.pos, format!("#include file not found: {target}"))
                     })?;
@@ -166,12 +172,14 @@ impl<'s> Preprocessor<'s> {
                     match words.next() {
                         Some("once") => {}
                         Some("keylist") => {
-                            let ty = words
-                                .next()
-                                .ok_or_else(|| IdlError::at(t.pos, "#pragma keylist needs a type"))?;
+                            let ty = words.next().ok_or_else(|| {
+                                IdlError::at(t.pos, "#pragma keylist needs a type")
+                            })?;
                             self.out.keylists.push(Keylist {
                                 ty: ty.to_owned(),
-                                members: words.map(|w| w.trim_end_matches(',').to_owned()).collect(),
+                                members: words
+                                    .map(|w| w.trim_end_matches(',').to_owned())
+                                    .collect(),
                                 pos: t.pos,
                             });
                         }
@@ -187,7 +195,11 @@ impl<'s> Preprocessor<'s> {
         }
         if !conds.is_empty() {
             return Err(IdlError::at(
-                Pos { file: idx, line: 0, col: 0 },
+                Pos {
+                    file: idx,
+                    line: 0,
+                    col: 0,
+                },
                 "#if without #endif at end of file",
             ));
         }
@@ -220,7 +232,11 @@ impl<'s> Preprocessor<'s> {
                     t = r.trim();
                 }
                 let v = if let Some(r) = t.strip_prefix("defined") {
-                    let name = r.trim().trim_start_matches('(').trim_end_matches(')').trim();
+                    let name = r
+                        .trim()
+                        .trim_start_matches('(')
+                        .trim_end_matches(')')
+                        .trim();
                     self.defined.contains(name)
                 } else if let Ok(n) = t.parse::<i64>() {
                     n != 0
@@ -257,7 +273,10 @@ pub(crate) mod tests {
 
     impl Source for Mem {
         fn read(&self, path: &Path) -> Result<String, String> {
-            self.0.get(path).cloned().ok_or_else(|| "no such file".to_owned())
+            self.0
+                .get(path)
+                .cloned()
+                .ok_or_else(|| "no such file".to_owned())
         }
         fn exists(&self, path: &Path) -> bool {
             self.0.contains_key(path)
@@ -265,7 +284,10 @@ pub(crate) mod tests {
     }
 
     fn run(files: &[(&str, &str)]) -> Result<Vec<Tok>, IdlError> {
-        let mem = Mem(files.iter().map(|(p, s)| (PathBuf::from(p), s.to_string())).collect());
+        let mem = Mem(files
+            .iter()
+            .map(|(p, s)| (PathBuf::from(p), s.to_string()))
+            .collect());
         let mut pp = Preprocessor::new(&mem, vec![PathBuf::from("inc")]);
         pp.add_file(Path::new(files[0].0))?;
         Ok(pp.finish().tokens.into_iter().map(|t| t.tok).collect())
@@ -274,9 +296,18 @@ pub(crate) mod tests {
     #[test]
     fn guards_and_includes() {
         let toks = run(&[
-            ("d/a.idl", "#include \"b.idl\"\n#include <b.idl>\n#include \"c.idl\"\nA"),
-            ("d/b.idl", "#ifndef B_IDL\n#define B_IDL\nB\n#else\n#endif\n"),
-            ("inc/c.idl", "#pragma once\n#if 0\nY\n#elif defined(B_IDL)\nC\n#endif\n"),
+            (
+                "d/a.idl",
+                "#include \"b.idl\"\n#include <b.idl>\n#include \"c.idl\"\nA",
+            ),
+            (
+                "d/b.idl",
+                "#ifndef B_IDL\n#define B_IDL\nB\n#else\n#endif\n",
+            ),
+            (
+                "inc/c.idl",
+                "#pragma once\n#if 0\nY\n#elif defined(B_IDL)\nC\n#endif\n",
+            ),
         ])
         .unwrap();
         let names: Vec<String> = toks
@@ -293,7 +324,10 @@ pub(crate) mod tests {
     fn errors() {
         assert!(run(&[("a.idl", "#include \"zz.idl\"\n")]).is_err());
         assert!(run(&[("a.idl", "#ifdef X\n")]).is_err());
-        assert!(run(&[("a.idl", "#include \"a.idl\"\n")]).is_ok(), "a file is read once");
+        assert!(
+            run(&[("a.idl", "#include \"a.idl\"\n")]).is_ok(),
+            "a file is read once"
+        );
         assert!(run(&[("a.idl", "#bogus\n")]).is_err());
     }
 }

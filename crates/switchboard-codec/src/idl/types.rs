@@ -73,8 +73,8 @@ impl Primitive {
         }
     }
 
-    /// Whether this is `octet`, `uint8` or `int8`-free byte data (`octet`/`uint8`),
-    /// the element types whose sequences also accept base64 text on input.
+    /// Whether this is `octet` or `uint8`: the element types whose sequences
+    /// and arrays are copied in bulk and also accept base64 text on input.
     pub fn is_byte(self) -> bool {
         matches!(self, Primitive::Octet | Primitive::UInt8)
     }
@@ -137,6 +137,9 @@ pub struct Member {
     pub optional: bool,
     /// `@must_understand`.
     pub must_understand: bool,
+    /// `@default(value)` / `@default(value=...)`: used when input JSON
+    /// omits the member (rosidl writes these, e.g. a Quaternion's `w = 1.0`).
+    pub default: Option<ConstValue>,
 }
 
 /// A struct, with inherited members first.
@@ -177,7 +180,10 @@ impl EnumType {
     }
     /// The name of the enumerator with `value`.
     pub fn name_of(&self, value: i32) -> Option<&str> {
-        self.enumerators.iter().find(|e| e.1 == value).map(|e| e.0.as_str())
+        self.enumerators
+            .iter()
+            .find(|e| e.1 == value)
+            .map(|e| e.0.as_str())
     }
 }
 

@@ -271,7 +271,8 @@ def emit():
         enc = {}
         for name, (v2, endian) in ENCODINGS.items():
             enc[name] = s.serialize(use_version_2=v2, endianness=endian).hex()
-        out.append({"type": type_name(s), "json": to_json(s), "enc": enc})
+        default_v2 = type(s).__idl__.default_version == 2
+        out.append({"type": type_name(s), "json": to_json(s), "enc": enc, "default_xcdr2": default_v2})
     json.dump(out, sys.stdout)
 
 

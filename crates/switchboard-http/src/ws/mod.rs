@@ -60,6 +60,10 @@ pub struct WsConfig {
     /// Access tokens; the bridge copies the HTTP adapter's when unset.
     #[serde(default)]
     pub token: Vec<TokenConfig>,
+    /// PEM certificate chain, when this adapter binds its own listener (WSS).
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// PEM private key for `tls_cert`.
+    pub tls_key: Option<std::path::PathBuf>,
 }
 
 fn default_listen() -> SocketAddr {
@@ -103,6 +107,8 @@ impl Default for WsConfig {
             idle_timeout: default_idle_timeout(),
             max_connections: default_max_connections(),
             token: Vec::new(),
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -131,6 +137,10 @@ impl WsConfig {
             }
         }
         v.extend(Acl::compile(&self.token).1);
+        v.extend(crate::tls::validate(
+            self.tls_cert.as_deref(),
+            self.tls_key.as_deref(),
+        ));
         v
     }
 
@@ -280,6 +290,7 @@ impl Adapter for WsAdapter {
                     "ws_connections_refused_total",
                     "Connections refused at the listener's limit.",
                 ),
+                tls: tls_acceptor(&self.config.tls_cert, &self.config.tls_key)?,
             };
             let shared = Arc::new(WsShared {
                 hub: Hub::new(
@@ -335,5 +346,17 @@ async fn deliver(shared: Arc<WsShared>) {
         shared.hub.dispatch(&d.message);
         shared.ctx.metrics.inc_sent();
         d.ack.done();
+    }
+}
+
+pub(crate) fn tls_acceptor(
+    cert: &Option<std::path::PathBuf>,
+    key: &Option<std::path::PathBuf>,
+) -> Result<Option<tokio_rustls::TlsAcceptor>, AdapterError> {
+    match (cert, key) {
+        (Some(c), Some(k)) => crate::tls::acceptor(c, k)
+            .map(Some)
+            .map_err(|e| AdapterError::Config(e.to_string())),
+        _ => Ok(None),
     }
 }

@@ -184,7 +184,9 @@ pub fn parse(text: &str) -> Result<Request, OpError> {
             let binary = raw.binary.unwrap_or(false);
             let payload = match (binary, raw.payload) {
                 (true, Some(_)) => {
-                    return fail("a binary pub carries its payload in the next binary frame".into());
+                    return fail(
+                        "a binary pub carries its payload in the next binary frame".into(),
+                    );
                 }
                 (true, None) => None,
                 (false, None) => return fail("`payload` is required".into()),

@@ -1,0 +1,377 @@
+//! Client mode: the adapter is a client of an external broker (rumqttc).
+//!
+//! One task owns rumqttc's event loop and everything around it, so nothing
+//! ever blocks the loop on a full channel:
+//! - it subscribes to exactly the filters of `ctx.interest` at their QoS
+//!   (as `$share/GROUP/FILTER` with `share_group`), again whenever the broker
+//!   has no session for us, and follows interest changes;
+//! - messages routed to the adapter go through a bounded, ordered [`Outbox`]
+//!   (`max_buffered` messages and bytes; when full the router's queue is not
+//!   read, which back-pressures the source). QoS >= 1 messages stay there
+//!   until the broker acknowledged them and are published again if the broker
+//!   lost our session; QoS 0 messages are dropped (and counted) while
+//!   disconnected;
+//! - incoming publications are acknowledged to the broker (manual acks) only
+//!   after `ctx.ingress.publish` returned;
+//! - our own publications coming back are not re-ingested: MQTT 5 no-local,
+//!   or (3.1.1, and shared subscriptions where no-local is not allowed) a
+//!   window of topic + payload hashes;
+//! - reconnection uses capped exponential backoff with jitter.
+
+mod link;
+pub mod outbox;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use switchboard_model::{AdapterContext, AdapterError, Counter, Interest, Running};
+
+use self::link::{Ev, InPub, Link, Loop, RawPub};
+use self::outbox::{Backoff, EchoWindow, OutMsg, Outbox};
+use crate::config::{BrokerUrl, Config};
+use crate::mapping::{meta_of, to_message};
+
+/// How long an echo of our own publication is recognised (3.1.1).
+const ECHO_WINDOW: Duration = Duration::from_secs(10);
+
+struct Counters {
+    echoes: Counter,
+    qos0_dropped: Counter,
+    reconnects: Counter,
+    republished: Counter,
+    too_large: Counter,
+}
+
+/// Builds the client and returns the running adapter (it connects in the
+/// background; the health turns up on the first CONNACK).
+pub(crate) async fn start(cfg: Config, ctx: AdapterContext) -> Result<Running, AdapterError> {
+    let raw = cfg.url.clone().unwrap_or_default();
+    let url = BrokerUrl::parse(&raw).map_err(|e| AdapterError::Config(format!("url: {e}")))?;
+    let tls = if url.tls {
+        let auth = match (&cfg.client_cert, &cfg.client_key) {
+            (Some(c), Some(k)) => Some((c.as_path(), k.as_path())),
+            _ => None,
+        };
+        let cc = crate::tls::client_config(cfg.ca_file.as_deref(), auth)
+            .map_err(|e| AdapterError::Config(e.to_string()))?;
+        Some(Arc::new(cc))
+    } else {
+        None
+    };
+    let client_id = cfg
+        .client_id
+        .clone()
+        .unwrap_or_else(|| format!("switchboard-{}-{}", ctx.name, std::process::id()));
+    let (link, evloop) = link::build(&cfg, &url, tls, client_id.clone());
+    tracing::info!(adapter = %ctx.name, host = %url.host, port = url.port, tls = url.tls,
+        version = cfg.version, client_id = %client_id, "MQTT client starting.");
+    ctx.health.down("connecting");
+    let task = run(
+        cfg,
+        ctx,
+        link,
+        evloop,
+        Arc::from(format!("{}:{}", url.host, url.port)),
+    );
+    Ok(Running {
+        endpoints: Vec::new(),
+        task: Box::pin(task),
+    })
+}
+
+fn filters_of(interest: &[Interest], group: Option<&str>) -> HashMap<String, u8> {
+    let mut out: HashMap<String, u8> = HashMap::new();
+    for i in interest {
+        let f = match group {
+            Some(g) => format!("$share/{g}/{}", i.filter.as_str()),
+            None => i.filter.as_str().to_owned(),
+        };
+        let q = out.entry(f).or_insert(0);
+        *q = (*q).max(i.qos.as_u8());
+    }
+    out
+}
+
+struct Client {
+    ctx: AdapterContext,
+    link: Link,
+    outbox: Outbox,
+    echo: Option<EchoWindow>,
+    pending_acks: VecDeque<RawPub>,
+    /// Filters we want, at their QoS.
+    wanted: HashMap<String, u8>,
+    /// Filters subscribed in the current session.
+    subscribed: HashMap<String, u8>,
+    no_local: bool,
+    connected: bool,
+    max_payload: usize,
+    peer: Arc<str>,
+    counters: Counters,
+}
+
+impl Client {
+    /// Brings subscriptions in line with `wanted` (requests that do not fit
+    /// in the channel are retried on the next turn).
+    fn sync_subscriptions(&mut self) {
+        if !self.connected {
+            return;
+        }
+        let stale: Vec<String> = self
+            .subscribed
+            .keys()
+            .filter(|f| !self.wanted.contains_key(*f))
+            .cloned()
+            .collect();
+        for f in stale {
+            if self.link.try_unsubscribe(&f) {
+                self.subscribed.remove(&f);
+            }
+        }
+        for (f, q) in &self.wanted {
+            if self.subscribed.get(f) != Some(q) && self.link.try_subscribe(f, *q, self.no_local) {
+                tracing::debug!(adapter = %self.ctx.name, filter = %f, qos = q, "MQTT subscribe.");
+                self.subscribed.insert(f.clone(), *q);
+            }
+        }
+    }
+
+    /// Sends pending acks, then queued messages, while the channel has room.
+    fn pump(&mut self) {
+        while let Some(raw) = self.pending_acks.front() {
+            if !self.link.try_ack(raw) {
+                return;
+            }
+            self.pending_acks.pop_front();
+        }
+        if !self.connected {
+            return;
+        }
+        self.sync_subscriptions();
+        let link = &self.link;
+        let echo = &mut self.echo;
+        let metrics = &self.ctx.metrics;
+        self.outbox.flush(|m| {
+            if !link.try_publish(m) {
+                return false;
+            }
+            if let Some(w) = echo.as_mut() {
+                w.note(&m.topic, &m.payload, Instant::now());
+            }
+            metrics.inc_sent();
+            true
+        });
+    }
+
+    /// A message routed to the broker goes into the outbox (or is dropped
+    /// when over `max_payload`: the broker link would fail on it again and again).
+    fn take(&mut self, d: switchboard_model::Delivery) {
+        let m = &d.message;
+        if m.payload.len() > self.max_payload {
+            self.counters.too_large.inc();
+            self.ctx.metrics.inc_dropped();
+            d.ack.dropped(switchboard_model::DropReason::TooLarge);
+            return;
+        }
+        let out = OutMsg {
+            topic: m.topic.as_arc().clone(),
+            payload: m.payload.clone(),
+            qos: m.qos.as_u8(),
+            retain: m.retain,
+            meta: meta_of(m),
+        };
+        self.outbox.push(out, d.ack, self.connected);
+    }
+
+    async fn on_publish(&mut self, p: InPub) {
+        let echoed = self
+            .echo
+            .as_mut()
+            .is_some_and(|w| w.is_echo(&p.topic, &p.payload, Instant::now()));
+        if echoed {
+            self.counters.echoes.inc();
+            self.ctx.metrics.inc_dropped();
+        } else if p.payload.len() > self.max_payload {
+            self.counters.too_large.inc();
+            self.ctx.metrics.inc_dropped();
+        } else {
+            let name = self.ctx.name.clone();
+            match to_message(
+                &name,
+                &p.topic,
+                p.payload.clone(),
+                p.qos,
+                p.retain,
+                p.meta.as_ref(),
+                Some(self.peer.clone()),
+            ) {
+                Ok(m) => {
+                    // Acknowledge only once the router took it.
+                    if self.ctx.ingress.publish(m).await.is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    self.ctx.metrics.inc_errors();
+                    tracing::debug!(error = %e, topic = %p.topic, "Unusable MQTT topic.");
+                }
+            }
+        }
+        if !self.link.try_ack(&p.raw) {
+            self.pending_acks.push_back(p.raw);
+        }
+    }
+}
+
+async fn run(
+    cfg: Config,
+    ctx: AdapterContext,
+    link: Link,
+    mut evloop: Loop,
+    peer: Arc<str>,
+) -> Result<(), AdapterError> {
+    let m = &ctx.metrics;
+    let counters = Counters {
+        echoes: m.counter(
+            "mqtt_client_echoes_dropped",
+            "Own publications echoed by the broker, dropped.",
+        ),
+        qos0_dropped: m.counter(
+            "mqtt_client_qos0_dropped",
+            "QoS 0 messages dropped while disconnected.",
+        ),
+        reconnects: m.counter(
+            "mqtt_client_connects",
+            "Successful connections to the broker.",
+        ),
+        republished: m.counter(
+            "mqtt_client_republished",
+            "Messages published again after the broker lost the session.",
+        ),
+        too_large: m.counter(
+            "mqtt_client_too_large",
+            "Incoming publications over max_payload, dropped.",
+        ),
+    };
+    let share = cfg.share_group.clone();
+    let mut interest = ctx.interest.clone();
+    let wanted = filters_of(&interest.borrow_and_update(), share.as_deref());
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_nanos() as u64)
+        ^ u64::from(std::process::id());
+    let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(10), seed);
+    let use_echo = cfg.version == 4 || share.is_some();
+    let mut c = Client {
+        ctx: ctx.clone(),
+        link,
+        outbox: Outbox::new(cfg.max_buffered, cfg.max_buffered_bytes.as_usize()),
+        echo: use_echo.then(|| EchoWindow::new(ECHO_WINDOW, 100_000)),
+        pending_acks: VecDeque::new(),
+        wanted,
+        subscribed: HashMap::new(),
+        no_local: cfg.version == 5 && share.is_none(),
+        connected: false,
+        max_payload: cfg.max_payload.as_usize(),
+        peer,
+        counters,
+    };
+    let mut retry_at: Option<tokio::time::Instant> = None;
+    let mut interest_open = true;
+    let mut last_err = String::new();
+    loop {
+        c.pump();
+        let dropped_before = c.outbox.stats.dropped_qos0;
+        tokio::select! {
+            biased;
+            () = ctx.shutdown.cancelled() => break,
+            () = async {
+                match retry_at {
+                    Some(t) => tokio::time::sleep_until(t).await,
+                    None => std::future::pending().await,
+                }
+            } => retry_at = None,
+            ev = evloop.poll(), if retry_at.is_none() => match ev {
+                Ok(Ev::ConnAck(session_present)) => {
+                    c.connected = true;
+                    backoff.reset();
+                    c.counters.reconnects.inc();
+                    ctx.health.up();
+                    tracing::info!(adapter = %ctx.name, session_present, "MQTT client connected.");
+                    if !session_present {
+                        c.subscribed.clear();
+                        let before = c.outbox.stats.republished;
+                        c.outbox.on_session_lost();
+                        c.counters.republished.add(c.outbox.stats.republished - before);
+                    }
+                }
+                Ok(Ev::Publish(p)) => c.on_publish(*p).await,
+                Ok(Ev::Sent(id)) => c.outbox.on_sent(id),
+                Ok(Ev::Acked(id)) => c.outbox.on_acked(id),
+                Ok(Ev::Other | Ev::Disconnected) => {}
+                Err(e) => {
+                    if c.connected || e != last_err {
+                        tracing::warn!(adapter = %ctx.name, error = %e, "MQTT connection lost or refused; retrying.");
+                    }
+                    if c.connected {
+                        c.outbox.on_disconnect();
+                    }
+                    c.connected = false;
+                    ctx.health.down(format!("broker unreachable: {e}"));
+                    last_err = e;
+                    retry_at = Some(tokio::time::Instant::now() + backoff.next_delay());
+                }
+            },
+            d = ctx.deliveries.recv(), if c.outbox.has_room() => match d {
+                Some(d) => {
+                    c.take(d);
+                    // Take what else is ready in one go (fewer turns of the loop).
+                    for _ in 0..256 {
+                        if !c.outbox.has_room() {
+                            break;
+                        }
+                        match ctx.deliveries.try_recv() {
+                            Some(d) => c.take(d),
+                            None => break,
+                        }
+                    }
+                }
+                None => break,
+            },
+            r = interest.changed(), if interest_open => {
+                if r.is_err() {
+                    // The bridge dropped the interest sender; keep what we have.
+                    interest_open = false;
+                } else {
+                    c.wanted = filters_of(&interest.borrow_and_update(), share.as_deref());
+                }
+            }
+        }
+        let dropped = c.outbox.stats.dropped_qos0 - dropped_before;
+        if dropped > 0 {
+            c.counters.qos0_dropped.add(dropped);
+            for _ in 0..dropped {
+                ctx.metrics.inc_dropped();
+            }
+        }
+    }
+    // Shutdown: a clean DISCONNECT, best effort, then report what is left.
+    if c.connected {
+        c.pump();
+        c.link.try_disconnect();
+        let _ = tokio::time::timeout(Duration::from_secs(1), async {
+            while let Ok(ev) = evloop.poll().await {
+                if matches!(ev, Ev::Disconnected) {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
+    let left = c.outbox.fail_all();
+    if left > 0 {
+        tracing::warn!(adapter = %ctx.name, left, "MQTT client stopped with undelivered messages.");
+    }
+    ctx.health.down("stopped");
+    Ok(())
+}

@@ -1,0 +1,242 @@
+//! Client mode against a real mosquitto started by each test with its own
+//! config file: both directions (3.1.1 and 5), a broker restart while QoS 1
+//! messages flow, echo suppression, shared subscriptions.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use common::*;
+use switchboard_model::{Ack, Delivery, Interest, Message, Pattern, Qos};
+
+fn set_interest(s: &Started, filters: &[(&str, u8)]) {
+    let list: Vec<Interest> = filters
+        .iter()
+        .map(|(f, q)| Interest {
+            filter: Pattern::new(f).unwrap(),
+            qos: Qos::from_u8(*q).unwrap(),
+        })
+        .collect();
+    s.harness.interest_tx.send(Arc::from(list)).unwrap();
+}
+
+async fn client(port: u16, extra: &str, filters: &[(&str, u8)]) -> Started {
+    let s = start(
+        "cloud",
+        &format!("url = \"mqtt://127.0.0.1:{port}\"\nkeep_alive = \"5s\"\n{extra}"),
+    )
+    .await;
+    set_interest(&s, filters);
+    let h = s.ctx.health.clone();
+    wait_for("the client to connect", move || h.get().up).await;
+    s
+}
+
+async fn deliver(s: &Started, addr: &str, payload: &str, qos: Qos) {
+    let m = Message::text(addr, payload.to_owned())
+        .unwrap()
+        .with_qos(qos);
+    s.ctx
+        .deliveries
+        .push(Delivery {
+            message: m,
+            ack: Ack::none(),
+        })
+        .await;
+}
+
+/// Publishes a retained marker and waits until it comes in: proof the
+/// client's subscription is active.
+async fn await_subscribed(port: u16, s: &mut Started, topic: &str) {
+    assert!(publish(port, &["-r", "-q", "1", "-t", topic, "-m", "ready"]).await);
+    loop {
+        let m = within("the subscription", s.harness.ingress_rx.recv())
+            .await
+            .unwrap();
+        if m.topic.as_str() == topic {
+            break;
+        }
+    }
+    assert!(publish(port, &["-r", "-t", topic, "-n"]).await);
+    // The cleared retained value comes in as an empty message; skip it.
+    let m = within("the clearing", s.harness.ingress_rx.recv())
+        .await
+        .unwrap();
+    assert!(m.payload.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_directions_v4_and_v5() {
+    let broker = Mosquitto::start(0, "", None).await;
+    let port = broker.port;
+    for version in ["4", "5"] {
+        let mut s = client(port, &format!("version = {version}"), &[("in/#", 1)]).await;
+        await_subscribed(port, &mut s, &format!("in/ready{version}")).await;
+        let v = if version == "5" { "mqttv5" } else { "mqttv311" };
+        let mut args = vec!["-V", v, "-q", "1", "-t", "in/a", "-m", "hello"];
+        if version == "5" {
+            args.extend(["-D", "publish", "user-property", "k", "v"]);
+        }
+        assert!(publish(port, &args).await);
+        let m = within("ingress", s.harness.ingress_rx.recv())
+            .await
+            .unwrap();
+        assert_eq!(
+            (m.topic.as_str(), &m.payload[..], m.qos),
+            ("in/a", &b"hello"[..], Qos::AtLeastOnce)
+        );
+        if version == "5" {
+            assert_eq!(m.properties.get("k"), Some("v"));
+        }
+        // Router -> broker.
+        // mosquitto_sub has subscribed once a retained probe reaches it.
+        assert!(publish(port, &["-r", "-t", "out/0", "-m", "probe"]).await);
+        let mut sub = sub(
+            port,
+            &[
+                "-V", v, "-C", "2", "-q", "1", "-t", "out/#", "-F", "%t %p %C",
+            ],
+        );
+        sub.read_until("the probe", |l| !l.is_empty()).await;
+        deliver(&s, "cloud:out/x", "routed", Qos::AtLeastOnce).await;
+        let ct = if version == "5" {
+            "text/plain; charset=utf-8"
+        } else {
+            ""
+        };
+        let lines: Vec<String> = sub
+            .lines()
+            .await
+            .iter()
+            .map(|l| l.trim_end().to_owned())
+            .collect();
+        assert_eq!(lines, [format!("out/x routed {ct}").trim_end().to_owned()]);
+        assert!(publish(port, &["-r", "-t", "out/0", "-n"]).await);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_restart_keeps_50_qos1_in_order() {
+    let mut broker = Mosquitto::start(0, "", None).await;
+    let port = broker.port;
+    // A durable subscriber (persistent session, QoS 1).
+    let mut durable = sub(port, &["-c", "-i", "durable-sub", "-q", "1", "-t", "seq/#"]);
+    let s = client(port, "", &[]).await;
+    // The durable subscriber is in once a retained probe reaches it.
+    assert!(publish(port, &["-r", "-q", "1", "-t", "seq/probe", "-m", "0"]).await);
+    durable.read_until("the probe", |l| !l.is_empty()).await;
+    for i in 1..=20 {
+        deliver(&s, "cloud:seq/n", &i.to_string(), Qos::AtLeastOnce).await;
+    }
+    broker.stop().await;
+    for i in 21..=35 {
+        deliver(&s, "cloud:seq/n", &i.to_string(), Qos::AtLeastOnce).await;
+    }
+    let broker = broker.restart().await;
+    for i in 36..=50 {
+        deliver(&s, "cloud:seq/n", &i.to_string(), Qos::AtLeastOnce).await;
+    }
+    let lines = durable
+        .read_until("all 50 messages", |l| {
+            l.iter()
+                .filter(|x| x.starts_with("seq/n "))
+                .collect::<HashSet<_>>()
+                .len()
+                >= 50
+        })
+        .await;
+    // In order: the first occurrence of each number comes in sequence.
+    let mut firsts = Vec::new();
+    for l in &lines {
+        let Some(n) = l.strip_prefix("seq/n ") else {
+            continue;
+        };
+        let n: u32 = n.parse().unwrap();
+        if !firsts.contains(&n) {
+            firsts.push(n);
+        }
+    }
+    assert_eq!(firsts, (1..=50).collect::<Vec<_>>());
+    drop(broker);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn own_publications_are_not_reingested() {
+    let broker = Mosquitto::start(0, "", None).await;
+    let port = broker.port;
+    for version in ["4", "5"] {
+        let mut s = client(port, &format!("version = {version}"), &[("echo/#", 1)]).await;
+        await_subscribed(port, &mut s, "echo/ready").await;
+        deliver(&s, "cloud:echo/x", "mine", Qos::AtLeastOnce).await;
+        let echoes = s
+            .ctx
+            .metrics
+            .extra()
+            .into_iter()
+            .find(|c| c.name == "mqtt_client_echoes_dropped")
+            .unwrap();
+        if version == "4" {
+            let e = echoes.clone();
+            wait_for("the echo to be dropped", move || e.get() == 1).await;
+        }
+        // What others publish comes in; our own never does.
+        for theirs in ["theirs1", "theirs2"] {
+            assert!(publish(port, &["-q", "1", "-t", "echo/x", "-m", theirs]).await);
+            let m = within("ingress", s.harness.ingress_rx.recv())
+                .await
+                .unwrap();
+            assert_eq!(&m.payload[..], theirs.as_bytes(), "version {version}");
+        }
+        assert_eq!(echoes.get(), if version == "4" { 1 } else { 0 });
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn share_group_splits_one_stream() {
+    let broker = Mosquitto::start(0, "", None).await;
+    let port = broker.port;
+    let mut a = client(
+        port,
+        "version = 5\nshare_group = \"sb\"\nclient_id = \"a\"",
+        &[("sh/#", 1)],
+    )
+    .await;
+    let mut b = client(
+        port,
+        "version = 5\nshare_group = \"sb\"\nclient_id = \"b\"",
+        &[("sh/#", 1)],
+    )
+    .await;
+    // Probe until both members receive: both subscriptions are in.
+    let (mut seen_a, mut seen_b) = (false, false);
+    within("both members subscribed", async {
+        while !(seen_a && seen_b) {
+            assert!(publish(port, &["-q", "1", "-t", "sh/probe", "-m", "p"]).await);
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            while let Ok(_m) = a.harness.ingress_rx.try_recv() {
+                seen_a = true;
+            }
+            while let Ok(_m) = b.harness.ingress_rx.try_recv() {
+                seen_b = true;
+            }
+        }
+    })
+    .await;
+    for i in 0..20 {
+        assert!(publish(port, &["-q", "1", "-t", "sh/n", "-m", &i.to_string()]).await);
+    }
+    let mut got = Vec::new();
+    within("20 messages across both", async {
+        while got.len() < 20 {
+            tokio::select! {
+                Some(m) = a.harness.ingress_rx.recv() => if m.topic.as_str() == "sh/n" { got.push(m.payload.clone()) },
+                Some(m) = b.harness.ingress_rx.recv() => if m.topic.as_str() == "sh/n" { got.push(m.payload.clone()) },
+            }
+        }
+    })
+    .await;
+    let distinct: HashSet<_> = got.iter().collect();
+    assert_eq!(distinct.len(), 20, "each message handled once");
+}

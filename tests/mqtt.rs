@@ -1,0 +1,280 @@
+//! Black-box tests of the bridge binary with its MQTT adapter, against real
+//! peers: mosquitto_pub / mosquitto_sub on the embedded broker, curl on the
+//! HTTP adapter, and a mosquitto broker (own config file, ephemeral port)
+//! restarted while QoS 1 messages flow from HTTP to it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{BridgeProc, Streaming, curl, run, tempdir, wait_for};
+
+const T: Duration = Duration::from_secs(20);
+
+fn mosquitto_pub(port: u16, args: &[&str]) {
+    let p = port.to_string();
+    let mut a = vec!["-h", "127.0.0.1", "-p", &p];
+    a.extend_from_slice(args);
+    let out = run("mosquitto_pub", &a);
+    assert!(out.status.success(), "mosquitto_pub {a:?}: {}", out.stderr);
+}
+
+fn mosquitto_sub(port: u16, args: &[&str]) -> Streaming {
+    let p = port.to_string();
+    let mut a = vec!["-h", "127.0.0.1", "-p", &p, "-v"];
+    a.extend_from_slice(args);
+    Streaming::spawn("mosquitto_sub", &a)
+}
+
+/// Waits for the `n`-th line (1-based) of a streaming client.
+fn nth_line(s: &Streaming, n: usize, what: &str) -> String {
+    wait_for(what, T, || s.lines().get(n - 1).cloned())
+}
+
+#[test]
+fn mqtt_to_http_and_back() {
+    let b = BridgeProc::start(
+        r#"
+[adapter.mqtt]
+listen = "127.0.0.1:0"
+[adapter.http]
+listen = "127.0.0.1:0"
+[[route]]
+from = "mqtt:sensors/#"
+to = ["http:{0}"]
+[[route]]
+from = "http:cmd/#"
+to = ["mqtt:{0}"]
+qos = 1
+"#,
+    );
+    let port = b.addr("mqtt", "mqtt").port();
+    let http = b.http("http");
+    // MQTT -> bridge -> HTTP GET.
+    mosquitto_pub(
+        port,
+        &["-q", "1", "-t", "sensors/kitchen/temp", "-m", "21.5"],
+    );
+    let url = format!("{http}/topics/sensors/kitchen/temp");
+    let body = wait_for("the HTTP value", T, || match curl(&[], &url) {
+        (200, b) => Some(b),
+        _ => None,
+    });
+    assert_eq!(body, "21.5");
+    // HTTP PUT -> bridge -> MQTT subscriber, at QoS 1 (the route's override).
+    mosquitto_pub(port, &["-r", "-t", "cmd/ready", "-m", "1"]);
+    let sub = mosquitto_sub(port, &["-q", "1", "-t", "cmd/#", "-F", "%t %p %q"]);
+    assert_eq!(nth_line(&sub, 1, "the probe"), "cmd/ready 1 0");
+    let (code, _) = curl(
+        &["-X", "PUT", "--data-binary", "on"],
+        &format!("{http}/topics/cmd/lamp"),
+    );
+    assert_eq!(code, 204);
+    assert_eq!(nth_line(&sub, 2, "the command"), "cmd/lamp on 1");
+    // Local delivery: two MQTT clients see each other without a route.
+    let chat = mosquitto_sub(port, &["-t", "chat/#", "-C", "1"]);
+    wait_for("the chat subscriber", T, || {
+        mosquitto_pub(port, &["-t", "chat/a", "-m", "hi"]);
+        (!chat.lines().is_empty()).then_some(())
+    });
+    assert_eq!(chat.lines()[0], "chat/a hi");
+}
+
+#[test]
+fn default_config_runs_the_embedded_broker_on_1883() {
+    let out = run(
+        common::example_bin("bridge").to_str().unwrap(),
+        &["--print-default-config"],
+    );
+    assert!(out.stdout.contains("[adapter.mqtt]"));
+    assert!(out.stdout.contains(r#"listen = "127.0.0.1:1883""#));
+}
+
+/// A mosquitto started with its own config file, killed on drop.
+struct Mosquitto(Child);
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn mosquitto(conf: &Path, port: u16) -> Mosquitto {
+    let bin = if Path::new("/usr/sbin/mosquitto").exists() {
+        "/usr/sbin/mosquitto"
+    } else {
+        "mosquitto"
+    };
+    let child = Command::new(bin)
+        .args(["-c", conf.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("mosquitto (Debian package mosquitto; scripts/install.d/10-mosquitto.sh)");
+    wait_for("mosquitto to listen", T, || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+    });
+    Mosquitto(child)
+}
+
+fn mosquitto_dir(dir: &tempdir::Dir, port: u16) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    // mosquitto started as root drops to its own user: let it save its sessions.
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let conf = dir.join("mosquitto.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 10000\n\
+             persistence true\npersistence_location {}/\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    conf
+}
+
+#[test]
+fn broker_restart_loses_no_qos1_message_from_http() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempdir::Dir::new("mosquitto");
+    let conf = mosquitto_dir(&dir, port);
+    let mut broker = mosquitto(&conf, port);
+    let b = BridgeProc::start(&format!(
+        r#"
+[adapter.cloud]
+kind = "mqtt"
+url = "mqtt://127.0.0.1:{port}"
+keep_alive = "5s"
+[adapter.http]
+listen = "127.0.0.1:0"
+[[route]]
+from = "http:seq/#"
+to = ["cloud:{{0}}"]
+qos = 1
+"#
+    ));
+    let http = b.http("http");
+    let sub = mosquitto_sub(port, &["-c", "-i", "durable", "-q", "1", "-t", "seq/#"]);
+    mosquitto_pub(port, &["-r", "-q", "1", "-t", "seq/probe", "-m", "0"]);
+    assert_eq!(nth_line(&sub, 1, "the probe"), "seq/probe 0");
+    let put = |i: u32| {
+        let (code, _) = curl(
+            &["-X", "PUT", "--data-binary", &i.to_string()],
+            &format!("{http}/topics/seq/n"),
+        );
+        assert_eq!(code, 204, "PUT {i}");
+    };
+    for i in 1..=20 {
+        put(i);
+    }
+    // Stop the broker (SIGTERM: it saves its sessions) and keep publishing.
+    Command::new("kill")
+        .args(["-TERM", &broker.0.id().to_string()])
+        .status()
+        .unwrap();
+    let _ = broker.0.wait();
+    for i in 21..=35 {
+        put(i);
+    }
+    broker = mosquitto(&conf, port);
+    for i in 36..=50 {
+        put(i);
+    }
+    let firsts = wait_for("all 50 messages at the durable subscriber", T, || {
+        let mut firsts: Vec<u32> = Vec::new();
+        for l in sub.lines() {
+            if let Some(n) = l.strip_prefix("seq/n ") {
+                let n: u32 = n.parse().unwrap();
+                if !firsts.contains(&n) {
+                    firsts.push(n);
+                }
+            }
+        }
+        (firsts.len() >= 50).then_some(firsts)
+    });
+    assert_eq!(firsts, (1..=50).collect::<Vec<_>>(), "all 50, in order");
+    drop(broker);
+}
+
+/// The `count` of an address in `/api/topics`.
+fn topic_count(http: &str, address: &str) -> u64 {
+    let (code, body) = curl(&[], &format!("{http}/api/topics"));
+    assert_eq!(code, 200);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let list = v
+        .as_array()
+        .cloned()
+        .or_else(|| v["topics"].as_array().cloned())
+        .unwrap_or_default();
+    list.iter()
+        .find(|t| t["address"] == address)
+        .and_then(|t| t["count"].as_u64())
+        .unwrap_or(0)
+}
+
+#[test]
+fn mqtt311_echo_suppressed_on_a_bidirectional_route() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempdir::Dir::new("mosquitto");
+    let conf = mosquitto_dir(&dir, port);
+    let _broker = mosquitto(&conf, port);
+    let b = BridgeProc::start(&format!(
+        r#"
+[adapter.cloud]
+kind = "mqtt"
+url = "mqtt://127.0.0.1:{port}"
+version = 4
+[adapter.http]
+listen = "127.0.0.1:0"
+[[route]]
+from = "http:echo/#"
+to = ["cloud:{{0}}"]
+qos = 1
+[[route]]
+from = "cloud:echo/#"
+to = ["http:{{0}}"]
+"#
+    ));
+    let http = b.http("http");
+    // The bridge's subscription is in once a retained probe comes through.
+    mosquitto_pub(port, &["-r", "-q", "1", "-t", "echo/probe", "-m", "p"]);
+    wait_for("the probe over HTTP", T, || {
+        (curl(&[], &format!("{http}/topics/echo/probe")).0 == 200).then_some(())
+    });
+    let (code, _) = curl(
+        &["-X", "PUT", "--data-binary", "mine"],
+        &format!("{http}/topics/echo/x"),
+    );
+    assert_eq!(code, 204);
+    wait_for("the echo to be recognised and dropped", T, || {
+        let (_, m) = curl(&[], &format!("{http}/metrics"));
+        m.contains("switchboard_mqtt_client_echoes_dropped{adapter=\"cloud\"} 1")
+            .then_some(())
+    });
+    // Someone else's publication on the same topic still comes in.
+    mosquitto_pub(port, &["-q", "1", "-t", "echo/x", "-m", "theirs"]);
+    let body = wait_for("their message over HTTP", T, || {
+        let (c, b) = curl(&[], &format!("{http}/topics/echo/x"));
+        (c == 200 && b == "theirs").then_some(b)
+    });
+    assert_eq!(body, "theirs");
+    assert_eq!(
+        topic_count(&http, "http:echo/x"),
+        2,
+        "ours + theirs, no echo"
+    );
+}
