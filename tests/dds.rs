@@ -179,3 +179,105 @@ to = ["far:{0}", "http:seen/{0}"]
         out.stdout
     );
 }
+
+fn mqtt_config(domain: u16) -> String {
+    format!(
+        r#"
+[bridge]
+shutdown_timeout = "3s"
+
+[adapter.mqtt]
+listen = "127.0.0.1:0"
+
+[adapter.dds]
+domain = {domain}
+idl = ["{}/crates/switchboard-dds/tests/idl/test.idl"]
+discover = true
+[[adapter.dds.topic]]
+name = "cmd_reading"
+type = "test::Reading"
+
+[[route]]
+from = "dds:#"
+to = ["mqtt:dds/{{0}}"]
+
+[[route]]
+from = "mqtt:cmd/#"
+to = ["dds:{{1}}"]
+"#,
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+#[test]
+fn dds_cyclone_final_and_appendable_reach_mosquitto_sub_as_json() {
+    ensure_isolated();
+    let b = BridgeProc::start(&mqtt_config(55));
+    let port = b.addr("mqtt", "mqtt").port().to_string();
+    let sub = Streaming::spawn(
+        "mosquitto_sub",
+        &["-h", "127.0.0.1", "-p", &port, "-v", "-t", "dds/#"],
+    );
+    let final_sample = json!({"id": 1, "value": 2.5, "label": "final"});
+    let app_sample = json!({"id": 2, "value": -1.5, "label": "appendable"});
+    let _w1 = cyclone(&[
+        "write",
+        "55",
+        "r_final",
+        "Reading",
+        &format!("[{final_sample}]"),
+        "--repeat",
+        "150",
+        "--interval",
+        "0.2",
+    ]);
+    let _w2 = cyclone(&[
+        "write",
+        "55",
+        "r_app",
+        "AReading",
+        &format!("[{app_sample}]"),
+        "--repeat",
+        "150",
+        "--interval",
+        "0.2",
+    ]);
+    for (topic, want) in [("dds/r_final", &final_sample), ("dds/r_app", &app_sample)] {
+        let line = sub
+            .wait_line(T, |l| l.starts_with(&format!("{topic} ")))
+            .unwrap_or_else(|| panic!("nothing on {topic}; mosquitto_sub saw {:?}", sub.lines()));
+        let v: Value = serde_json::from_str(&line[topic.len() + 1..]).unwrap();
+        assert_eq!(&v, want, "{topic}");
+    }
+}
+
+#[test]
+fn dds_mosquitto_pub_json_reaches_cyclone_reader_typed() {
+    ensure_isolated();
+    let b = BridgeProc::start(&mqtt_config(56));
+    let port = b.addr("mqtt", "mqtt").port().to_string();
+    let r = cyclone(&["read", "56", "cmd_reading", "Reading", "1"]);
+    assert!(r.wait_line(T, |l| l.contains("ready")).is_some());
+    let sample = json!({"id": 12, "value": 0.5, "label": "from mosquitto_pub"});
+    let line = wait_for("the sample at the Cyclone reader", T, || {
+        let out = common::run(
+            "mosquitto_pub",
+            &[
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-q",
+                "1",
+                "-t",
+                "cmd/cmd_reading",
+                "-m",
+                &sample.to_string(),
+            ],
+        );
+        assert!(out.status.success(), "{}", out.stderr);
+        r.wait_line(Duration::from_millis(300), |l| l.contains("\"sample\""))
+    });
+    let v: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["sample"], sample);
+}
