@@ -599,3 +599,51 @@ fn mount_put_retransmits_blockwise() {
     }
     assert!(failed);
 }
+
+#[test]
+fn mount_put_with_separate_response() {
+    let mut s = Sim::new(mount_cfg());
+    let dev = SocketAddr::from(DEV);
+    s.advance(Duration::ZERO); // observe registration
+    let t = Topic::new("lamp/cmd").unwrap();
+    assert!(
+        s.core
+            .send_to_mount(7, &t, "on".into(), &Format::Text, s.now)
+    );
+    let put = s.out().pop().unwrap().1;
+    // Empty ACK first: no more retransmissions, the exchange stays open.
+    s.send_raw(
+        dev,
+        &wire::empty(MessageType::Acknowledgement, put.header.message_id),
+    );
+    assert!(
+        s.advance(Duration::from_secs(1))
+            .iter()
+            .all(|(_, p)| p.header.message_id != put.header.message_id)
+    );
+    // Then the response as a CON of its own: we ACK it, the delivery is done.
+    let mut r = Packet::new();
+    r.header.set_type(MessageType::Confirmable);
+    r.header.message_id = 4242;
+    r.header.code = resp(ResponseType::Changed);
+    r.set_token(put.get_token().to_vec());
+    s.core
+        .handle_datagram(dev, &wire::bytes(&r), &s.store, s.now);
+    let out = s.out();
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].1.header.get_type(), MessageType::Acknowledgement);
+    assert_eq!(out[0].1.header.message_id, 4242);
+    let mut events = Vec::new();
+    while let Some(e) = s.core.poll_event() {
+        events.push(e);
+    }
+    assert!(
+        events.contains(&Event::Delivered { id: 7, ok: true }),
+        "{events:?}"
+    );
+    // The same CON again (our ACK was lost) is ACKed again, nothing else.
+    s.core
+        .handle_datagram(dev, &wire::bytes(&r), &s.store, s.now);
+    assert_eq!(s.out().len(), 1);
+    assert!(s.core.poll_event().is_none());
+}

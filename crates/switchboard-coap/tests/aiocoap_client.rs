@@ -48,18 +48,15 @@ async def main():
     obs_req = await req(ctx, GET, "/obs/t", observe=0)
     first = await obs_req.response
     seen = [first.payload.decode()]
-    async def pusher():
-        for i in range(1, 4):
-            await asyncio.sleep(0.2)
-            await (await req(ctx, PUT, "/obs/t", str(i).encode(), cf=0)).response
-    task = asyncio.ensure_future(pusher())
+    # Each new value is PUT once the previous notification arrived.
     async def collect():
+        await (await req(ctx, PUT, "/obs/t", b"1", cf=0)).response
         async for n in obs_req.observation:
             seen.append(n.payload.decode())
             if len(seen) == 4:
                 break
+            await (await req(ctx, PUT, "/obs/t", str(len(seen)).encode(), cf=0)).response
     await asyncio.wait_for(collect(), 10)
-    await task
     out["observe"] = seen
     # Observe a value larger than one block: notifications carry block 0,
     # the client fetches the rest (RFC 7959 3.4).
@@ -69,16 +66,12 @@ async def main():
     obig = await req(ctx, GET, "/obs/big", observe=0)
     f = await obig.response
     bigseen = [len(f.payload) == 3000 and f.payload == big1]
-    async def push_big():
-        await asyncio.sleep(0.2)
-        await (await req(ctx, PUT, "/obs/big", big2, cf=0)).response
-    t2 = asyncio.ensure_future(push_big())
     async def collect_big():
+        await (await req(ctx, PUT, "/obs/big", big2, cf=0)).response
         async for n in obig.observation:
             bigseen.append(n.payload == big2)
             break
     await asyncio.wait_for(collect_big(), 10)
-    await t2
     out["observe_big"] = bigseen
     r = await (await req(ctx, DELETE, "/a/b")).response
     out["delete"] = str(r.code)

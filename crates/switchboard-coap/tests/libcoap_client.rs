@@ -8,6 +8,7 @@ use std::time::Duration;
 use support::*;
 use switchboard_coap::Config;
 use switchboard_model::{Format, Message, Qos, Topic};
+use tokio::io::AsyncBufReadExt;
 use tokio::net::UdpSocket;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -70,36 +71,43 @@ async fn observe_several_notifications_with_libcoap() {
     };
     book_set("v0");
     let url = s.url("obs/t");
-    let child = tokio::process::Command::new("coap-client-notls")
-        .args(["-s", "4", "-w", "-B", "6", &url])
+    let mut child = tokio::process::Command::new("coap-client-notls")
+        .args(["-s", "20", "-w", "-B", "25", &url])
         .kill_on_drop(true)
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("coap-client-notls (install libcoap3-bin)");
-    // Wait for the registration, then push values as deliveries would.
-    let registered = wait_for(5, || !s.ctx.book.is_empty()).await;
-    assert!(registered);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut next_line = async || {
+        loop {
+            let l = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+                .await
+                .expect("a notification within 10 s")
+                .unwrap()
+                .expect("coap-client-notls exited");
+            if !l.is_empty() {
+                return l;
+            }
+        }
+    };
+    assert_eq!(next_line().await, "v0", "registration response");
+    // Values arrive as routed deliveries would, NON and CON (QoS 1) mixed;
+    // each is awaited before the next so that none is legitimately skipped.
     for i in 1..=5 {
         let m = book_set(&format!("v{i}"));
+        let qos = if i % 2 == 0 {
+            Qos::AtLeastOnce
+        } else {
+            Qos::AtMostOnce
+        };
         let d = switchboard_model::Delivery {
-            message: m.with_qos(if i % 2 == 0 {
-                Qos::AtLeastOnce
-            } else {
-                Qos::AtMostOnce
-            }),
+            message: m.with_qos(qos),
             ack: switchboard_model::Ack::none(),
         };
         s.ctx.deliveries.try_push(d).unwrap();
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(next_line().await, format!("v{i}"));
     }
-    let out = tokio::time::timeout(Duration::from_secs(15), child.wait_with_output())
-        .await
-        .unwrap()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    let lines: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();
-    assert_eq!(lines, vec!["v0", "v1", "v2", "v3", "v4", "v5"], "{text}");
+    let _ = child.kill().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -217,8 +225,25 @@ async fn duplicate_con_gets_same_response_and_one_publish() {
     assert_eq!(&r1[..n1], &r2[..n2]);
     assert_eq!(r1[1], 0x44, "2.04 Changed");
     assert_eq!(&r1[2..4], &[0x12, 0x34]);
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(s.published_count(), 1);
+    // A marker PUT after the duplicate: once it is published, the duplicate
+    // (handled before it) would have been too.
+    sock.send_to(&con_put(0x1235, "dup/marker", b"m"), s.addr)
+        .await
+        .unwrap();
+    assert!(
+        wait_for(5, || s
+            .last_published()
+            .is_some_and(|m| m.topic.as_str() == "dup/marker"))
+        .await
+    );
+    let topics: Vec<String> = s
+        .published
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|m| m.topic.to_string())
+        .collect();
+    assert_eq!(topics, ["dup/t", "dup/marker"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

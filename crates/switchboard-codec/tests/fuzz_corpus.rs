@@ -82,9 +82,10 @@ fn flipped_bytes_never_panic() {
     }
 }
 
+/// The checked-in seeds are what the generator below makes: the test fails
+/// when they drift. `SWITCHBOARD_WRITE_CORPUS=1` rewrites them instead.
 #[test]
-#[ignore = "regenerates the seed corpora"]
-fn write_seed_corpus() {
+fn seed_corpus_matches_its_generator() {
     let reg = TypeRegistry::from_idl_str("f.idl", fuzzing::FUZZ_IDL).unwrap();
     for d in [
         "codec_idl_parser",
@@ -92,18 +93,20 @@ fn write_seed_corpus() {
         "codec_json_encode",
         "codec_round_trip",
     ] {
-        std::fs::create_dir_all(corpus(d)).unwrap();
+        if writing() {
+            std::fs::create_dir_all(corpus(d)).unwrap();
+        }
     }
-    std::fs::write(
+    emit(
         corpus("codec_idl_parser").join("fuzz_idl"),
         fuzzing::FUZZ_IDL,
     )
     .unwrap();
     let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/golden.idl");
-    std::fs::copy(golden, corpus("codec_idl_parser").join("golden_idl")).unwrap();
+    emit_copy(golden, corpus("codec_idl_parser").join("golden_idl")).unwrap();
     let imu =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ros2/sensor_msgs/msg/Imu.idl");
-    std::fs::copy(imu, corpus("codec_idl_parser").join("ros2_imu_idl")).unwrap();
+    emit_copy(imu, corpus("codec_idl_parser").join("ros2_imu_idl")).unwrap();
     let names = [
         "f::Point", "f::Prims", "f::U", "f::AU", "f::Coll", "f::App", "f::Mut", "f::Opt",
     ];
@@ -126,7 +129,7 @@ fn write_seed_corpus() {
                 x ^= x << 17;
                 gen_in.push(x as u8);
             }
-            std::fs::write(
+            emit(
                 corpus("codec_round_trip").join(format!("{sel}_{k}")),
                 &gen_in,
             )
@@ -136,10 +139,10 @@ fn write_seed_corpus() {
             let b = cdr::encode_from_json(&reg, ty, &v, enc).unwrap();
             let mut dec = vec![sel as u8];
             dec.extend_from_slice(&b);
-            std::fs::write(corpus("codec_cdr_decode").join(format!("{sel}_{k}")), dec).unwrap();
+            emit(corpus("codec_cdr_decode").join(format!("{sel}_{k}")), dec).unwrap();
             let mut js = vec![(sel + k * names.len()) as u8];
             js.extend_from_slice(v.to_string().as_bytes());
-            std::fs::write(corpus("codec_json_encode").join(format!("{sel}_{k}")), js).unwrap();
+            emit(corpus("codec_json_encode").join(format!("{sel}_{k}")), js).unwrap();
         }
     }
 }
@@ -153,4 +156,28 @@ fn generated(reg: &TypeRegistry, input: &[u8]) -> serde_json::Value {
     ];
     let ty = reg.get(names[input[0] as usize % names.len()]).unwrap();
     fuzzing::generate(reg, ty, &input[1..])
+}
+
+fn writing() -> bool {
+    std::env::var_os("SWITCHBOARD_WRITE_CORPUS").is_some()
+}
+
+fn emit(path: impl AsRef<Path>, data: impl AsRef<[u8]>) -> std::io::Result<()> {
+    let (path, data) = (path.as_ref(), data.as_ref());
+    if writing() {
+        return std::fs::write(path, data);
+    }
+    let have = std::fs::read(path)?;
+    assert!(
+        have == data,
+        "{} differs from its generator (SWITCHBOARD_WRITE_CORPUS=1 rewrites it)",
+        path.display()
+    );
+    Ok(())
+}
+
+fn emit_copy(from: impl AsRef<Path>, to: impl AsRef<Path>) -> std::io::Result<u64> {
+    let data = std::fs::read(from)?;
+    emit(to, &data)?;
+    Ok(data.len() as u64)
 }

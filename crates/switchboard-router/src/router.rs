@@ -14,6 +14,7 @@ use switchboard_model::{
 use tokio::sync::watch;
 
 use crate::table::{Dest, RouteError, RouteSpec, RouteTable};
+use crate::template::Captures;
 
 /// The default hop limit of the loop guard.
 pub const DEFAULT_MAX_HOPS: u8 = 8;
@@ -187,8 +188,20 @@ impl Router {
                 }
                 _ => None,
             };
+            // Captures once per route, shared by its destinations.
+            let caps = if route.to.iter().any(|(t, _)| t.needs_captures()) {
+                match Captures::of(&route.from.filter, &msg.topic) {
+                    Some(c) => c,
+                    None => {
+                        counters.count_drop(DropReason::BadTopic);
+                        continue;
+                    }
+                }
+            } else {
+                Captures::default()
+            };
             for (tpl, dest) in &route.to {
-                let Some(topic) = tpl.expand(&route.from.filter, &msg.topic) else {
+                let Some(topic) = tpl.expand_with(&caps, &msg.topic) else {
                     counters.count_drop(DropReason::BadTopic);
                     continue;
                 };

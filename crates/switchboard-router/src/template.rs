@@ -57,6 +57,8 @@ pub struct Template {
     pub adapter: DestAdapter,
     parts: Vec<Part>,
     text: Arc<str>,
+    /// The topic, when the template has no placeholder.
+    fixed: Option<Topic>,
 }
 
 impl fmt::Display for Template {
@@ -122,10 +124,17 @@ impl Template {
         if !lit.is_empty() {
             parts.push(Part::Literal(lit.into()));
         }
+        let fixed = match parts.as_slice() {
+            [Part::Literal(l)] => {
+                Some(Topic::new(l).map_err(|_| TemplateError::Wildcard(s.to_owned()))?)
+            }
+            _ => None,
+        };
         Ok(Template {
             adapter,
             parts,
             text: Arc::from(s),
+            fixed,
         })
     }
 
@@ -134,44 +143,85 @@ impl Template {
         self.parts == [Part::Capture(0)]
     }
 
+    /// Whether expanding needs the levels captured by `from`'s wildcards.
+    pub fn needs_captures(&self) -> bool {
+        self.parts
+            .iter()
+            .any(|p| matches!(p, Part::Capture(n) if *n > 0))
+    }
+
     /// Expands the topic part for `topic` matched by `from`. Returns `None`
     /// when the result is not a valid topic (e.g. empty). The source topic is
-    /// reused without allocation for `{0}`.
+    /// reused without allocation for `{0}`, and a template without
+    /// placeholders is a topic built once at parse time.
     pub fn expand(&self, from: &Pattern, topic: &Topic) -> Option<Topic> {
         if self.is_identity() {
             return Some(topic.clone());
         }
-        let needs_captures = self
-            .parts
-            .iter()
-            .any(|p| matches!(p, Part::Capture(n) if *n > 0));
-        let mut caps: [&str; 16] = [""; 16];
-        let mut more: Vec<&str> = Vec::new();
-        if needs_captures {
-            let ok = from.captures(topic, |i, s| {
-                if i < 16 {
-                    caps[i] = s;
-                } else {
-                    if more.len() < i - 15 {
-                        more.resize(i - 15, "");
-                    }
-                    more[i - 16] = s;
-                }
-            });
-            if !ok {
-                return None;
-            }
+        if let Some(t) = &self.fixed {
+            return Some(t.clone());
+        }
+        let caps = if self.needs_captures() {
+            Captures::of(from, topic)?
+        } else {
+            Captures::default()
+        };
+        self.expand_with(&caps, topic)
+    }
+
+    /// Expands with captures already taken (one [`Captures`] serves every
+    /// destination of a route).
+    pub fn expand_with(&self, caps: &Captures<'_>, topic: &Topic) -> Option<Topic> {
+        if self.is_identity() {
+            return Some(topic.clone());
+        }
+        if let Some(t) = &self.fixed {
+            return Some(t.clone());
         }
         let mut out = String::with_capacity(topic.as_str().len() + 16);
         for p in &self.parts {
             match p {
                 Part::Literal(l) => out.push_str(l),
                 Part::Capture(0) => out.push_str(topic.as_str()),
-                Part::Capture(n) if *n < 16 => out.push_str(caps[*n]),
-                Part::Capture(n) => out.push_str(more.get(n - 16).copied().unwrap_or("")),
+                Part::Capture(n) => out.push_str(caps.get(*n)),
             }
         }
         Topic::new(&out).ok()
+    }
+}
+
+/// The levels a pattern's wildcards matched in one topic (1-based).
+#[derive(Debug, Default, Clone)]
+pub struct Captures<'t> {
+    inline: [&'t str; 8],
+    more: Vec<&'t str>,
+}
+
+impl<'t> Captures<'t> {
+    /// Matches `topic` against `from`; `None` when it does not match.
+    pub fn of(from: &Pattern, topic: &'t Topic) -> Option<Captures<'t>> {
+        let mut c = Captures::default();
+        let ok = from.captures(topic, |i, s| {
+            if i < 8 {
+                c.inline[i] = s;
+            } else {
+                let k = i - 8;
+                if c.more.len() <= k {
+                    c.more.resize(k + 1, "");
+                }
+                c.more[k] = s;
+            }
+        });
+        ok.then_some(c)
+    }
+
+    /// The N-th capture (empty when absent).
+    pub fn get(&self, n: usize) -> &'t str {
+        if n < 8 {
+            self.inline[n]
+        } else {
+            self.more.get(n - 8).copied().unwrap_or("")
+        }
     }
 }
 

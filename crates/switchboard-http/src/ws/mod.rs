@@ -1,6 +1,6 @@
 //! The WebSocket adapter (`ws` kind): the JSON protocol of [`ops`] at path
 //! `/ws`, on its own listener or sharing the HTTP adapter's (see
-//! [`Listeners`](crate::Listeners)). Tokens and ACLs are the HTTP adapter's
+//! [`Listeners`]). Tokens and ACLs are the HTTP adapter's
 //! (`?token=` or `Authorization: Bearer`).
 
 pub mod ops;
