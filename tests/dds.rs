@@ -179,3 +179,196 @@ to = ["far:{0}", "http:seen/{0}"]
         out.stdout
     );
 }
+
+fn mqtt_config(domain: u16) -> String {
+    format!(
+        r#"
+[bridge]
+shutdown_timeout = "3s"
+
+[adapter.mqtt]
+listen = "127.0.0.1:0"
+
+[adapter.dds]
+domain = {domain}
+idl = ["{}/crates/switchboard-dds/tests/idl/test.idl"]
+discover = true
+[[adapter.dds.topic]]
+name = "cmd_reading"
+type = "test::Reading"
+
+[[route]]
+from = "dds:#"
+to = ["mqtt:dds/{{0}}"]
+
+[[route]]
+from = "mqtt:cmd/#"
+to = ["dds:{{1}}"]
+"#,
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+#[test]
+fn dds_cyclone_final_and_appendable_reach_mosquitto_sub_as_json() {
+    ensure_isolated();
+    let b = BridgeProc::start(&mqtt_config(55));
+    let port = b.addr("mqtt", "mqtt").port().to_string();
+    let sub = Streaming::spawn(
+        "mosquitto_sub",
+        &["-h", "127.0.0.1", "-p", &port, "-v", "-t", "dds/#"],
+    );
+    let final_sample = json!({"id": 1, "value": 2.5, "label": "final"});
+    let app_sample = json!({"id": 2, "value": -1.5, "label": "appendable"});
+    let _w1 = cyclone(&[
+        "write",
+        "55",
+        "r_final",
+        "Reading",
+        &format!("[{final_sample}]"),
+        "--repeat",
+        "150",
+        "--interval",
+        "0.2",
+    ]);
+    let _w2 = cyclone(&[
+        "write",
+        "55",
+        "r_app",
+        "AReading",
+        &format!("[{app_sample}]"),
+        "--repeat",
+        "150",
+        "--interval",
+        "0.2",
+    ]);
+    for (topic, want) in [("dds/r_final", &final_sample), ("dds/r_app", &app_sample)] {
+        let line = sub
+            .wait_line(T, |l| l.starts_with(&format!("{topic} ")))
+            .unwrap_or_else(|| panic!("nothing on {topic}; mosquitto_sub saw {:?}", sub.lines()));
+        let v: Value = serde_json::from_str(&line[topic.len() + 1..]).unwrap();
+        assert_eq!(&v, want, "{topic}");
+    }
+}
+
+#[test]
+fn dds_mosquitto_pub_json_reaches_cyclone_reader_typed() {
+    ensure_isolated();
+    let b = BridgeProc::start(&mqtt_config(56));
+    let port = b.addr("mqtt", "mqtt").port().to_string();
+    let r = cyclone(&["read", "56", "cmd_reading", "Reading", "1"]);
+    assert!(r.wait_line(T, |l| l.contains("ready")).is_some());
+    let sample = json!({"id": 12, "value": 0.5, "label": "from mosquitto_pub"});
+    let line = wait_for("the sample at the Cyclone reader", T, || {
+        let out = common::run(
+            "mosquitto_pub",
+            &[
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-q",
+                "1",
+                "-t",
+                "cmd/cmd_reading",
+                "-m",
+                &sample.to_string(),
+            ],
+        );
+        assert!(out.status.success(), "{}", out.stderr);
+        r.wait_line(Duration::from_millis(300), |l| l.contains("\"sample\""))
+    });
+    let v: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["sample"], sample);
+}
+
+#[test]
+fn dds_two_bridges_on_one_domain_and_one_broker_do_not_loop() {
+    ensure_isolated();
+    // Bridge A runs the MQTT broker; bridge B is its MQTT client. Both bridge
+    // DDS domain 57 to MQTT and back.
+    let a = BridgeProc::start(
+        r#"
+[bridge]
+shutdown_timeout = "3s"
+[adapter.mqtt]
+listen = "127.0.0.1:0"
+[adapter.dds]
+domain = 57
+discover = true
+[[route]]
+from = "dds:#"
+to = ["mqtt:{0}"]
+[[route]]
+from = "mqtt:#"
+to = ["dds:{0}"]
+"#,
+    );
+    let port = a.addr("mqtt", "mqtt").port();
+    let _b = BridgeProc::start(&format!(
+        r#"
+[bridge]
+shutdown_timeout = "3s"
+[adapter.cloud]
+kind = "mqtt"
+url = "mqtt://127.0.0.1:{port}"
+client_id = "bridge-b"
+version = 5
+[adapter.dds]
+domain = 57
+discover = true
+[[route]]
+from = "dds:#"
+to = ["cloud:{{0}}"]
+[[route]]
+from = "cloud:#"
+to = ["dds:{{0}}"]
+"#
+    ));
+    let p = port.to_string();
+    let sub = Streaming::spawn(
+        "mosquitto_sub",
+        &["-h", "127.0.0.1", "-p", &p, "-v", "-t", "loop_t"],
+    );
+    // A Cyclone reader and writer on the topic; the writer writes once
+    // (TRANSIENT_LOCAL, so the bridges' readers get it whenever they match).
+    let r = cyclone(&["read", "57", "loop_t", "Blob", "1000", "--timeout", "25"]);
+    assert!(r.wait_line(T, |l| l.contains("ready")).is_some());
+    let w = cyclone(&[
+        "write",
+        "57",
+        "loop_t",
+        "Blob",
+        r#"[{"__bytes__": 16}]"#,
+        "--tl",
+        "--wait-match",
+        "--linger",
+        "20",
+    ]);
+    assert!(w.wait_line(T, |l| l.contains("done")).is_some());
+    sub.wait_line(T, |l| l.starts_with("loop_t "))
+        .unwrap_or_else(|| panic!("the sample never reached MQTT"));
+    // Each bridge forwards the sample once; nothing circulates after that.
+    std::thread::sleep(Duration::from_secs(6));
+    // (The blob holds a newline byte: count messages, not lines.)
+    let count = || {
+        sub.lines()
+            .iter()
+            .filter(|l| l.starts_with("loop_t "))
+            .count()
+    };
+    let mqtt_copies = count();
+    let dds_copies = r
+        .lines()
+        .iter()
+        .filter(|l| l.contains("\"sample\""))
+        .count();
+    assert!(
+        (1..=2).contains(&mqtt_copies),
+        "{mqtt_copies} MQTT copies: {:?}",
+        sub.lines()
+    );
+    assert!(dds_copies <= 3, "{dds_copies} DDS copies: {:?}", r.lines());
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(count(), mqtt_copies, "messages still circulate");
+}
