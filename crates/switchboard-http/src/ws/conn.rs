@@ -36,6 +36,10 @@ pub(crate) async fn run(
     let mut cfg = WebSocketConfig::default();
     cfg.max_message_size = Some(max);
     cfg.max_frame_size = Some(max);
+    // Small buffers that grow on demand: thousands of mostly idle clients
+    // must not each hold 256 KiB (tungstenite's defaults).
+    cfg.read_buffer_size = 4 * 1024;
+    cfg.write_buffer_size = 8 * 1024;
     let ws =
         WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(cfg)).await;
     let client = shared.hub.join();
