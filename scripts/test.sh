@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The one test command: installs every tool the tests need (Debian packages,
-# Python packages in a venv), then runs the format check, clippy, docs, every
-# test (DDS tests inside a loopback-only network namespace) and the fuzz
-# corpus replays. Works on a fresh Debian machine as root (or with sudo).
+# Python packages in a venv), then runs the format check, clippy, docs, and
+# every test (inside a loopback-only network namespace, because DDS tests open
+# participants) including the fuzz corpus replays. Works on a fresh Debian
+# machine as root.
 #
 # Environment:
 #   CARGO_TARGET_DIR   default ~/.cache/switchboard/target (outside the clone,
@@ -38,17 +39,9 @@ cargo nextest run --workspace --no-run --cargo-quiet
 step "fuzz targets compile"
 cargo check --manifest-path fuzz/Cargo.toml --bins --quiet
 
-step "tests"
-# DDS tests open participants: they run in their own script inside a
-# loopback-only network namespace (see scripts/dds-tests.sh when present).
-filter=()
-if [ -x scripts/dds-tests.sh ]; then
-  filter=(-E 'not package(switchboard-dds) and not test(/^dds_/)')
-fi
-cargo nextest run --workspace --no-fail-fast "${filter[@]}"
-
-if [ -x scripts/dds-tests.sh ]; then
-  step "DDS tests (loopback-only network namespace)"
-  scripts/dds-tests.sh
-fi
+step "tests (all of them, inside a loopback-only network namespace)"
+# DDS tests open participants whose discovery multicasts must never leave the
+# machine; every other test only uses 127.0.0.1 too, so the whole suite runs in
+# one namespace that has nothing but loopback (built above, so --offline).
+scripts/in-netns.sh cargo nextest run --offline --workspace --no-fail-fast
 step "all tests passed"
