@@ -1,6 +1,7 @@
 //! WebSocket fan-out: one publisher, N subscribed clients (default 1000),
 //! deliveries per second and latency percentiles, in one run against
-//! (a) the switchboard bridge binary (release build, `ws` adapter),
+//! (a) the switchboard bridge binary (release build, `ws` adapter; and the
+//!     same fan-out as Server-Sent Events from the `http` adapter),
 //! (b) a bare tokio-tungstenite broadcast server doing nothing else (the
 //!     ceiling of the stack), and
 //! (c) mosquitto fanning out to N MQTT subscribers over TCP.
@@ -241,6 +242,91 @@ async fn bench_bridge(n: usize, m: usize, rate: u64, epoch: Instant) -> (Stats, 
     (stats, per_client)
 }
 
+/// SSE fan-out through the bridge: `n` raw-TCP `GET /events` clients, one
+/// keep-alive connection POSTing `m` messages to `/topics/fan/x`.
+async fn bench_sse(n: usize, m: usize, rate: u64, epoch: Instant) -> Stats {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    let bin = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples/bridge");
+    let port = free_port();
+    let dir = std::env::temp_dir().join(format!("sb-fanout-sse-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("bridge.toml");
+    std::fs::write(
+        &cfg,
+        format!("[adapter.http]\nlisten = \"127.0.0.1:{port}\"\nmax_connections = 4096\nsse_buffer = 4096\n"),
+    )
+    .unwrap();
+    let _child = Kill(
+        Command::new(bin)
+            .arg("--config")
+            .arg(&cfg)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_port(port).await;
+    let ready = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..n {
+        let mut tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        tcp.write_all(b"GET /events?topic=fan/%23 HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n\r\n")
+            .await
+            .unwrap();
+        let ready = ready.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut lines = BufReader::new(tcp).lines();
+            let mut lat = Vec::with_capacity(m);
+            let mut got = 0u64;
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+            while let Ok(Ok(Some(line))) =
+                tokio::time::timeout_at(deadline, lines.next_line()).await
+            {
+                if line.starts_with(": open") {
+                    ready.fetch_add(1, Ordering::Relaxed);
+                } else if line.starts_with("data:")
+                    && let Some(sent) = sent_at(&line)
+                {
+                    lat.push(now_us(epoch).saturating_sub(sent));
+                    got += 1;
+                    if got as usize >= m {
+                        break;
+                    }
+                }
+            }
+            (lat, got)
+        }));
+    }
+    wait_ready(&ready, n as u64).await;
+    let mut publisher = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let start = Instant::now();
+    let gap = Duration::from_nanos(1_000_000_000 / rate.max(1));
+    let mut next = tokio::time::Instant::now();
+    for i in 0..m {
+        let body = format!(r#"{{"i":{i},"s":{}}}"#, now_us(epoch));
+        let req = format!(
+            "POST /topics/fan/x HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        publisher.write_all(req.as_bytes()).await.unwrap();
+        // 204 No Content: one small response per request.
+        let _ = publisher.read(&mut buf).await;
+        next += gap;
+        tokio::time::sleep_until(next).await;
+    }
+    let stats = collect(tasks, start).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    stats
+}
+
 async fn bench_bare(n: usize, m: usize, rate: u64, epoch: Instant) -> Stats {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -393,6 +479,8 @@ fn main() {
         let (mut sb, per_client) = bench_bridge(n, m, rate, epoch).await;
         let r_sb = report("switchboard ws", &mut sb, expected);
         println!("  bridge RSS per connected WebSocket client: {per_client} KiB");
+        let mut sse = bench_sse(n, m, rate, epoch).await;
+        let r_sse = report("switchboard SSE", &mut sse, expected);
         let mut bare = bench_bare(n, m, rate, epoch).await;
         let r_bare = report("bare tokio-tungstenite", &mut bare, expected);
         let r_mq = match bench_mosquitto(n, m, rate, epoch).await {
@@ -403,6 +491,7 @@ fn main() {
             }
         };
         println!("ratio switchboard / bare tokio-tungstenite: {:.2}", r_sb / r_bare);
+        println!("ratio switchboard SSE / bare tokio-tungstenite: {:.2}", r_sse / r_bare);
         println!("ratio switchboard / mosquitto:              {:.2}", r_sb / r_mq);
     });
 }
