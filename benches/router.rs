@@ -15,6 +15,10 @@ use switchboard_model::{AddressBook, Message, Pattern, Topic};
 use switchboard_router::{PatternIndex, RouteSpec, Router, SlotSpec, Template};
 
 fn router_with(dests: usize) -> Router {
+    router_with_template(dests, "out/{1}/{2}")
+}
+
+fn router_with_template(dests: usize, topic_template: &str) -> Router {
     let mut slots = vec![SlotSpec {
         name: "src".into(),
         kind: "bench".into(),
@@ -27,7 +31,7 @@ fn router_with(dests: usize) -> Router {
             kind: "bench".into(),
             queue_capacity: 1024,
         });
-        to.push(format!("d{i}:out/{{1}}/{{2}}"));
+        to.push(format!("d{i}:{topic_template}"));
     }
     let mut routes = vec![RouteSpec::new("src:sensors/+/temperature/#", to)];
     // Other routes that do not match, so the index has something to skip.
@@ -58,6 +62,22 @@ fn route_throughput(c: &mut Criterion) {
             });
         });
     }
+    // The common case of the default route `*:{0}`: the source topic is reused.
+    let router = router_with_template(1, "{0}");
+    let msg = Message::octets("src:sensors/kitchen/temperature/celsius", vec![7u8; 64]).unwrap();
+    let mut out = Vec::with_capacity(16);
+    g.bench_function("fan_out_1_same_topic", |b| {
+        b.iter(|| {
+            router.route(black_box(&msg), &mut out);
+            for (slot, d) in out.drain(..) {
+                let q = router.queue(slot).unwrap();
+                let _ = q.try_push(d);
+                if let Some(d) = q.try_recv() {
+                    d.ack.done();
+                }
+            }
+        });
+    });
     g.finish();
 }
 
