@@ -398,29 +398,34 @@ pub(crate) fn parse(src: &str, file: Option<&Path>) -> Result<Parsed, ConfigErro
     }
 }
 
-/// The `listen` addresses of the `http` adapters (default 127.0.0.1:8080).
-fn http_listens(root: &DeTable<'_>) -> Vec<SocketAddr> {
+/// The tables of the adapters of kind `http`, in config order.
+fn http_tables<'r, 'a>(root: &'r DeTable<'a>) -> Vec<&'r DeTable<'a>> {
     let Some(DeValue::Table(adapters)) = root.get("adapter").map(Spanned::get_ref) else {
         return Vec::new();
     };
     adapters
         .iter()
-        .filter_map(|(name, v)| {
-            let DeValue::Table(t) = v.get_ref() else {
-                return None;
-            };
-            let kind = t
-                .get("kind")
-                .and_then(|k| k.get_ref().as_str())
-                .unwrap_or(name.get_ref());
-            if kind != "http" {
-                return None;
+        .filter_map(|(name, v)| match v.get_ref() {
+            DeValue::Table(t) => {
+                let kind = t
+                    .get("kind")
+                    .and_then(|k| k.get_ref().as_str())
+                    .unwrap_or(name.get_ref());
+                (kind == "http").then_some(t)
             }
-            match t.get("listen").map(|l| l.get_ref().as_str()) {
-                None => Some(SocketAddr::from(([127, 0, 0, 1], 8080))),
-                Some(Some(s)) => s.parse().ok(),
-                Some(None) => None,
-            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// The `listen` addresses of the `http` adapters (default 127.0.0.1:8080).
+fn http_listens(root: &DeTable<'_>) -> Vec<SocketAddr> {
+    http_tables(root)
+        .into_iter()
+        .filter_map(|t| match t.get("listen").map(|l| l.get_ref().as_str()) {
+            None => Some(SocketAddr::from(([127, 0, 0, 1], 8080))),
+            Some(Some(s)) => s.parse().ok(),
+            Some(None) => None,
         })
         .collect()
 }
@@ -434,22 +439,9 @@ fn http_tokens<'a>(
     Spanned<toml::de::DeString<'a>>,
     Spanned<DeValue<'a>>,
 )> {
-    let Some(DeValue::Table(adapters)) = root.get("adapter").map(Spanned::get_ref) else {
-        return Vec::new();
-    };
-    adapters
-        .iter()
-        .filter_map(|(name, v)| {
-            let DeValue::Table(t) = v.get_ref() else {
-                return None;
-            };
-            let kind = t
-                .get("kind")
-                .and_then(|k| k.get_ref().as_str())
-                .unwrap_or(name.get_ref());
-            if kind != "http" {
-                return None;
-            }
+    http_tables(root)
+        .into_iter()
+        .filter_map(|t| {
             let (key, tokens) = t.get_key_value("token")?;
             let listen = t
                 .get("listen")

@@ -61,21 +61,8 @@ impl Mount for ByteStreamMount {
         mut req: Request<Incoming>,
         peer: SocketAddr,
     ) -> BoxFuture<'static, Response<Body>> {
-        let is_ws = req.method() == Method::GET
-            && req
-                .headers()
-                .get(header::UPGRADE)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
-        let key = req.headers().get(header::SEC_WEBSOCKET_KEY).cloned();
-        let (true, Some(key)) = (is_ws, key) else {
-            return Box::pin(async {
-                full(
-                    StatusCode::UPGRADE_REQUIRED,
-                    "application/json",
-                    r#"{"error":"this endpoint speaks WebSocket"}"#,
-                )
-            });
+        let Some(key) = upgrade_key(&req) else {
+            return Box::pin(async { upgrade_required() });
         };
         let offered: Vec<String> = req
             .headers()
@@ -95,7 +82,6 @@ impl Mount for ByteStreamMount {
             );
             return Box::pin(async move { full(StatusCode::BAD_REQUEST, "application/json", msg) });
         }
-        let accept = derive_accept_key(key.as_bytes());
         let on_upgrade = hyper::upgrade::on(&mut req);
         let handler = self.handler.clone();
         let max = self.max_frame;
@@ -137,16 +123,9 @@ impl Mount for ByteStreamMount {
             handler(stream, peer).await;
         });
         Box::pin(async move {
-            let mut r = full(StatusCode::SWITCHING_PROTOCOLS, "text/plain", Bytes::new());
-            let h = r.headers_mut();
-            h.remove(header::CONTENT_TYPE);
-            h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-            h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
-            if let Ok(v) = HeaderValue::from_str(&accept) {
-                h.insert(header::SEC_WEBSOCKET_ACCEPT, v);
-            }
+            let mut r = switching_protocols(&key);
             if let Some(p) = chosen.and_then(|p| HeaderValue::from_str(&p).ok()) {
-                h.insert(header::SEC_WEBSOCKET_PROTOCOL, p);
+                r.headers_mut().insert(header::SEC_WEBSOCKET_PROTOCOL, p);
             }
             r
         })
@@ -208,4 +187,43 @@ impl AsyncWrite for FlushingWriter {
     ) -> std::task::Poll<std::io::Result<()>> {
         self.sink.as_mut().poll_close(cx)
     }
+}
+
+/// The `Sec-WebSocket-Key` of a valid WebSocket upgrade request (a GET with
+/// `Upgrade: websocket`), or `None`.
+pub(crate) fn upgrade_key(req: &Request<Incoming>) -> Option<HeaderValue> {
+    let is_ws = req.method() == Method::GET
+        && req
+            .headers()
+            .get(header::UPGRADE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    is_ws
+        .then(|| req.headers().get(header::SEC_WEBSOCKET_KEY).cloned())
+        .flatten()
+}
+
+/// 426 for a plain request to a WebSocket endpoint.
+pub(crate) fn upgrade_required() -> Response<Body> {
+    let mut r = full(
+        StatusCode::UPGRADE_REQUIRED,
+        "application/json",
+        r#"{"error":"this endpoint speaks WebSocket"}"#,
+    );
+    r.headers_mut()
+        .insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    r
+}
+
+/// The 101 answer to an upgrade with `key`.
+pub(crate) fn switching_protocols(key: &HeaderValue) -> Response<Body> {
+    let mut r = full(StatusCode::SWITCHING_PROTOCOLS, "text/plain", Bytes::new());
+    let h = r.headers_mut();
+    h.remove(header::CONTENT_TYPE);
+    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    if let Ok(v) = HeaderValue::from_str(&derive_accept_key(key.as_bytes())) {
+        h.insert(header::SEC_WEBSOCKET_ACCEPT, v);
+    }
+    r
 }

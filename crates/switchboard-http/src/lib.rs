@@ -35,7 +35,7 @@ pub mod ws;
 
 use std::sync::Arc;
 
-use switchboard_model::{Adapter, AdapterContext, AdapterError, BoxFuture, Endpoint, Running};
+use switchboard_model::{Adapter, AdapterContext, AdapterError, BoxFuture, Running};
 use tokio::sync::broadcast;
 
 pub use acl::{Access, Acl, Denied, ReadFilter, TokenConfig, presented_token};
@@ -122,21 +122,7 @@ impl Adapter for HttpAdapter {
                 )
                 .await?;
             shared.ctx.health.up();
-            let task = Box::pin(async move {
-                let deliver = tokio::spawn(server::deliver(shared.clone()));
-                if let Some(serve) = attached.serve {
-                    serve.await;
-                }
-                let _ = deliver.await;
-                Ok(())
-            });
-            Ok(Running {
-                endpoints: vec![Endpoint {
-                    service: "http".into(),
-                    addr: attached.addr,
-                }],
-                task,
-            })
+            Ok(attached.into_running("http", server::deliver(shared.clone())))
         })
     }
 }

@@ -232,3 +232,31 @@ where
         }
     }
 }
+
+impl Attached {
+    /// The running adapter for a mount: `deliver` (the adapter's loop over
+    /// its delivery queue) runs beside the accept loop when this adapter
+    /// bound the socket; the endpoint is reported as `service`.
+    pub(crate) fn into_running(
+        self,
+        service: &str,
+        deliver: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> switchboard_model::Running {
+        let Attached { addr, serve } = self;
+        let task = Box::pin(async move {
+            let deliver = tokio::spawn(deliver);
+            if let Some(serve) = serve {
+                serve.await;
+            }
+            let _ = deliver.await;
+            Ok(())
+        });
+        switchboard_model::Running {
+            endpoints: vec![switchboard_model::Endpoint {
+                service: service.to_owned(),
+                addr,
+            }],
+            task,
+        }
+    }
+}

@@ -11,14 +11,11 @@ mod hub;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use serde::Deserialize;
 use switchboard_model::units::{ByteSize, ConfigIssue, DEFAULT_MAX_PAYLOAD, HumanDuration};
-use switchboard_model::{
-    Adapter, AdapterContext, AdapterError, BoxFuture, Counter, Endpoint, Running,
-};
-use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use switchboard_model::{Adapter, AdapterContext, AdapterError, BoxFuture, Counter, Running};
 
 use crate::acl::{Acl, TokenConfig, presented_token};
 use crate::listener::{Listeners, Mount, ServerLimits};
@@ -206,22 +203,9 @@ fn json_error(status: StatusCode, msg: &str) -> Response<Body> {
 }
 
 fn upgrade(shared: Arc<WsShared>, mut req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
-    let is_ws = req.method() == Method::GET
-        && req
-            .headers()
-            .get(header::UPGRADE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
-    let key = req.headers().get(header::SEC_WEBSOCKET_KEY).cloned();
-    let (true, Some(key)) = (is_ws, key) else {
+    let Some(key) = crate::bytestream::upgrade_key(&req) else {
         shared.protocol_errors.inc();
-        let mut r = json_error(
-            StatusCode::UPGRADE_REQUIRED,
-            "this endpoint speaks WebSocket",
-        );
-        r.headers_mut()
-            .insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-        return r;
+        return crate::bytestream::upgrade_required();
     };
     let token = presented_token(req.headers(), req.uri().query());
     let access = match shared.acl.authenticate(token.as_deref()) {
@@ -238,7 +222,6 @@ fn upgrade(shared: Arc<WsShared>, mut req: Request<Incoming>, peer: SocketAddr) 
             "too many WebSocket clients",
         );
     }
-    let accept = derive_accept_key(key.as_bytes());
     let on_upgrade = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
         match on_upgrade.await {
@@ -246,19 +229,7 @@ fn upgrade(shared: Arc<WsShared>, mut req: Request<Incoming>, peer: SocketAddr) 
             Err(e) => tracing::debug!(peer = %peer, error = %e, "WebSocket upgrade failed."),
         }
     });
-    let mut r = full(
-        StatusCode::SWITCHING_PROTOCOLS,
-        "text/plain",
-        bytes::Bytes::new(),
-    );
-    let h = r.headers_mut();
-    h.remove(header::CONTENT_TYPE);
-    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-    h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
-    if let Ok(v) = HeaderValue::from_str(&accept) {
-        h.insert(header::SEC_WEBSOCKET_ACCEPT, v);
-    }
-    r
+    crate::bytestream::switching_protocols(&key)
 }
 
 impl Adapter for WsAdapter {
@@ -327,21 +298,7 @@ impl Adapter for WsAdapter {
                 )
                 .await?;
             shared.ctx.health.up();
-            let task = Box::pin(async move {
-                let deliver = tokio::spawn(deliver(shared.clone()));
-                if let Some(serve) = attached.serve {
-                    serve.await;
-                }
-                let _ = deliver.await;
-                Ok(())
-            });
-            Ok(Running {
-                endpoints: vec![Endpoint {
-                    service: "ws".into(),
-                    addr: attached.addr,
-                }],
-                task,
-            })
+            Ok(attached.into_running("ws", deliver(shared.clone())))
         })
     }
 }
