@@ -88,6 +88,8 @@ struct Counters {
     duplicates: Counter,
     retransmissions: Counter,
     observers_removed: Counter,
+    deferred: Counter,
+    separate: Counter,
     last: Stats,
 }
 
@@ -108,6 +110,14 @@ impl Counters {
                 "coap_observers_removed_total",
                 "CoAP observers removed (RST or no ACK)",
             ),
+            deferred: m.counter(
+                "coap_deferred_total",
+                "CoAP requests acknowledged with an empty ACK while the router was busy",
+            ),
+            separate: m.counter(
+                "coap_separate_responses_total",
+                "CoAP separate responses sent for deferred requests",
+            ),
             last: Stats::default(),
         }
     }
@@ -125,6 +135,9 @@ impl Counters {
             .add(d(s.retransmissions, self.last.retransmissions));
         self.observers_removed
             .add(d(s.observers_removed, self.last.observers_removed));
+        self.deferred.add(d(s.deferred, self.last.deferred));
+        self.separate
+            .add(d(s.separate_responses, self.last.separate_responses));
         self.last = s.clone();
     }
 }
@@ -146,7 +159,9 @@ async fn run(sock: UdpSocket, ctx: AdapterContext, config: Config) -> Result<(),
     ctx.health.up();
     loop {
         flush(&sock, &mut core, &ctx).await;
-        events(&mut core, &ctx, &mut acks).await;
+        // Publishes wait in the core (and CON requests get separate
+        // responses) while the router has no room: the loop keeps serving.
+        let stalled = !events(&mut core, &ctx, &mut acks).await;
         flush(&sock, &mut core, &ctx).await;
         counters.sync(&ctx, core.stats());
         let timeout = core.poll_timeout();
@@ -182,6 +197,7 @@ async fn run(sock: UdpSocket, ctx: AdapterContext, config: Config) -> Result<(),
                 None => deliveries_open = false,
             },
             _ = sleep => core.handle_timeout(Instant::now()),
+            () = ctx.ingress.ready(), if stalled => {}
         }
     }
     // Drain: deliveries already queued still reach local observers.
@@ -189,7 +205,14 @@ async fn run(sock: UdpSocket, ctx: AdapterContext, config: Config) -> Result<(),
         deliver(&mut core, d, &mut acks, &mut next_id, &ctx);
     }
     flush(&sock, &mut core, &ctx).await;
-    events(&mut core, &ctx, &mut acks).await;
+    // At shutdown the router drains what is queued; wait for room briefly.
+    for _ in 0..3 {
+        if events(&mut core, &ctx, &mut acks).await {
+            break;
+        }
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), ctx.ingress.ready()).await;
+    }
+    flush(&sock, &mut core, &ctx).await;
     for (_, ack) in acks.drain() {
         ack.failed();
     }
@@ -233,8 +256,16 @@ async fn flush(sock: &UdpSocket, core: &mut Core, ctx: &AdapterContext) {
     }
 }
 
-async fn events(core: &mut Core, ctx: &AdapterContext, acks: &mut HashMap<u64, Ack>) {
-    while let Some(e) = core.poll_event() {
+/// Hands the core's events to the router; `false` when it stopped because the
+/// router has no room (the rest stay queued in the core).
+async fn events(core: &mut Core, ctx: &AdapterContext, acks: &mut HashMap<u64, Ack>) -> bool {
+    loop {
+        if core.has_publish_first() && !ctx.ingress.has_capacity() {
+            return false;
+        }
+        let Some(e) = core.poll_event() else {
+            return true;
+        };
         match e {
             Event::Publish {
                 topic,

@@ -75,6 +75,12 @@ pub struct Stats {
     pub observers_removed: u64,
     /// Registrations refused by the observer limits.
     pub observers_refused: u64,
+    /// Requests acknowledged with an empty ACK because the adapter was behind.
+    pub deferred: u64,
+    /// Separate responses sent (requests first acknowledged with an empty ACK).
+    pub separate_responses: u64,
+    /// Separate responses never acknowledged by the client.
+    pub separate_responses_lost: u64,
 }
 
 /// Who owns one of our outstanding CON messages.
@@ -82,6 +88,9 @@ pub struct Stats {
 pub(crate) enum Owner {
     Observer(ObsKey),
     Client(ReqId),
+    /// A separate response (RFC 7252 5.2.2) to a request we acknowledged
+    /// with an empty ACK.
+    Response,
 }
 
 #[derive(Debug)]
@@ -121,10 +130,29 @@ pub struct Core {
     pub(crate) out: Vec<Transmit>,
     pub(crate) events: VecDeque<Event>,
     pub(crate) stats: Stats,
+    /// Publishes accepted while the adapter was behind: their requests got an
+    /// empty ACK; each sends its response as a separate CON once its event
+    /// fits in `events`.
+    pub(crate) deferred: VecDeque<Deferred>,
+    /// The latest time the core was given (for work done in `poll_event`).
+    pub(crate) last_now: Instant,
+}
+
+/// A publish waiting for room in the event queue, with its separate response.
+#[derive(Debug)]
+pub(crate) struct Deferred {
+    pub(crate) peer: SocketAddr,
+    pub(crate) event: Event,
+    pub(crate) response: Packet,
+    pub(crate) notify: (switchboard_model::Message, switchboard_model::Qos),
 }
 
 /// Bound on queued events between two drains (a flood of publishes).
-const MAX_EVENTS: usize = 4096;
+pub(crate) const MAX_EVENTS: usize = 4096;
+
+/// Bound on publishes waiting with a separate response; beyond it a request
+/// gets 5.03 with Max-Age 1.
+pub(crate) const MAX_DEFERRED: usize = 1024;
 
 impl Core {
     /// A core for `config`, seeded with `seed` (message ids, tokens, jitter).
@@ -154,6 +182,8 @@ impl Core {
             out: Vec::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
+            deferred: VecDeque::new(),
+            last_now: now,
         }
     }
 
@@ -164,7 +194,38 @@ impl Core {
 
     /// The next event for the adapter.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let e = self.events.pop_front();
+        self.release_deferred();
+        e
+    }
+
+    /// Moves deferred publishes into the event queue while it has room, and
+    /// sends their separate responses.
+    fn release_deferred(&mut self) {
+        while self.events.len() < MAX_EVENTS {
+            let Some(d) = self.deferred.pop_front() else {
+                break;
+            };
+            let now = self.last_now;
+            self.events.push_back(d.event);
+            self.notify(&d.notify.0, d.notify.1, now);
+            let mid = self.mid();
+            let mut r = d.response;
+            r.header.message_id = mid;
+            let bytes = crate::wire::bytes(&r);
+            self.stats.separate_responses += 1;
+            self.send_con(d.peer, mid, bytes, Owner::Response, now);
+        }
+    }
+
+    /// Whether the next event is a publish (which needs room in the router).
+    pub fn has_publish_first(&self) -> bool {
+        matches!(self.events.front(), Some(Event::Publish { .. }))
+    }
+
+    /// Whether a publish may still wait with a separate response.
+    pub(crate) fn can_defer(&self) -> bool {
+        self.deferred.len() < MAX_DEFERRED
     }
 
     /// Counters.
@@ -251,6 +312,7 @@ impl Core {
 
     /// Retransmits, gives up, expires and re-registers what is due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.last_now = now;
         let due: Vec<u16> = self
             .outgoing
             .iter()
@@ -278,6 +340,7 @@ impl Core {
                         self.observers.remove(&key);
                     }
                     Owner::Client(id) => self.client_failed(id, now),
+                    Owner::Response => self.stats.separate_responses_lost += 1,
                 }
             }
         }
@@ -293,6 +356,7 @@ impl Core {
         store: &dyn Store,
         now: Instant,
     ) {
+        self.last_now = now;
         if data.len() < 4 || data[0] >> 6 != 1 {
             self.stats.malformed += 1;
             return;
@@ -428,6 +492,7 @@ impl Core {
         match o.owner {
             Owner::Observer(key) => self.observer_acked(&key, now),
             Owner::Client(id) => self.client_acked(id, now),
+            Owner::Response => {}
         }
     }
 
@@ -440,6 +505,7 @@ impl Core {
                         self.observers.remove(&key);
                     }
                     Owner::Client(id) => self.client_failed(id, now),
+                    Owner::Response => self.stats.separate_responses_lost += 1,
                 }
             }
             return;

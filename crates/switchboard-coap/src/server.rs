@@ -193,11 +193,6 @@ impl Core {
                 return r;
             }
         }
-        if self.events_full() {
-            set(&mut r, ResponseType::ServiceUnavailable);
-            r.add_option(CoapOption::MaxAge, wire::enc_uint(1));
-            return r;
-        }
         let max = self.p.max_payload;
         let too_large = |r: &mut Packet| {
             r.header.code = MessageClass::Response(ResponseType::RequestEntityTooLarge);
@@ -261,14 +256,39 @@ impl Core {
         };
         let payload = Bytes::from(body);
         let msg = Message::new("coap", topic.clone(), payload.clone()).with_format(format.clone());
-        self.push_event(Event::Publish {
+        let event = Event::Publish {
             topic,
             payload,
             format,
             qos,
             peer,
             retain: method == RequestType::Put,
-        });
+        };
+        if self.events_full() {
+            // The adapter is behind (the router is back-pressuring it).
+            let con = req.header.get_type() == MessageType::Confirmable;
+            if con && self.can_defer() {
+                // Acknowledge now, answer when the publish is taken: a
+                // separate response (RFC 7252 5.2.2), a CON with the token.
+                r.header.set_type(MessageType::Confirmable);
+                self.stats.deferred += 1;
+                self.deferred.push_back(crate::core::Deferred {
+                    peer,
+                    event,
+                    response: r,
+                    notify: (msg, qos),
+                });
+                let mut ack = Packet::new();
+                ack.header.set_type(MessageType::Acknowledgement);
+                ack.header.code = MessageClass::Empty;
+                ack.header.message_id = req.header.message_id;
+                return ack;
+            }
+            set(&mut r, ResponseType::ServiceUnavailable);
+            r.add_option(CoapOption::MaxAge, wire::enc_uint(1));
+            return r;
+        }
+        self.push_event(event);
         self.notify(&msg, qos, now);
         r
     }

@@ -647,3 +647,82 @@ fn mount_put_with_separate_response() {
     assert_eq!(s.out().len(), 1);
     assert!(s.core.poll_event().is_none());
 }
+
+/// While the adapter is behind (the router back-pressures it), a CON PUT is
+/// acknowledged with an empty ACK and answered later with a separate CON
+/// response carrying its token (RFC 7252 5.2.2); a duplicate gets the empty
+/// ACK again; an unacknowledged separate response is retransmitted; a NON
+/// gets 5.03 once the deferral queue is full.
+#[test]
+fn separate_response_while_the_adapter_is_behind() {
+    let mut s = Sim::new(Config::default());
+    // Fill the event queue without letting the adapter take events.
+    for i in 0..crate::core::MAX_EVENTS {
+        let mut p = req(
+            MessageType::NonConfirmable,
+            RequestType::Put,
+            i as u16,
+            &format!("fill/{i}"),
+        );
+        p.payload = b"x".to_vec();
+        s.core
+            .handle_datagram(peer(), &wire::bytes(&p), &s.store, s.now);
+    }
+    s.out();
+    let mut p = req(MessageType::Confirmable, RequestType::Put, 60_000, "late");
+    p.set_token(vec![9, 8, 7]);
+    p.payload = b"v".to_vec();
+    let b = wire::bytes(&p);
+    s.core.handle_datagram(peer(), &b, &s.store, s.now);
+    let out = s.out();
+    assert_eq!(out.len(), 1, "{out:?}");
+    let ack = &out[0].1;
+    assert_eq!(ack.header.get_type(), MessageType::Acknowledgement);
+    assert_eq!(ack.header.code, MessageClass::Empty);
+    assert_eq!(ack.header.message_id, 60_000);
+    assert!(ack.get_token().is_empty());
+    // A duplicate of the request gets the same empty ACK.
+    s.core.handle_datagram(peer(), &b, &s.store, s.now);
+    let dup = s.out();
+    assert_eq!(dup.len(), 1);
+    assert_eq!(dup[0].1.header.code, MessageClass::Empty);
+    // The adapter takes one event: the deferred publish moves in and its
+    // separate response goes out as a CON with the token.
+    assert!(s.core.poll_event().is_some());
+    let out = s.out();
+    assert_eq!(out.len(), 1, "{out:?}");
+    let sep = &out[0].1;
+    assert_eq!(sep.header.get_type(), MessageType::Confirmable);
+    assert_eq!(
+        sep.header.code,
+        MessageClass::Response(ResponseType::Changed)
+    );
+    assert_eq!(sep.get_token(), &[9, 8, 7]);
+    assert_ne!(sep.header.message_id, 60_000);
+    // The publish is in the event queue, after the ones before it.
+    let mut found = false;
+    while let Some(e) = s.core.poll_event() {
+        if let Event::Publish { topic, .. } = e {
+            found |= topic.as_str() == "late";
+        }
+    }
+    assert!(found);
+    // Unacknowledged, it is retransmitted; acknowledged, it stops.
+    let again = s.advance(Duration::from_secs(4));
+    assert!(
+        again
+            .iter()
+            .any(|(_, p)| p.header.message_id == sep.header.message_id),
+        "{again:?}"
+    );
+    let ack = wire::empty(MessageType::Acknowledgement, sep.header.message_id);
+    s.core.handle_datagram(peer(), &ack, &s.store, s.now);
+    let later = s.advance(Duration::from_secs(120));
+    assert!(
+        !later
+            .iter()
+            .any(|(_, p)| p.header.message_id == sep.header.message_id),
+        "{later:?}"
+    );
+    assert_eq!(s.core.stats().separate_responses, 1);
+}

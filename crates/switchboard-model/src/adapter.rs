@@ -162,6 +162,20 @@ impl Ingress {
         })
     }
 
+    /// Whether the router's input has room right now (a `publish` would not
+    /// wait).
+    pub fn has_capacity(&self) -> bool {
+        self.tx.capacity() > 0
+    }
+
+    /// Waits until the router's input has room (or the router stopped), so
+    /// that an adapter can keep serving its peers instead of blocking in
+    /// `publish`.
+    pub async fn ready(&self) {
+        // Reserve and release at once: only the wake-up matters here.
+        let _ = self.tx.reserve().await;
+    }
+
     /// The adapter instance this ingress belongs to.
     pub fn adapter(&self) -> &Arc<str> {
         &self.adapter
