@@ -1,5 +1,7 @@
-//! Replays every checked-in fuzz corpus file through its target's function,
-//! so that CI catches regressions without running the fuzzer.
+//! Replays every checked-in fuzz corpus file of the facade, model, router and
+//! HTTP targets through its target's function, so that CI catches
+//! regressions without running the fuzzer. Each adapter crate replays its own
+//! corpora (`crates/*/tests/fuzz_corpus.rs`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -38,16 +40,6 @@ fn pattern_index_corpus() {
 #[test]
 fn config_corpus() {
     replay("config", switchboard::fuzzing::config);
-}
-
-#[test]
-fn coap_exchange_corpus() {
-    replay("coap_exchange", switchboard_coap::fuzzing::exchange);
-}
-
-#[test]
-fn coap_blockwise_corpus() {
-    replay("coap_blockwise", switchboard_coap::fuzzing::blockwise);
 }
 
 #[test]
