@@ -152,11 +152,15 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-struct Kill(Child);
+/// A child process killed on drop, with a scratch directory removed then.
+struct Kill(Child, Option<std::path::PathBuf>);
 impl Drop for Kill {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+        if let Some(d) = &self.1 {
+            let _ = std::fs::remove_dir_all(d);
+        }
     }
 }
 
@@ -182,7 +186,9 @@ async fn wait_ready(ready: &AtomicU64, n: u64) {
     }
 }
 
-async fn bench_bridge(n: usize, m: usize, rate: u64, epoch: Instant) -> (Stats, u64) {
+/// Starts the release bridge binary with `config(port)` on a free port and
+/// waits until it listens; the process is killed on drop.
+async fn spawn_bridge(tag: &str, config: impl Fn(u16) -> String) -> (Kill, u16) {
     let bin = std::env::current_exe()
         .unwrap()
         .parent()
@@ -195,16 +201,10 @@ async fn bench_bridge(n: usize, m: usize, rate: u64, epoch: Instant) -> (Stats, 
         "build it first: cargo build --release --example bridge"
     );
     let port = free_port();
-    let dir = std::env::temp_dir().join(format!("sb-fanout-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("sb-fanout-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let cfg = dir.join("bridge.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[adapter.http]\nlisten = \"127.0.0.1:{port}\"\nmax_connections = 4096\n[adapter.ws]\nlisten = \"127.0.0.1:{port}\"\nclient_queue = 4096\n"
-        ),
-    )
-    .unwrap();
+    std::fs::write(&cfg, config(port)).unwrap();
     let child = Kill(
         Command::new(bin)
             .arg("--config")
@@ -214,8 +214,19 @@ async fn bench_bridge(n: usize, m: usize, rate: u64, epoch: Instant) -> (Stats, 
             .stderr(Stdio::null())
             .spawn()
             .unwrap(),
+        Some(dir),
     );
     wait_port(port).await;
+    (child, port)
+}
+
+async fn bench_bridge(n: usize, m: usize, rate: u64, epoch: Instant) -> (Stats, u64) {
+    let (child, port) = spawn_bridge("ws", |port| {
+        format!(
+            "[adapter.http]\nlisten = \"127.0.0.1:{port}\"\nmax_connections = 4096\n[adapter.ws]\nlisten = \"127.0.0.1:{port}\"\nclient_queue = 4096\n"
+        )
+    })
+    .await;
     let pid = child.0.id();
     let rss_before = rss_kib(pid);
     let ready = Arc::new(AtomicU64::new(0));
@@ -238,7 +249,6 @@ async fn bench_bridge(n: usize, m: usize, rate: u64, epoch: Instant) -> (Stats, 
     }
     let stats = collect(tasks, start).await;
     let per_client = rss_after.saturating_sub(rss_before) / n as u64;
-    let _ = std::fs::remove_dir_all(&dir);
     (stats, per_client)
 }
 
@@ -246,33 +256,10 @@ async fn bench_bridge(n: usize, m: usize, rate: u64, epoch: Instant) -> (Stats, 
 /// keep-alive connection POSTing `m` messages to `/topics/fan/x`.
 async fn bench_sse(n: usize, m: usize, rate: u64, epoch: Instant) -> Stats {
     use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-    let bin = std::env::current_exe()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples/bridge");
-    let port = free_port();
-    let dir = std::env::temp_dir().join(format!("sb-fanout-sse-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let cfg = dir.join("bridge.toml");
-    std::fs::write(
-        &cfg,
-        format!("[adapter.http]\nlisten = \"127.0.0.1:{port}\"\nmax_connections = 4096\nsse_buffer = 4096\n"),
-    )
-    .unwrap();
-    let _child = Kill(
-        Command::new(bin)
-            .arg("--config")
-            .arg(&cfg)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_port(port).await;
+    let (_child, port) = spawn_bridge("sse", |port| {
+        format!("[adapter.http]\nlisten = \"127.0.0.1:{port}\"\nmax_connections = 4096\nsse_buffer = 4096\n")
+    })
+    .await;
     let ready = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
     for _ in 0..n {
@@ -322,9 +309,7 @@ async fn bench_sse(n: usize, m: usize, rate: u64, epoch: Instant) -> Stats {
         next += gap;
         tokio::time::sleep_until(next).await;
     }
-    let stats = collect(tasks, start).await;
-    let _ = std::fs::remove_dir_all(&dir);
-    stats
+    collect(tasks, start).await
 }
 
 async fn bench_bare(n: usize, m: usize, rate: u64, epoch: Instant) -> Stats {
@@ -400,7 +385,7 @@ async fn bench_mosquitto(n: usize, m: usize, rate: u64, epoch: Instant) -> Optio
         .stderr(Stdio::null())
         .spawn()
         .ok()?;
-    let _child = Kill(child);
+    let _child = Kill(child, Some(dir.clone()));
     wait_port(port).await;
     let ready = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
@@ -455,7 +440,6 @@ async fn bench_mosquitto(n: usize, m: usize, rate: u64, epoch: Instant) -> Optio
         tokio::time::sleep_until(next).await;
     }
     let stats = collect(tasks, start).await;
-    let _ = std::fs::remove_dir_all(&dir);
     Some(stats)
 }
 

@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{BridgeProc, Streaming, curl, example_bin, run, wait_for};
+use common::{BridgeProc, Streaming, curl, run, wait_for};
 
 const CONFIG: &str = r#"
 [bridge]
@@ -112,18 +112,10 @@ fn http_puts_reach_coap_get_and_observers() {
 
 #[test]
 fn check_reports_coap_config_errors_with_keys() {
-    let dir = common::tempdir::Dir::new("coap-check");
-    let path = dir.join("bad.toml");
-    std::fs::write(
-        &path,
+    let (_dir, path, out) = common::check_config(
         "[adapter.coap]\nlisten = \"127.0.0.1:0\"\nblock_size = 1000\n[[adapter.coap.mount]]\nprefix = \"a/+\"\nurl = \"http://x\"\n",
-    )
-    .unwrap();
-    let p = path.to_str().unwrap();
-    let out = run(
-        example_bin("bridge").to_str().unwrap(),
-        &["--config", p, "--check"],
     );
+    let p = path.as_str();
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     for needle in [
         format!("{p}:3:14: adapter.coap.block_size: must be a power of two"),

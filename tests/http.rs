@@ -338,18 +338,10 @@ fn sigterm_shuts_down_gracefully_with_status_0() {
 
 #[test]
 fn check_reports_every_error_with_file_line_and_key() {
-    let dir = common::tempdir::Dir::new("check");
-    let path = dir.join("bad.toml");
-    std::fs::write(
-        &path,
+    let (_dir, path, out) = common::check_config(
         "[adapter.http]\nlisten = \"127.0.0.1:0\"\ncolour = 1\n\n[[route]]\nfrom = \"http:a/+\"\nto = [\"http:{3}\", \"nope:x\"]\n",
-    )
-    .unwrap();
-    let p = path.to_str().unwrap();
-    let out = run(
-        example_bin("bridge").to_str().unwrap(),
-        &["--config", p, "--check"],
     );
+    let p = path.as_str();
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(
         out.stderr.contains(&format!(

@@ -168,16 +168,8 @@ to = ["http:{{0}}"]
 
 #[test]
 fn tls_config_errors_are_reported() {
-    let dir = tempdir::Dir::new("tlsbad");
-    let cfg = dir.join("bad.toml");
-    std::fs::write(
-        &cfg,
+    let (_dir, _, out) = common::check_config(
         "[adapter.http]\nlisten = \"127.0.0.1:0\"\ntls_cert = \"/nonexistent/cert.pem\"\n",
-    )
-    .unwrap();
-    let out = run(
-        common::example_bin("bridge").to_str().unwrap(),
-        &["--config", cfg.to_str().unwrap(), "--check"],
     );
     assert_eq!(out.status.code(), Some(2));
     assert!(

@@ -407,3 +407,18 @@ pub fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap().port()
 }
+
+/// Writes `config` to a file and runs `bridge --config FILE --check`; returns
+/// the directory holding the file (kept while it lives), the file's path (as
+/// errors name it) and the output.
+pub fn check_config(config: &str) -> (tempdir::Dir, String, Out) {
+    let dir = tempdir::Dir::new("check");
+    let path = dir.join("bad.toml");
+    std::fs::write(&path, config).unwrap();
+    let p = path.display().to_string();
+    let out = run(
+        example_bin("bridge").to_str().unwrap(),
+        &["--config", &p, "--check"],
+    );
+    (dir, p, out)
+}

@@ -3,17 +3,12 @@
 
 use std::path::Path;
 
-fn replay(dir: &str, f: fn(&[u8])) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fuzz/corpus")
-        .join(dir);
-    let mut n = 0;
-    for e in std::fs::read_dir(&root).unwrap() {
-        let data = std::fs::read(e.unwrap().path()).unwrap();
-        f(&data);
-        n += 1;
-    }
-    assert!(n > 0, "empty corpus {}", root.display());
+fn replay(target: &str, f: fn(&[u8])) {
+    switchboard_model::fuzzing::replay_corpus(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."),
+        target,
+        f,
+    );
 }
 
 #[test]

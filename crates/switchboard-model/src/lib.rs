@@ -78,6 +78,26 @@ pub enum ModelError {
 pub mod fuzzing {
     use crate::{AddressPattern, Pattern, Topic};
 
+    /// Replays every file of the corpus directory `fuzz/corpus/TARGET` under
+    /// `workspace_root` through `f` (each crate's corpus-replay test calls
+    /// this). Panics when the directory is missing or empty, so a corpus that
+    /// went away fails the test instead of passing vacuously.
+    #[allow(clippy::expect_used, clippy::panic)]
+    pub fn replay_corpus(workspace_root: &std::path::Path, target: &str, f: fn(&[u8])) -> usize {
+        let dir = workspace_root.join("fuzz/corpus").join(target);
+        let mut n = 0;
+        let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        for entry in entries {
+            let path = entry.expect("readable corpus directory").path();
+            if path.is_file() {
+                f(&std::fs::read(&path).expect("readable corpus file"));
+                n += 1;
+            }
+        }
+        assert!(n > 0, "empty corpus {}", dir.display());
+        n
+    }
+
     /// Topic, pattern and address parsing and matching: never panics, and a
     /// pattern parsed from a valid topic matches that topic.
     pub fn topic_pattern(data: &[u8]) {
