@@ -372,3 +372,66 @@ to = ["dds:{{0}}"]
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(count(), mqtt_copies, "messages still circulate");
 }
+
+/// Retained messages a late `mosquitto_sub` of `topic` receives within 2 s.
+fn late_retained(port: &str, topic: &str) -> Vec<Value> {
+    let out = common::run(
+        "mosquitto_sub",
+        &["-h", "127.0.0.1", "-p", port, "-t", topic, "-W", "2"],
+    );
+    out.stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+#[test]
+fn dds_keyed_instances_each_keep_their_last_value_for_late_mqtt_subscribers() {
+    ensure_isolated();
+    let b = BridgeProc::start(&mqtt_config(58));
+    let port = b.addr("mqtt", "mqtt").port().to_string();
+    // Two instances of a keyed TRANSIENT_LOCAL topic, each written twice.
+    let _w = cyclone(&[
+        "write",
+        "58",
+        "keyed_t",
+        "Keyed",
+        r#"[{"id": 1, "value": 1.0}, {"id": 2, "value": 2.0}, {"id": 1, "value": 1.5}, {"id": 2, "value": 2.5}]"#,
+        "--tl",
+        "--wait-match",
+        "--linger",
+        "40",
+    ]);
+    let sorted = |mut v: Vec<Value>| {
+        v.sort_by_key(|s| s["id"].as_i64());
+        v
+    };
+    let want = vec![
+        json!({"id": 1, "value": 1.5}),
+        json!({"id": 2, "value": 2.5}),
+    ];
+    wait_for("both instances' last values retained", T, || {
+        let got = sorted(late_retained(&port, "dds/keyed_t"));
+        (got == want).then_some(())
+    });
+    // HTTP-style "latest" is one of them; a disposed instance is no longer
+    // retained, the other one still is.
+    let d = cyclone(&[
+        "write",
+        "58",
+        "keyed_t",
+        "Keyed",
+        r#"[{"id": 1, "value": 9.0}]"#,
+        "--tl",
+        "--wait-match",
+        "--dispose",
+        "1",
+        "--linger",
+        "20",
+    ]);
+    assert!(d.wait_line(T, |l| l.contains("disposed")).is_some());
+    wait_for("only instance 2 retained after the dispose", T, || {
+        let got = late_retained(&port, "dds/keyed_t");
+        (got == [json!({"id": 2, "value": 2.5})]).then_some(())
+    });
+}

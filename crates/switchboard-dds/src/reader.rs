@@ -25,10 +25,10 @@ const LOG_EVERY: Duration = Duration::from_secs(60);
 
 /// Message property carrying the instance key: hex of the serialized key
 /// with its encapsulation header (as the writer sent it in a dispose).
-pub const PROP_KEY: &str = "dds.key";
+pub const PROP_KEY: &str = switchboard_model::INSTANCE_KEY;
 /// Message property carrying the instance state of a not-alive instance:
 /// `disposed` or `unregistered`.
-pub const PROP_INSTANCE_STATE: &str = "dds.instance_state";
+pub const PROP_INSTANCE_STATE: &str = switchboard_model::INSTANCE_STATE;
 /// Message property carrying the DDS type name.
 pub const PROP_TYPE: &str = "dds.type";
 
