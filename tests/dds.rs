@@ -435,3 +435,60 @@ fn dds_keyed_instances_each_keep_their_last_value_for_late_mqtt_subscribers() {
         (got == [json!({"id": 2, "value": 2.5})]).then_some(())
     });
 }
+
+#[test]
+fn dds_route_to_a_topic_with_no_known_type_is_a_config_error() {
+    // --check opens no participant; the bridge refuses to start the same way.
+    let config = r#"[adapter.mqtt]
+listen = "127.0.0.1:0"
+
+[adapter.dds]
+domain = 59
+discover = false
+[[adapter.dds.topic]]
+name = "typed"
+type = "test::Reading"
+
+[adapter.far]
+kind = "dds"
+domain = 60
+discover = false
+
+[[route]]
+from = "mqtt:a/#"
+to = ["dds:typed", "dds:untyped", "dds:x/{1}"]
+
+[[route]]
+from = "dds:#"
+to = ["far:relayed"]
+"#;
+    let (_dir, path, out) = common::check_config(config);
+    let p = path.as_str();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    // Only the literal, unconfigured topic written from MQTT is an error: the
+    // configured one has a type, templated ones are only known at run time,
+    // and DDS -> DDS samples carry their type name.
+    let errors: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains(": route["))
+        .collect();
+    assert_eq!(errors.len(), 1, "{}", out.stderr);
+    assert!(
+        errors[0].starts_with(&format!(
+            "{p}:18:20: route[0].to[1]: DDS topic `untyped` has no known type"
+        )),
+        "{}",
+        out.stderr
+    );
+    let out = common::run(
+        common::example_bin("bridge").to_str().unwrap(),
+        &["--config", p],
+    );
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(out.stderr.contains("DDS topic `untyped`"), "{}", out.stderr);
+    // With discovery the domain tells the type at run time.
+    let (_dir, _, out) =
+        common::check_config(&config.replacen("discover = false", "discover = true", 1));
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+}
