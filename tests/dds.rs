@@ -492,3 +492,114 @@ to = ["far:relayed"]
         common::check_config(&config.replacen("discover = false", "discover = true", 1));
     assert_eq!(out.status.code(), Some(0), "{out:?}");
 }
+
+/// The value of the metric line starting with `prefix` (`name{labels}`).
+fn metric(text: &str, prefix: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(prefix)?.trim().parse().ok())
+}
+
+#[test]
+fn dds_healthz_and_metrics_show_participant_and_per_topic_figures() {
+    ensure_isolated();
+    let b = BridgeProc::start(&config(61));
+    let base = b.http("http");
+    let _w = cyclone(&[
+        "write",
+        "61",
+        "sensor",
+        "Reading",
+        r#"[{"id": 1, "value": 1.0, "label": "m"}]"#,
+        "--repeat",
+        "150",
+        "--interval",
+        "0.2",
+    ]);
+    let r = cyclone(&["read", "61", "command", "Reading", "1"]);
+    assert!(r.wait_line(T, |l| l.contains("ready")).is_some());
+    let put = |body: &str| {
+        let (code, _) = curl(
+            &[
+                "-X",
+                "PUT",
+                "-H",
+                "Content-Type: application/json",
+                "--data",
+                body,
+            ],
+            &format!("{base}/topics/cmd/command"),
+        );
+        assert_eq!(code, 204);
+    };
+    wait_for("a sample at the Cyclone reader", T, || {
+        put(r#"{"id": 2, "value": 2.0, "label": "c"}"#);
+        r.wait_line(Duration::from_millis(300), |l| l.contains("\"sample\""))
+    });
+    // A payload that does not fit test::Reading.
+    put(r#"{"id": "two"}"#);
+    let lbl = |t: &str| format!("{{adapter=\"dds\",topic=\"{t}\"}}");
+    let text = wait_for("per-topic figures in /metrics", T, || {
+        let (code, text) = curl(&[], &format!("{base}/metrics"));
+        assert_eq!(code, 200);
+        let ok = metric(
+            &text,
+            &format!("switchboard_dds_topic_samples_in_total{}", lbl("sensor")),
+        )
+        .is_some_and(|v| v > 0)
+            && metric(
+                &text,
+                &format!("switchboard_dds_topic_matched_writers{}", lbl("sensor")),
+            ) == Some(1)
+            && metric(
+                &text,
+                &format!("switchboard_dds_topic_reading{}", lbl("sensor")),
+            ) == Some(1)
+            && metric(
+                &text,
+                &format!("switchboard_dds_topic_samples_out_total{}", lbl("command")),
+            )
+            .is_some_and(|v| v >= 1)
+            && metric(
+                &text,
+                &format!("switchboard_dds_topic_matched_readers{}", lbl("command")),
+            ) == Some(1)
+            && metric(
+                &text,
+                &format!("switchboard_dds_topic_writers{}", lbl("command")),
+            ) == Some(1)
+            && metric(
+                &text,
+                &format!(
+                    "switchboard_dds_topic_decode_failures_total{}",
+                    lbl("command")
+                ),
+            ) == Some(1);
+        ok.then_some(text)
+    });
+    let info = text
+        .lines()
+        .find(|l| l.starts_with("switchboard_adapter_info{adapter=\"dds\""))
+        .unwrap_or_else(|| panic!("no adapter info: {text}"));
+    assert!(info.contains("domain=\"61\""), "{info}");
+    let (code, body) = curl(&[], &format!("{base}/healthz"));
+    assert_eq!(code, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    let dds = &v["detail"]["dds"];
+    let guid = dds["facts"]["participant"].as_str().unwrap();
+    assert_eq!(guid.len(), 24, "{body}");
+    assert!(info.contains(&format!("participant=\"{guid}\"")), "{info}");
+    assert_eq!(
+        dds["topics"]["sensor"]["dds_topic_matched_writers"], 1,
+        "{body}"
+    );
+    assert!(
+        dds["topics"]["sensor"]["dds_topic_samples_in_total"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    assert_eq!(
+        dds["topics"]["command"]["dds_topic_decode_failures_total"], 1,
+        "{body}"
+    );
+}

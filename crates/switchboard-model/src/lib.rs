@@ -39,7 +39,8 @@ pub use book::{
 pub use format::{CDR_MIME, Format, Qos};
 pub use message::{APP_ORIGIN, Message, Origin, Properties, Trace};
 pub use metrics::{
-    AdapterMetrics, Counter, DropReason, Health, HealthState, RouteCounters, RouteCountersSnapshot,
+    AdapterMetrics, Counter, Detail, DropReason, Health, HealthState, RouteCounters,
+    RouteCountersSnapshot,
 };
 pub use queue::{Ack, Delivery, DeliveryQueue, Pushed};
 pub use topic::{Level, MAX_TOPIC_LEN, Pattern, Topic};
