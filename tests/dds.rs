@@ -1,8 +1,9 @@
 //! Black-box tests of the bridge binary with its DDS adapter, against Cyclone
 //! DDS (Python binding) and curl through the HTTP adapter. They open DDS
 //! participants, so they run only inside a loopback-only network namespace:
-//! scripts/dds-tests.sh runs every test named `dds_*` there (scripts/test.sh
-//! leaves them out of its own run). Each test uses its own domain id.
+//! scripts/test.sh runs the whole suite there, scripts/dds-tests.sh only the
+//! tests named `dds_*`. Each test uses its own domain id (domain 0 only by
+//! the default-config test).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -602,4 +603,47 @@ fn dds_healthz_and_metrics_show_participant_and_per_topic_figures() {
         dds["topics"]["command"]["dds_topic_decode_failures_total"], 1,
         "{body}"
     );
+}
+
+#[test]
+fn dds_default_config_bridges_domain_0_with_discovery() {
+    ensure_isolated();
+    // The built-in default config, fixed ports and all (no other test binds
+    // 1883, 8080, 5683 or uses domain 0).
+    let _b = BridgeProc::start(switchboard::DEFAULT_CONFIG);
+    let sub = Streaming::spawn(
+        "mosquitto_sub",
+        &["-h", "127.0.0.1", "-p", "1883", "-v", "-t", "#"],
+    );
+    // A topic another participant writes on domain 0 reaches MQTT (raw CDR:
+    // the default config has no IDL files).
+    let _w = cyclone(&[
+        "write",
+        "0",
+        "hello_dds",
+        "String",
+        r#"[{"data": "from cyclone"}]"#,
+        "--repeat",
+        "150",
+        "--interval",
+        "0.2",
+    ]);
+    let line = sub
+        .wait_line(T, |l| l.starts_with("hello_dds "))
+        .unwrap_or_else(|| panic!("nothing from DDS; mosquitto_sub saw {:?}", sub.lines()));
+    assert!(line.contains("from cyclone"), "{line}");
+    // MQTT -> HTTP still works, and /healthz shows the participant on domain 0.
+    wait_for("mqtt:x/y at http:x/y", T, || {
+        let out = common::run(
+            "mosquitto_pub",
+            &["-h", "127.0.0.1", "-p", "1883", "-t", "x/y", "-m", "v1"],
+        );
+        assert!(out.status.success(), "{}", out.stderr);
+        let (code, body) = curl(&[], "http://127.0.0.1:8080/topics/x/y");
+        (code == 200 && body == "v1").then_some(())
+    });
+    let (code, body) = curl(&[], "http://127.0.0.1:8080/healthz");
+    assert_eq!(code, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["detail"]["dds"]["facts"]["domain"], "0", "{body}");
 }

@@ -538,9 +538,18 @@ impl Bridge {
             None => {
                 let dds_name = dds_topic_name(msg.topic.as_str(), self.config.ros2);
                 let Some(spec) = self.writer_spec(&dds_name, msg) else {
+                    // Not configured, no participant on the domain uses it,
+                    // and the message names no type: nobody could read it
+                    // (the default config's `*:{0}` route sends every topic
+                    // here). Counted, logged at debug level only.
                     ctx.metrics.inc_dropped();
-                    let reason = format!("DDS topic `{dds_name}` has no known type");
-                    self.warn_topic(ctx, &dds_name, &reason);
+                    ctx.metrics
+                        .counter(
+                            "dds_no_type_drops",
+                            "Deliveries to DDS topics with no known type (not configured, not on the domain)",
+                        )
+                        .inc();
+                    tracing::debug!(adapter = %ctx.name, dds_topic = %dds_name, "DDS topic has no known type; delivery dropped.");
                     d.ack.failed();
                     return;
                 };
