@@ -700,12 +700,13 @@ fn main() {
             }
             let cc = cyclone_to_cyclone(next_domain(), &["inf", "size", &s]);
             let bw = rt.block_on(bare_writer(next_domain(), size));
-            let mw = rt.block_on(mqtt_to_bridge(next_domain(), size));
+            let d = next_domain();
+            let mw = rt.block_on(mqtt_to_bridge(d, size));
             println!("  X -> Cyclone (ddsperf sub), as fast as possible, samples/s received:");
             println!("    X = Cyclone (ddsperf pub)        {:>10.0}", cc);
             println!("    X = bare rustdds writer          {:>10.0}", bw);
             println!(
-                "    X = MQTT publisher -> bridge     {:>10.0}   {:.2}x bare rustdds, {:.3}x Cyclone",
+                "    X = MQTT publisher -> bridge     {:>10.0}   {:.2}x bare rustdds, {:.3}x Cyclone (domain {d})",
                 mw,
                 mw / bw,
                 mw / cc

@@ -20,6 +20,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 /// The bridge binary, killed on drop.
 pub(crate) struct BridgeBin {
     child: Child,
+    perf: Option<Child>,
     dir: PathBuf,
     /// The embedded broker's port.
     pub(crate) port: u16,
@@ -27,6 +28,12 @@ pub(crate) struct BridgeBin {
 
 impl Drop for BridgeBin {
     fn drop(&mut self) {
+        if let Some(mut perf) = self.perf.take() {
+            let _ = Command::new("kill")
+                .args(["-INT", &perf.id().to_string()])
+                .status();
+            let _ = perf.wait();
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
@@ -96,8 +103,20 @@ to = ["dds:{{1}}"]
     }
     // Keep draining the log so the bridge never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
+    // DDS_BENCH_PERF=PREFIX profiles each bridge: PREFIX.DOMAIN.data.
+    let perf = std::env::var("DDS_BENCH_PERF").ok().map(|prefix| {
+        Command::new("perf")
+            .args(["record", "-F", "999", "--call-graph", "dwarf,16384", "-o"])
+            .arg(format!("{prefix}.{domain}.data"))
+            .args(["-p", &child.id().to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    });
     BridgeBin {
         child,
+        perf,
         dir,
         port: port.expect("the bridge did not report its MQTT listener"),
     }
