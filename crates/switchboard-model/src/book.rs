@@ -31,7 +31,18 @@ pub const INSTANCE_STATE: &str = "dds.instance_state";
 /// update the address's `latest` and are counted in [`AddressBook::refused`].
 pub const MAX_INSTANCES: usize = 4096;
 
-/// What recording a message did to an entry's instances.
+/// The last values of one instance of a keyed address.
+#[derive(Clone, Debug)]
+pub struct Instance {
+    /// The instance's last message.
+    pub latest: Arc<Message>,
+    /// Its last retained message.
+    pub retained: Option<Arc<Message>>,
+}
+
+type Instances = HashMap<Arc<str>, Instance>;
+
+/// What recording a message did to an address's instances.
 #[derive(Default)]
 struct Change {
     /// Instances added (negative: removed).
@@ -39,17 +50,6 @@ struct Change {
     /// A new instance was not kept.
     refused: bool,
 }
-
-/// The last values of one instance of a keyed address.
-#[derive(Clone, Debug)]
-pub struct Instance {
-    /// The instance's last message.
-    pub latest: Message,
-    /// Its last retained message.
-    pub retained: Option<Message>,
-}
-
-type Instances = HashMap<Arc<str>, Instance>;
 
 /// What the book holds for one address.
 #[derive(Clone, Debug)]
@@ -64,130 +64,17 @@ pub struct Entry {
     /// When the last one arrived.
     pub updated: SystemTime,
     /// Per-instance values while the address's messages carry
-    /// [`INSTANCE_KEY`]; `None` for plain addresses (a message without a key
-    /// drops them).
+    /// [`INSTANCE_KEY`].
     instances: Option<Arc<Instances>>,
 }
 
 impl Entry {
-    fn new(msg: &Message, room: bool) -> (Self, Change) {
-        let mut e = Entry {
-            latest: msg.clone(),
-            retained: (msg.retain && !msg.payload.is_empty()).then(|| msg.clone()),
-            count: 1,
-            updated: msg.timestamp,
-            instances: None,
-        };
-        let mut c = Change::default();
-        if let Some(key) = msg.properties.get(INSTANCE_KEY) {
-            e.retained = None;
-            c = e.update_instance(key, msg, room);
-        }
-        (e, c)
-    }
-
-    /// Records one more message; `room`: whether the book has room for a new
-    /// instance.
-    fn update(&mut self, msg: &Message, room: bool) -> Change {
-        self.count += 1;
-        self.updated = msg.timestamp;
-        self.latest = msg.clone();
-        match msg.properties.get(INSTANCE_KEY) {
-            None => {
-                let dropped = self.instances.take().map_or(0, |m| m.len() as i64);
-                if msg.retain {
-                    self.retained = (!msg.payload.is_empty()).then(|| msg.clone());
-                }
-                Change {
-                    added: -dropped,
-                    refused: false,
-                }
-            }
-            Some(key) => self.update_instance(key, msg, room),
-        }
-    }
-
-    fn update_instance(&mut self, key: &str, msg: &Message, room: bool) -> Change {
-        let mut change = Change::default();
-        let map = Arc::make_mut(self.instances.get_or_insert_with(Default::default));
-        if msg.properties.get(INSTANCE_STATE).is_some() {
-            // Disposed or unregistered: the instance has no last value any
-            // more; the address's values become the newest remaining ones.
-            if map.remove(key).is_some() {
-                change.added = -1;
-            }
-            self.latest = map
-                .values()
-                .map(|i| &i.latest)
-                .max_by_key(|m| m.timestamp)
-                .unwrap_or(msg)
-                .clone();
-            self.retained = map
-                .values()
-                .filter_map(|i| i.retained.as_ref())
-                .max_by_key(|m| m.timestamp)
-                .cloned();
-            return change;
-        }
-        let retained = (msg.retain && !msg.payload.is_empty()).then(|| msg.clone());
-        let full = !room || map.len() >= MAX_INSTANCES;
-        match map.get_mut(key) {
-            Some(i) => {
-                i.latest = msg.clone();
-                if msg.retain {
-                    i.retained = retained;
-                }
-            }
-            None if full => {
-                change.refused = true;
-                return change;
-            }
-            None => {
-                change.added = 1;
-                map.insert(
-                    Arc::from(key),
-                    Instance {
-                        latest: msg.clone(),
-                        retained,
-                    },
-                );
-            }
-        }
-        if msg.retain {
-            self.retained = map.get(key).and_then(|i| i.retained.clone()).or_else(|| {
-                map.values()
-                    .filter_map(|i| i.retained.as_ref())
-                    .max_by_key(|m| m.timestamp)
-                    .cloned()
-            });
-        }
-        change
-    }
-
     /// The instances held, when the address's messages carry
     /// [`INSTANCE_KEY`]: key and values, in no particular order.
     pub fn instances(&self) -> impl Iterator<Item = (&str, &Instance)> {
         self.instances
             .iter()
             .flat_map(|m| m.iter().map(|(k, i)| (&**k, i)))
-    }
-
-    /// The last retained message of every instance (of the address itself
-    /// when it is not keyed): what a late subscriber receives.
-    pub fn retained_values(&self) -> Vec<Message> {
-        match &self.instances {
-            Some(m) => m.values().filter_map(|i| i.retained.clone()).collect(),
-            None => self.retained.iter().cloned().collect(),
-        }
-    }
-
-    /// The last message of every instance (of the address itself when it is
-    /// not keyed): what a snapshot shows.
-    pub fn latest_values(&self) -> Vec<Message> {
-        match &self.instances {
-            Some(m) if !m.is_empty() => m.values().map(|i| i.latest.clone()).collect(),
-            _ => vec![self.latest.clone()],
-        }
     }
 }
 
@@ -228,6 +115,182 @@ fn preview(m: &Message) -> Option<String> {
     Some(s.chars().take(200).collect())
 }
 
+/// What the book stores for one address: the messages are shared with the
+/// deliveries that carried them, so recording one costs a reference count.
+#[derive(Clone, Debug)]
+struct Held {
+    latest: Arc<Message>,
+    retained: Option<Arc<Message>>,
+    count: u64,
+    updated: SystemTime,
+    /// Per-instance values while the messages carry [`INSTANCE_KEY`]; `None`
+    /// for plain addresses (a message without a key drops them).
+    instances: Option<Arc<Instances>>,
+}
+
+impl Held {
+    fn entry(&self) -> Entry {
+        Entry {
+            latest: (*self.latest).clone(),
+            retained: self.retained.as_deref().cloned(),
+            count: self.count,
+            updated: self.updated,
+            instances: self.instances.clone(),
+        }
+    }
+
+    fn new(msg: &Arc<Message>, room: bool) -> (Self, Change) {
+        let mut h = Held {
+            latest: msg.clone(),
+            retained: (msg.retain && !msg.payload.is_empty()).then(|| msg.clone()),
+            count: 1,
+            updated: msg.timestamp,
+            instances: None,
+        };
+        let mut c = Change::default();
+        if let Some(key) = msg.properties.get(INSTANCE_KEY) {
+            h.retained = None;
+            c = h.update_instance(key, msg, room);
+        }
+        (h, c)
+    }
+
+    /// Records one more message; `room`: whether the book has room for a new
+    /// instance.
+    fn update(&mut self, msg: &Arc<Message>, room: bool) -> Change {
+        self.count += 1;
+        self.updated = msg.timestamp;
+        self.latest = msg.clone();
+        match msg.properties.get(INSTANCE_KEY) {
+            None => {
+                let dropped = self.instances.take().map_or(0, |m| m.len() as i64);
+                if msg.retain {
+                    self.retained = (!msg.payload.is_empty()).then(|| msg.clone());
+                }
+                Change {
+                    added: -dropped,
+                    refused: false,
+                }
+            }
+            Some(key) => self.update_instance(key, msg, room),
+        }
+    }
+
+    fn update_instance(&mut self, key: &str, msg: &Arc<Message>, room: bool) -> Change {
+        let mut change = Change::default();
+        let map = Arc::make_mut(self.instances.get_or_insert_with(Default::default));
+        let newest_retained = |map: &Instances| {
+            map.values()
+                .filter_map(|i| i.retained.as_ref())
+                .max_by_key(|m| m.timestamp)
+                .cloned()
+        };
+        if msg.properties.get(INSTANCE_STATE).is_some() {
+            // Disposed or unregistered: the instance has no last value any
+            // more; the address's values become the newest remaining ones.
+            if map.remove(key).is_some() {
+                change.added = -1;
+            }
+            self.latest = map
+                .values()
+                .map(|i| &i.latest)
+                .max_by_key(|m| m.timestamp)
+                .unwrap_or(msg)
+                .clone();
+            self.retained = newest_retained(map);
+            return change;
+        }
+        let retained = (msg.retain && !msg.payload.is_empty()).then(|| msg.clone());
+        let full = !room || map.len() >= MAX_INSTANCES;
+        match map.get_mut(key) {
+            Some(i) => {
+                i.latest = msg.clone();
+                if msg.retain {
+                    i.retained = retained;
+                }
+            }
+            None if full => {
+                change.refused = true;
+                return change;
+            }
+            None => {
+                change.added = 1;
+                map.insert(
+                    Arc::from(key),
+                    Instance {
+                        latest: msg.clone(),
+                        retained,
+                    },
+                );
+            }
+        }
+        if msg.retain {
+            self.retained = map
+                .get(key)
+                .and_then(|i| i.retained.clone())
+                .or_else(|| newest_retained(map));
+        }
+        change
+    }
+
+    /// The last retained message of every instance (of the address itself
+    /// when it is not keyed): what a late subscriber receives.
+    fn retained_values(&self) -> Vec<Message> {
+        match &self.instances {
+            Some(m) => m
+                .values()
+                .filter_map(|i| i.retained.as_deref().cloned())
+                .collect(),
+            None => self.retained.as_deref().cloned().into_iter().collect(),
+        }
+    }
+
+    /// The last message of every instance (of the address itself when it is
+    /// not keyed): what a snapshot shows.
+    fn latest_values(&self) -> Vec<Message> {
+        match &self.instances {
+            Some(m) if !m.is_empty() => m.values().map(|i| (*i.latest).clone()).collect(),
+            _ => vec![(*self.latest).clone()],
+        }
+    }
+}
+
+/// The addresses of one adapter.
+type PerAdapter = HashMap<Topic, Held>;
+
+/// Adapters are few: a list searched by pointer first (the router records
+/// under the adapter's own name), then by name.
+#[derive(Default)]
+struct Adapters(Vec<(Arc<str>, PerAdapter)>);
+
+impl Adapters {
+    fn position(&self, name: &str) -> Option<usize> {
+        let p = name.as_ptr();
+        self.0
+            .iter()
+            .position(|(a, _)| a.as_ptr() == p && a.len() == name.len())
+            .or_else(|| self.0.iter().position(|(a, _)| **a == *name))
+    }
+
+    fn get(&self, name: &str) -> Option<&PerAdapter> {
+        self.position(name).map(|i| &self.0[i].1)
+    }
+
+    fn get_mut(&mut self, name: &str) -> Option<&mut PerAdapter> {
+        self.position(name).map(|i| &mut self.0[i].1)
+    }
+
+    fn insert(&mut self, name: &Arc<str>) -> &mut PerAdapter {
+        self.0.push((name.clone(), PerAdapter::default()));
+        let last = self.0.len() - 1;
+        &mut self.0[last].1
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&Arc<str>, &PerAdapter)> {
+        self.0.iter().map(|(a, p)| (a, p))
+    }
+}
+
 struct Tap {
     pattern: AddressPattern,
     tx: mpsc::Sender<Message>,
@@ -235,7 +298,7 @@ struct Tap {
 
 /// Last values per address, bounded in the number of addresses.
 pub struct AddressBook {
-    entries: RwLock<HashMap<Arc<str>, HashMap<Topic, Entry>>>,
+    entries: RwLock<Adapters>,
     len: AtomicU64,
     instances: AtomicU64,
     max_entries: usize,
@@ -267,7 +330,7 @@ impl AddressBook {
     /// are not recorded (and counted), existing ones keep updating.
     pub fn new(max_entries: usize) -> Self {
         AddressBook {
-            entries: RwLock::new(HashMap::default()),
+            entries: RwLock::new(Adapters::default()),
             len: AtomicU64::new(0),
             instances: AtomicU64::new(0),
             max_entries,
@@ -279,13 +342,19 @@ impl AddressBook {
 
     /// Records `msg` as the latest at `adapter:msg.topic` and feeds the taps.
     pub fn record(&self, adapter: &Arc<str>, msg: &Message) {
+        self.record_shared(adapter, &Arc::new(msg.clone()));
+    }
+
+    /// [`record`](Self::record) for a message already shared (the router's
+    /// deliveries): the book keeps a reference, not a copy.
+    pub fn record_shared(&self, adapter: &Arc<str>, msg: &Arc<Message>) {
         {
             let mut all = self.entries.write().unwrap_or_else(|e| e.into_inner());
             let full = self.len.load(Ordering::Relaxed) as usize >= self.max_entries;
-            let per = match all.get_mut(adapter) {
-                Some(p) => Some(p),
+            let per = match all.position(adapter) {
+                Some(i) => Some(&mut all.0[i].1),
                 None if full => None,
-                None => Some(all.entry(adapter.clone()).or_default()),
+                None => Some(all.insert(adapter)),
             };
             match per {
                 Some(per) => match per.get_mut(&msg.topic) {
@@ -297,7 +366,7 @@ impl AddressBook {
                         self.refused.fetch_add(1, Ordering::Relaxed);
                     }
                     None => {
-                        let (e, c) = Entry::new(msg, self.instance_room());
+                        let (e, c) = Held::new(msg, self.instance_room());
                         per.insert(msg.topic.clone(), e);
                         self.len.fetch_add(1, Ordering::Relaxed);
                         self.count_instances(c);
@@ -358,7 +427,7 @@ impl AddressBook {
     /// The entry at an address.
     pub fn get(&self, adapter: &str, topic: &Topic) -> Option<Entry> {
         let all = self.entries.read().unwrap_or_else(|e| e.into_inner());
-        all.get(adapter)?.get(topic).cloned()
+        all.get(adapter)?.get(topic).map(Held::entry)
     }
 
     /// The latest message at an address.
@@ -369,20 +438,20 @@ impl AddressBook {
     /// Retained messages of `adapter` whose topic matches `filter`: one per
     /// instance at keyed addresses.
     pub fn retained_matching(&self, adapter: &str, filter: &Pattern) -> Vec<Message> {
-        self.collect(adapter, filter, Entry::retained_values)
+        self.collect(adapter, filter, Held::retained_values)
     }
 
     /// Latest messages of `adapter` whose topic matches `filter`: one per
     /// instance at keyed addresses.
     pub fn latest_matching(&self, adapter: &str, filter: &Pattern) -> Vec<Message> {
-        self.collect(adapter, filter, Entry::latest_values)
+        self.collect(adapter, filter, Held::latest_values)
     }
 
     fn collect(
         &self,
         adapter: &str,
         filter: &Pattern,
-        f: impl Fn(&Entry) -> Vec<Message>,
+        f: impl Fn(&Held) -> Vec<Message>,
     ) -> Vec<Message> {
         let all = self.entries.read().unwrap_or_else(|e| e.into_inner());
         let Some(per) = all.get(adapter) else {
@@ -409,7 +478,7 @@ impl AddressBook {
         };
         self.len.fetch_sub(1, Ordering::Relaxed);
         self.count_instances(Change {
-            added: -(e.instances().count() as i64),
+            added: -(e.instances.map_or(0, |m| m.len() as i64)),
             refused: false,
         });
         true

@@ -130,6 +130,19 @@ impl Router {
         self.by_name.get(name).copied()
     }
 
+    /// The slot of a message's origin adapter: a scan comparing pointers
+    /// first (origins are usually the slot's own name), the map beyond a
+    /// handful of adapters.
+    fn slot_of_origin(&self, name: &Arc<str>) -> Option<usize> {
+        if self.slots.len() > 16 {
+            return self.by_name.get(name).copied();
+        }
+        if let Some(i) = self.slots.iter().position(|s| Arc::ptr_eq(&s.name, name)) {
+            return Some(i);
+        }
+        self.slots.iter().position(|s| *s.name == **name)
+    }
+
     /// The current route table.
     pub fn table(&self) -> Arc<RouteTable> {
         self.table.load_full()
@@ -149,18 +162,21 @@ impl Router {
     /// value is recorded before the delivery is queued.
     pub fn route(&self, msg: &Message, out: &mut Vec<Planned>) {
         let table = self.table.load();
-        let origin_slot = self.by_name.get(&msg.origin.adapter).copied();
+        let origin_slot = self.slot_of_origin(&msg.origin.adapter);
         let mut matched: smallvec_lite::Small = smallvec_lite::Small::new();
         if let Some(s) = origin_slot {
             table.by_adapter[s].for_each_match(&msg.topic, |&r| matched.push(r));
         }
-        table.any.for_each_match(&msg.topic, |&r| matched.push(r));
+        if !table.any.is_empty() {
+            table.any.for_each_match(&msg.topic, |&r| matched.push(r));
+        }
         if matched.is_empty() {
             return;
         }
         matched.sort_dedup();
-        let source = msg.address();
-        let trace = msg.trace.extended(&source);
+        // Index in `out` of the first delivery made for this message: the
+        // derived messages after it share its trace.
+        let mut first: Option<usize> = None;
         let first_out = out.len();
         for &rid in matched.as_slice() {
             let Some(route) = table.routes.get(rid as usize) else {
@@ -189,8 +205,8 @@ impl Router {
                 _ => None,
             };
             // Captures once per route, shared by its destinations.
-            let caps = if route.to.iter().any(|(t, _)| t.needs_captures()) {
-                match Captures::of(&route.from.filter, &msg.topic) {
+            let caps = if route.needs_captures {
+                match Captures::of_matched(&route.from.filter, &msg.topic) {
                     Some(c) => c,
                     None => {
                         counters.count_drop(DropReason::BadTopic);
@@ -200,41 +216,74 @@ impl Router {
             } else {
                 Captures::default()
             };
-            for (tpl, dest) in &route.to {
-                let Some(topic) = tpl.expand_with(&caps, &msg.topic) else {
-                    counters.count_drop(DropReason::BadTopic);
-                    continue;
+            // Index in `out` of this route's delivery for the previous
+            // destination: the next one shares its message when its topic
+            // template is the same.
+            let mut prev: Option<usize> = None;
+            for (i, (tpl, dest)) in route.to.iter().enumerate() {
+                let mut shared = if route.same_topic_as_prev[i] {
+                    prev
+                } else {
+                    None
                 };
-                let mut push = |slot: usize| {
+                let mut expanded = match shared {
+                    Some(_) => None,
+                    None => match tpl.expand_with(&caps, &msg.topic) {
+                        Some(t) => Some(t),
+                        None => {
+                            counters.count_drop(DropReason::BadTopic);
+                            prev = None;
+                            continue;
+                        }
+                    },
+                };
+                let (slots, all_but_origin) = match dest {
+                    Dest::Slot(s) => (*s..*s + 1, false),
+                    Dest::AllButOrigin => (0..self.slots.len(), true),
+                };
+                for slot in slots {
+                    if all_but_origin && Some(slot) == origin_slot {
+                        continue;
+                    }
                     let s = &self.slots[slot];
-                    if Some(slot) == origin_slot && topic == msg.topic {
-                        counters.count_drop(DropReason::Loop);
-                        return;
-                    }
-                    if msg
-                        .trace
-                        .path()
-                        .iter()
-                        .any(|a| a.adapter == s.name && a.topic == topic)
                     {
-                        counters.count_drop(DropReason::Loop);
-                        return;
+                        let topic = match (shared, &expanded) {
+                            (Some(j), _) => &out[j].1.message.topic,
+                            (None, Some(t)) => t,
+                            (None, None) => break,
+                        };
+                        if (Some(slot) == origin_slot && *topic == msg.topic)
+                            || msg.trace.passed_at(&s.name, topic)
+                        {
+                            counters.count_drop(DropReason::Loop);
+                            continue;
+                        }
+                        if out[first_out..]
+                            .iter()
+                            .any(|(o, d)| *o == slot && d.message.topic == *topic)
+                        {
+                            continue;
+                        }
                     }
-                    if out[first_out..]
-                        .iter()
-                        .any(|(o, d)| *o == slot && d.message.topic == topic)
-                    {
-                        return;
-                    }
-                    let m = derive(
-                        msg,
-                        &topic,
-                        &trace,
-                        route.spec.qos,
-                        route.spec.retain,
-                        payload.as_ref(),
-                    );
-                    self.book.record(&s.name, &m);
+                    let m = match (shared, expanded.take()) {
+                        (Some(j), _) => out[j].1.message.clone(),
+                        (None, Some(topic)) => {
+                            let trace = match first {
+                                Some(j) => out[j].1.message.trace.clone(),
+                                None => msg.trace.extended_at(&msg.origin.adapter, &msg.topic),
+                            };
+                            Arc::new(derive(
+                                msg,
+                                topic,
+                                trace,
+                                route.spec.qos,
+                                route.spec.retain,
+                                payload.as_ref(),
+                            ))
+                        }
+                        (None, None) => break,
+                    };
+                    self.book.record_shared(&s.name, &m);
                     out.push((
                         slot,
                         Delivery {
@@ -242,17 +291,11 @@ impl Router {
                             ack: Ack::new(counters.clone()),
                         },
                     ));
-                };
-                match dest {
-                    Dest::Slot(s) => push(*s),
-                    Dest::AllButOrigin => {
-                        for s in 0..self.slots.len() {
-                            if Some(s) != origin_slot {
-                                push(s);
-                            }
-                        }
-                    }
+                    let at = out.len() - 1;
+                    shared.get_or_insert(at);
+                    first.get_or_insert(at);
                 }
+                prev = shared;
             }
         }
     }
@@ -264,7 +307,7 @@ impl Router {
         let slot = self.slot_of(&msg.origin.adapter)?;
         self.book.record(&self.slots[slot].name, msg);
         Some(Delivery {
-            message: msg.clone(),
+            message: Arc::new(msg.clone()),
             ack: Ack::none(),
         })
     }
@@ -282,26 +325,30 @@ impl Router {
 
 fn derive(
     msg: &Message,
-    topic: &Topic,
-    trace: &switchboard_model::Trace,
+    topic: Topic,
+    trace: switchboard_model::Trace,
     qos: Option<switchboard_model::Qos>,
     retain: Option<bool>,
     payload: Option<&(bytes::Bytes, switchboard_model::Format)>,
 ) -> Message {
-    let mut m = msg.clone();
-    m.topic = topic.clone();
-    m.trace = trace.clone();
-    if let Some(q) = qos {
-        m.qos = q;
+    // Field by field: cloning the whole message and then replacing the topic
+    // and trace would touch their reference counts twice.
+    let (payload, format) = match payload {
+        Some((p, f)) => (p.clone(), f.clone()),
+        None => (msg.payload.clone(), msg.format.clone()),
+    };
+    Message {
+        topic,
+        payload,
+        format,
+        qos: qos.unwrap_or(msg.qos),
+        retain: retain.unwrap_or(msg.retain),
+        origin: msg.origin.clone(),
+        timestamp: msg.timestamp,
+        source_timestamp: msg.source_timestamp,
+        properties: msg.properties.clone(),
+        trace,
     }
-    if let Some(r) = retain {
-        m.retain = r;
-    }
-    if let Some((p, f)) = payload {
-        m.payload = p.clone();
-        m.format = f.clone();
-    }
-    m
 }
 
 /// A tiny inline vector of route ids (most messages match a few routes).
@@ -397,6 +444,36 @@ mod tests {
         assert_eq!(dests(&r, &m), vec!["http:a/b", "coap:a/b"]);
         // Last values recorded at the destinations.
         assert!(r.latest("http", &Topic::new("a/b").unwrap()).is_some());
+        assert!(r.latest("coap", &Topic::new("a/b").unwrap()).is_some());
+    }
+
+    #[test]
+    fn destinations_under_one_topic_share_the_message() {
+        let r = router(&[RouteSpec::new(
+            "mqtt:a/+",
+            ["http:x/{1}", "coap:x/{1}", "http:y/{1}"],
+        )]);
+        let mut out = Vec::new();
+        r.route(&Message::json("mqtt:a/b", "1").unwrap(), &mut out);
+        let got: Vec<(usize, String)> = out
+            .iter()
+            .map(|(s, d)| (*s, d.message.topic.to_string()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![(1, "x/b".into()), (2, "x/b".into()), (1, "y/b".into())]
+        );
+        assert!(Arc::ptr_eq(&out[0].1.message, &out[1].1.message));
+        assert!(!Arc::ptr_eq(&out[0].1.message, &out[2].1.message));
+        // One trace for every derived message: one hop, from mqtt:a/b.
+        for (_, d) in &out {
+            assert_eq!(d.message.trace.hops, 1);
+            let path: Vec<String> = d.message.trace.addresses().map(|a| a.to_string()).collect();
+            assert_eq!(path, vec!["mqtt:a/b"]);
+        }
+        for (_, d) in out {
+            d.ack.done();
+        }
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use switchboard_model::{Pattern, Topic, validate_adapter_name};
+use switchboard_model::{Level, Pattern, Topic, validate_adapter_name};
 
 /// A template that does not parse or does not fit its route.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -59,6 +59,10 @@ pub struct Template {
     text: Arc<str>,
     /// The topic, when the template has no placeholder.
     fixed: Option<Topic>,
+    /// The topic part is exactly `{0}`.
+    identity: bool,
+    /// Some `{N}` with N > 0.
+    captures: bool,
 }
 
 impl fmt::Display for Template {
@@ -130,24 +134,34 @@ impl Template {
             }
             _ => None,
         };
+        let identity = parts == [Part::Capture(0)];
+        let captures = parts
+            .iter()
+            .any(|p| matches!(p, Part::Capture(n) if *n > 0));
         Ok(Template {
             adapter,
             parts,
             text: Arc::from(s),
             fixed,
+            identity,
+            captures,
         })
     }
 
     /// Whether the topic part is exactly `{0}` (the source topic, reused as is).
     pub fn is_identity(&self) -> bool {
-        self.parts == [Part::Capture(0)]
+        self.identity
+    }
+
+    /// Whether two templates expand to the same topic (their adapter parts
+    /// may differ).
+    pub fn same_topic(&self, other: &Template) -> bool {
+        self.parts == other.parts
     }
 
     /// Whether expanding needs the levels captured by `from`'s wildcards.
     pub fn needs_captures(&self) -> bool {
-        self.parts
-            .iter()
-            .any(|p| matches!(p, Part::Capture(n) if *n > 0))
+        self.captures
     }
 
     /// Expands the topic part for `topic` matched by `from`. Returns `None`
@@ -171,29 +185,53 @@ impl Template {
 
     /// Expands with captures already taken (one [`Captures`] serves every
     /// destination of a route).
-    pub fn expand_with(&self, caps: &Captures<'_>, topic: &Topic) -> Option<Topic> {
+    pub fn expand_with<'t_>(&'t_ self, caps: &Captures<'t_>, topic: &'t_ Topic) -> Option<Topic> {
         if self.is_identity() {
             return Some(topic.clone());
         }
         if let Some(t) = &self.fixed {
             return Some(t.clone());
         }
-        let mut out = String::with_capacity(topic.as_str().len() + 16);
-        for p in &self.parts {
+        let piece = |p: &'t_ Part| -> &'t_ str {
             match p {
-                Part::Literal(l) => out.push_str(l),
-                Part::Capture(0) => out.push_str(topic.as_str()),
-                Part::Capture(n) => out.push_str(caps.get(*n)),
+                Part::Literal(l) => l,
+                Part::Capture(0) => topic.as_str(),
+                Part::Capture(n) => caps.get(*n),
             }
+        };
+        // Assembled on the stack when short, so the topic's `Arc<str>` is the
+        // only allocation.
+        let len: usize = self.parts.iter().map(|p| piece(p).len()).sum();
+        if len <= STACK_TOPIC {
+            let mut buf = [0u8; STACK_TOPIC];
+            let mut at = 0;
+            for p in &self.parts {
+                let s = piece(p).as_bytes();
+                buf[at..at + s.len()].copy_from_slice(s);
+                at += s.len();
+            }
+            // Concatenated `&str`s are UTF-8.
+            let s = std::str::from_utf8(&buf[..at]).ok()?;
+            return Topic::new(s).ok();
+        }
+        let mut out = String::with_capacity(len);
+        for p in &self.parts {
+            out.push_str(piece(p));
         }
         Topic::new(&out).ok()
     }
 }
 
+/// Expanded topics up to this many bytes are assembled without a heap buffer.
+const STACK_TOPIC: usize = 192;
+
+/// Captures held without allocating (index 0 unused: captures are 1-based).
+const INLINE_CAPTURES: usize = 5;
+
 /// The levels a pattern's wildcards matched in one topic (1-based).
 #[derive(Debug, Default, Clone)]
 pub struct Captures<'t> {
-    inline: [&'t str; 8],
+    inline: [&'t str; INLINE_CAPTURES],
     more: Vec<&'t str>,
 }
 
@@ -201,26 +239,55 @@ impl<'t> Captures<'t> {
     /// Matches `topic` against `from`; `None` when it does not match.
     pub fn of(from: &Pattern, topic: &'t Topic) -> Option<Captures<'t>> {
         let mut c = Captures::default();
-        let ok = from.captures(topic, |i, s| {
-            if i < 8 {
-                c.inline[i] = s;
-            } else {
-                let k = i - 8;
-                if c.more.len() <= k {
-                    c.more.resize(k + 1, "");
-                }
-                c.more[k] = s;
-            }
-        });
+        let ok = from.captures(topic, |i, s| c.set(i, s));
         ok.then_some(c)
+    }
+
+    /// The captures of a topic already known to match `from` (the index
+    /// found it): the wildcard levels are picked out without comparing the
+    /// literal ones again. `None` when the topic has too few levels.
+    pub fn of_matched(from: &Pattern, topic: &'t Topic) -> Option<Captures<'t>> {
+        let mut c = Captures::default();
+        let mut rest = Some(topic.as_str());
+        let mut n = 0;
+        for level in from.levels() {
+            if matches!(level, Level::Multi) {
+                // `a/#` also matches `a`: `#` then captured nothing.
+                c.set(n + 1, rest.unwrap_or(""));
+                return Some(c);
+            }
+            let r = rest?;
+            let (head, tail) = match r.bytes().position(|b| b == b'/') {
+                Some(i) => (&r[..i], Some(&r[i + 1..])),
+                None => (r, None),
+            };
+            if matches!(level, Level::Single) {
+                n += 1;
+                c.set(n, head);
+            }
+            rest = tail;
+        }
+        Some(c)
+    }
+
+    fn set(&mut self, i: usize, s: &'t str) {
+        if i < INLINE_CAPTURES {
+            self.inline[i] = s;
+        } else {
+            let k = i - INLINE_CAPTURES;
+            if self.more.len() <= k {
+                self.more.resize(k + 1, "");
+            }
+            self.more[k] = s;
+        }
     }
 
     /// The N-th capture (empty when absent).
     pub fn get(&self, n: usize) -> &'t str {
-        if n < 8 {
+        if n < INLINE_CAPTURES {
             self.inline[n]
         } else {
-            self.more.get(n - 8).copied().unwrap_or("")
+            self.more.get(n - INLINE_CAPTURES).copied().unwrap_or("")
         }
     }
 }
