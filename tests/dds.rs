@@ -516,7 +516,16 @@ fn dds_healthz_and_metrics_show_participant_and_per_topic_figures() {
         "--interval",
         "0.2",
     ]);
-    let r = cyclone(&["read", "61", "command", "Reading", "1"]);
+    // The reader stays up (it must still be matched when /metrics is read).
+    let r = cyclone(&[
+        "read",
+        "61",
+        "command",
+        "Reading",
+        "1000",
+        "--timeout",
+        "60",
+    ]);
     assert!(r.wait_line(T, |l| l.contains("ready")).is_some());
     let put = |body: &str| {
         let (code, _) = curl(
