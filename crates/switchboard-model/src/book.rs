@@ -3,7 +3,7 @@
 //! DDS late joiners), per-address counts, and taps for library subscribers.
 
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::task::{Context, Poll};
 use std::time::SystemTime;
@@ -304,6 +304,8 @@ pub struct AddressBook {
     max_entries: usize,
     refused: AtomicU64,
     taps: RwLock<Vec<Tap>>,
+    /// Whether `taps` is non-empty, read without taking its lock.
+    tapped: AtomicBool,
     tap_drops: AtomicU64,
 }
 
@@ -336,6 +338,7 @@ impl AddressBook {
             max_entries,
             refused: AtomicU64::new(0),
             taps: RwLock::new(Vec::new()),
+            tapped: AtomicBool::new(false),
             tap_drops: AtomicU64::new(0),
         }
     }
@@ -380,6 +383,58 @@ impl AddressBook {
         self.feed_taps(adapter, msg);
     }
 
+    /// Records the message `make` builds at `adapter:topic`, for a topic known
+    /// only as text (a destination template just expanded): when the book
+    /// holds the address, its topic is lent to `make` (no allocation, no
+    /// validation); otherwise the text is validated into a new one. `None`
+    /// when the text is not a valid topic name. The taps are fed as by
+    /// [`record`](Self::record).
+    pub fn record_at(
+        &self,
+        adapter: &Arc<str>,
+        topic: &str,
+        make: impl FnOnce(Topic) -> Arc<Message>,
+    ) -> Option<Arc<Message>> {
+        let msg = {
+            let mut all = self.entries.write().unwrap_or_else(|e| e.into_inner());
+            let full = self.len.load(Ordering::Relaxed) as usize >= self.max_entries;
+            let per = match all.position(adapter) {
+                Some(i) => Some(&mut all.0[i].1),
+                None if full => None,
+                None => Some(all.insert(adapter)),
+            };
+            match per {
+                Some(per) => match per.get_mut(topic) {
+                    Some(e) => {
+                        let m = make(e.latest.topic.clone());
+                        let c = e.update(&m, self.instance_room());
+                        self.count_instances(c);
+                        m
+                    }
+                    None => {
+                        let m = make(Topic::new(topic).ok()?);
+                        if full {
+                            self.refused.fetch_add(1, Ordering::Relaxed);
+                        } else {
+                            let (e, c) = Held::new(&m, self.instance_room());
+                            per.insert(m.topic.clone(), e);
+                            self.len.fetch_add(1, Ordering::Relaxed);
+                            self.count_instances(c);
+                        }
+                        m
+                    }
+                },
+                None => {
+                    let m = make(Topic::new(topic).ok()?);
+                    self.refused.fetch_add(1, Ordering::Relaxed);
+                    m
+                }
+            }
+        };
+        self.feed_taps(adapter, &msg);
+        Some(msg)
+    }
+
     fn instance_room(&self) -> bool {
         (self.instances.load(Ordering::Relaxed) as usize) < self.max_entries
     }
@@ -397,6 +452,9 @@ impl AddressBook {
     }
 
     fn feed_taps(&self, adapter: &Arc<str>, msg: &Message) {
+        if !self.tapped.load(Ordering::Acquire) {
+            return;
+        }
         let taps = self.taps.read().unwrap_or_else(|e| e.into_inner());
         if taps.is_empty() {
             return;
@@ -417,10 +475,9 @@ impl AddressBook {
         }
         drop(taps);
         if closed {
-            self.taps
-                .write()
-                .unwrap_or_else(|e| e.into_inner())
-                .retain(|t| !t.tx.is_closed());
+            let mut taps = self.taps.write().unwrap_or_else(|e| e.into_inner());
+            taps.retain(|t| !t.tx.is_closed());
+            self.tapped.store(!taps.is_empty(), Ordering::Release);
         }
     }
 
@@ -548,10 +605,9 @@ impl AddressBook {
     /// (counted in [`AddressBook::tap_drops`]).
     pub fn subscribe(&self, pattern: AddressPattern, capacity: usize) -> Subscription {
         let (tx, rx) = mpsc::channel(capacity.max(1));
-        self.taps
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(Tap { pattern, tx });
+        let mut taps = self.taps.write().unwrap_or_else(|e| e.into_inner());
+        taps.push(Tap { pattern, tx });
+        self.tapped.store(true, Ordering::Release);
         Subscription { rx }
     }
 }
