@@ -325,15 +325,19 @@ impl<'t> Captures<'t> {
                 return Some(c);
             }
             let r = rest?;
-            let (head, tail) = match r.bytes().position(|b| b == b'/') {
-                Some(i) => (&r[..i], Some(&r[i + 1..])),
-                None => (r, None),
-            };
-            if matches!(level, Level::Single) {
-                n += 1;
-                c.set(n, head);
+            match level {
+                // Matched already: skip it (and its `/`) by its length.
+                Level::Literal(l) => rest = r.get(l.len() + 1..),
+                _ => {
+                    let (head, tail) = match r.bytes().position(|b| b == b'/') {
+                        Some(i) => (&r[..i], Some(&r[i + 1..])),
+                        None => (r, None),
+                    };
+                    n += 1;
+                    c.set(n, head);
+                    rest = tail;
+                }
             }
-            rest = tail;
         }
         Some(c)
     }
