@@ -387,9 +387,15 @@ fn late_retained(port: &str, topic: &str) -> Vec<Value> {
 }
 
 #[test]
-fn dds_keyed_instances_each_keep_their_last_value_for_late_mqtt_subscribers() {
+fn dds_keyed_instances_each_keep_their_last_value_for_late_mqtt_and_ws_subscribers() {
     ensure_isolated();
-    let b = BridgeProc::start(&mqtt_config(58));
+    // mqtt_config plus a WebSocket adapter fed by the same DDS topics.
+    let config = mqtt_config(58).replacen(
+        "[adapter.dds]",
+        "[adapter.http]\nlisten = \"127.0.0.1:0\"\n[adapter.ws]\nlisten = \"127.0.0.1:0\"\n\n[adapter.dds]",
+        1,
+    ) + "\n[[route]]\nfrom = \"dds:#\"\nto = [\"ws:dds/{0}\"]\n";
+    let b = BridgeProc::start(&config);
     let port = b.addr("mqtt", "mqtt").port().to_string();
     // Two instances of a keyed TRANSIENT_LOCAL topic, each written twice.
     let _w = cyclone(&[
@@ -415,6 +421,32 @@ fn dds_keyed_instances_each_keep_their_last_value_for_late_mqtt_subscribers() {
         let got = sorted(late_retained(&port, "dds/keyed_t"));
         (got == want).then_some(())
     });
+    // A late WebSocket subscriber's retained snapshot has both instances too.
+    let ws = format!("ws://{}/ws", b.addr("ws", "ws"));
+    let sub = json!({"op": "sub", "topic": "dds/keyed_t", "retained": true, "ref": 1});
+    let out = common::run(
+        &common::python(),
+        &[
+            &common::peer_script("ws_peer.py"),
+            "run",
+            &ws,
+            "--send",
+            &sub.to_string(),
+            "--recv",
+            "3",
+            "--timeout",
+            "5",
+        ],
+    );
+    let snapshot: Vec<Value> = out
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|l| serde_json::from_str::<Value>(l["text"].as_str()?).ok())
+        .filter(|f| f["op"] == "msg")
+        .map(|f| f["payload"].clone())
+        .collect();
+    assert_eq!(sorted(snapshot), want, "{}", out.stdout);
     // HTTP-style "latest" is one of them; a disposed instance is no longer
     // retained, the other one still is.
     let d = cyclone(&[
