@@ -14,12 +14,11 @@
 //! ```
 //! Everything runs on 127.0.0.1 and stops by itself.
 //!
-//! On a machine with at least two CPUs every server runs in its own process
-//! pinned to CPU 0 (`taskset -c 0`: the bridge, the bare server — this same
-//! binary started with `--serve-bare PORT` — and mosquitto) and the load
-//! generator (publisher and clients) pins itself to CPU 1, so the servers
-//! are compared on one core each and the clients never take their CPU.
-//! `FANOUT_PIN=0` turns pinning off.
+//! Every server runs in its own process (the bare server is this same
+//! binary started with `--serve-bare PORT`). With `FANOUT_PIN=1` (and at
+//! least two CPUs) the servers are pinned to CPU 0 (`taskset -c 0`) and the
+//! load generator (publisher and clients) to CPU 1; by default nothing is
+//! pinned and servers and clients share every CPU.
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
@@ -161,7 +160,7 @@ fn rss_kib(pid: u32) -> u64 {
 
 /// Whether servers and load generator are pinned to separate CPUs.
 fn pinning() -> bool {
-    std::env::var("FANOUT_PIN").map_or(true, |v| v != "0")
+    std::env::var("FANOUT_PIN").is_ok_and(|v| v == "1")
         && std::thread::available_parallelism().map_or(1, |n| n.get()) >= 2
         && Command::new("taskset").arg("-V").output().is_ok()
 }

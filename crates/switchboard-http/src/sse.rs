@@ -12,8 +12,9 @@ use hyper::body::Frame;
 use switchboard_model::{Counter, Message, Pattern};
 
 use crate::acl::ReadFilter;
+use std::pin::Pin;
 use tokio::sync::broadcast;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use crate::mapping::envelope;
 use crate::service::Body;
@@ -40,7 +41,9 @@ struct State {
     patterns: Vec<(Pattern, ReadFilter)>,
     adapter: Arc<str>,
     keep_alive: tokio::time::Interval,
-    shutdown: CancellationToken,
+    /// Made once: every `cancelled()` registers with the token, whose lock
+    /// all streams share.
+    cancelled: Pin<Box<WaitForCancellationFutureOwned>>,
     drops: Counter,
     id: u64,
     opened: bool,
@@ -62,7 +65,7 @@ pub(crate) fn stream(
         patterns,
         adapter,
         keep_alive: ka,
-        shutdown,
+        cancelled: Box::pin(shutdown.cancelled_owned()),
         drops,
         id: 0,
         opened: false,
@@ -78,7 +81,7 @@ pub(crate) fn stream(
         }
         loop {
             tokio::select! {
-                () = st.shutdown.cancelled() => return None,
+                () = st.cancelled.as_mut() => return None,
                 _ = st.keep_alive.tick() => {
                     return Some((Ok(Frame::data(Bytes::from_static(b": keep-alive\n\n"))), st));
                 }

@@ -52,6 +52,10 @@ pub(crate) async fn run(
         async move {
             let mut ping = tokio::time::interval(ping_every);
             let mut batch = std::collections::VecDeque::new();
+            // Made once: every `cancelled()` registers with the token, whose
+            // lock all clients share.
+            let cancelled = shutdown.cancelled();
+            tokio::pin!(cancelled);
             ping.tick().await;
             loop {
                 let mut close = None;
@@ -62,7 +66,7 @@ pub(crate) async fn run(
                             return;
                         }
                     }
-                    () = shutdown.cancelled() => close = Some((1001u16, "the bridge is shutting down".to_owned())),
+                    () = &mut cancelled => close = Some((1001u16, "the bridge is shutting down".to_owned())),
                 }
                 if close.is_none() && client.is_closing() {
                     close = client
