@@ -139,6 +139,14 @@ fn meta5(p: &Option<p5::PublishProperties>) -> Option<MqttMeta> {
 }
 
 impl Loop {
+    /// Events the client already read and has not handed out yet.
+    pub(crate) fn buffered(&self) -> usize {
+        match self {
+            Loop::V4(l) => l.state.events.len(),
+            Loop::V5(l) => l.state.events.len(),
+        }
+    }
+
     /// The next event; `Err` when the connection failed or dropped (poll
     /// again, after a backoff, to reconnect).
     pub(crate) async fn poll(&mut self) -> Result<Ev, String> {

@@ -99,6 +99,8 @@ struct Client {
     outbox: Outbox,
     echo: Option<EchoWindow>,
     pending_acks: VecDeque<RawPub>,
+    /// Publications were taken since the last acknowledgements went out.
+    acks_fresh: bool,
     /// Filters we want, at their QoS.
     wanted: HashMap<String, u8>,
     /// Filters subscribed in the current session.
@@ -217,8 +219,24 @@ impl Client {
                 }
             }
         }
-        if !self.link.try_ack(&p.raw) {
+        // Sent by `pump` once the router and the destination adapters had
+        // their turn (see `run`): forwarding comes before acknowledging.
+        if p.qos > 0 {
             self.pending_acks.push_back(p.raw);
+            self.acks_fresh = true;
+        }
+    }
+
+    /// Takes the deliveries that are ready, as long as the outbox has room.
+    fn take_ready(&mut self, budget: usize) {
+        for _ in 0..budget {
+            if !self.outbox.has_room() {
+                break;
+            }
+            match self.ctx.deliveries.try_recv() {
+                Some(d) => self.take(d),
+                None => break,
+            }
         }
     }
 }
@@ -268,6 +286,7 @@ async fn run(
         outbox: Outbox::new(cfg.max_buffered, cfg.max_buffered_bytes.as_usize()),
         echo: use_echo.then(|| EchoWindow::new(ECHO_WINDOW, 100_000)),
         pending_acks: VecDeque::new(),
+        acks_fresh: false,
         wanted,
         subscribed: HashMap::new(),
         no_local: cfg.version == 5 && share.is_none(),
@@ -280,6 +299,14 @@ async fn run(
     let mut interest_open = true;
     let mut last_err = String::new();
     loop {
+        if c.acks_fresh && evloop.buffered() == 0 {
+            // Every publication of the last read went to the router: let the
+            // router and the adapters it woke (on this worker) forward them
+            // before this task writes the acknowledgements, so the ack
+            // round trip is not on the forwarding path.
+            c.acks_fresh = false;
+            tokio::task::yield_now().await;
+        }
         c.pump();
         let dropped_before = c.outbox.stats.dropped_qos0;
         tokio::select! {
@@ -316,6 +343,10 @@ async fn run(
                     if c.connected {
                         c.outbox.on_disconnect();
                     }
+                    // Like rumqttc's own queue: acknowledgements are not
+                    // carried over to the next connection (the broker sends
+                    // the publication again).
+                    c.pending_acks.clear();
                     c.connected = false;
                     ctx.health.down(format!("broker unreachable: {e}"));
                     last_err = e;
@@ -323,19 +354,7 @@ async fn run(
                 }
             },
             d = ctx.deliveries.recv(), if c.outbox.has_room() => match d {
-                Some(d) => {
-                    c.take(d);
-                    // Take what else is ready in one go (fewer turns of the loop).
-                    for _ in 0..256 {
-                        if !c.outbox.has_room() {
-                            break;
-                        }
-                        match ctx.deliveries.try_recv() {
-                            Some(d) => c.take(d),
-                            None => break,
-                        }
-                    }
-                }
+                Some(d) => c.take(d),
                 None => break,
             },
             r = interest.changed(), if interest_open => {
@@ -347,6 +366,11 @@ async fn run(
                 }
             }
         }
+        // Take what else is ready in one go (fewer turns of the loop), also
+        // while the event loop keeps the select busy: the router's queue for
+        // this adapter must not fill up (and drop QoS 0) while the outbox
+        // has room.
+        c.take_ready(256);
         let dropped = c.outbox.stats.dropped_qos0 - dropped_before;
         if dropped > 0 {
             c.counters.qos0_dropped.add(dropped);
