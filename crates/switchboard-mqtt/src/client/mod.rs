@@ -103,6 +103,8 @@ struct Client {
     acks_fresh: bool,
     /// Filters we want, at their QoS.
     wanted: HashMap<String, u8>,
+    /// Whether `subscribed` may differ from `wanted`.
+    subs_dirty: bool,
     /// Filters subscribed in the current session.
     subscribed: HashMap<String, u8>,
     no_local: bool,
@@ -116,9 +118,10 @@ impl Client {
     /// Brings subscriptions in line with `wanted` (requests that do not fit
     /// in the channel are retried on the next turn).
     fn sync_subscriptions(&mut self) {
-        if !self.connected {
+        if !self.connected || !self.subs_dirty {
             return;
         }
+        self.subs_dirty = false;
         let stale: Vec<String> = self
             .subscribed
             .keys()
@@ -128,12 +131,19 @@ impl Client {
         for f in stale {
             if self.link.try_unsubscribe(&f) {
                 self.subscribed.remove(&f);
+            } else {
+                self.subs_dirty = true;
             }
         }
         for (f, q) in &self.wanted {
-            if self.subscribed.get(f) != Some(q) && self.link.try_subscribe(f, *q, self.no_local) {
+            if self.subscribed.get(f) == Some(q) {
+                continue;
+            }
+            if self.link.try_subscribe(f, *q, self.no_local) {
                 tracing::debug!(adapter = %self.ctx.name, filter = %f, qos = q, "MQTT subscribe.");
                 self.subscribed.insert(f.clone(), *q);
+            } else {
+                self.subs_dirty = true;
             }
         }
     }
@@ -151,13 +161,18 @@ impl Client {
         }
         self.sync_subscriptions();
         let link = &self.link;
-        let echo = &mut self.echo;
+        // Echoes come back only for filters we subscribe to.
+        let mut echo = if self.wanted.is_empty() {
+            None
+        } else {
+            self.echo.as_mut()
+        };
         let metrics = &self.ctx.metrics;
         self.outbox.flush(|m| {
             if !link.try_publish(m) {
                 return false;
             }
-            if let Some(w) = echo.as_mut() {
+            if let Some(w) = echo.as_deref_mut() {
                 w.note(&m.topic, &m.payload, Instant::now());
             }
             metrics.inc_sent();
@@ -189,7 +204,7 @@ impl Client {
         let echoed = self
             .echo
             .as_mut()
-            .is_some_and(|w| w.is_echo(&p.topic, &p.payload, Instant::now()));
+            .is_some_and(|w| !w.is_empty() && w.is_echo(&p.topic, &p.payload, Instant::now()));
         if echoed {
             self.counters.echoes.inc();
             self.ctx.metrics.inc_dropped();
@@ -289,6 +304,7 @@ async fn run(
         acks_fresh: false,
         wanted,
         subscribed: HashMap::new(),
+        subs_dirty: true,
         no_local: cfg.version == 5 && share.is_none(),
         connected: false,
         max_payload: cfg.max_payload.as_usize(),
@@ -327,6 +343,7 @@ async fn run(
                     tracing::info!(adapter = %ctx.name, session_present, "MQTT client connected.");
                     if !session_present {
                         c.subscribed.clear();
+                        c.subs_dirty = true;
                         let before = c.outbox.stats.republished;
                         c.outbox.on_session_lost();
                         c.counters.republished.add(c.outbox.stats.republished - before);
@@ -363,6 +380,7 @@ async fn run(
                     interest_open = false;
                 } else {
                     c.wanted = filters_of(&interest.borrow_and_update(), share.as_deref());
+                    c.subs_dirty = true;
                 }
             }
         }
