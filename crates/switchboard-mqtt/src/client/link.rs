@@ -99,6 +99,11 @@ pub(crate) fn build(
         o.set_outgoing_inflight_upper_limit(INFLIGHT);
         o.set_max_packet_size(u32::try_from(max_packet).ok());
         o.set_connection_timeout(5);
+        // Each publication is one small write: no Nagle delay behind an
+        // unacknowledged segment (the broker may delay its TCP ACKs).
+        let mut net = o.network_options();
+        net.set_tcp_nodelay(true);
+        o.set_network_options(net);
         if let Some(u) = &url.username {
             let p = url.password.as_ref().map_or("", |p| p.expose());
             o.set_credentials(u.clone(), p.to_owned());
@@ -124,6 +129,7 @@ pub(crate) fn build(
         }
         let mut net = rumqttc::NetworkOptions::new();
         net.set_connection_timeout(5);
+        net.set_tcp_nodelay(true);
         let (c, mut l) = rumqttc::AsyncClient::new(o, REQUEST_CAP);
         l.set_network_options(net);
         (Link::V4(c), Loop::V4(Box::new(l)))
