@@ -101,7 +101,7 @@ async fn observe_several_notifications_with_libcoap() {
             Qos::AtMostOnce
         };
         let d = switchboard_model::Delivery {
-            message: m.with_qos(qos),
+            message: m.with_qos(qos).into(),
             ack: switchboard_model::Ack::none(),
         };
         s.ctx.deliveries.try_push(d).unwrap();

@@ -153,7 +153,7 @@ async fn mounted_device_observe_and_put_with_retransmission() {
         s.ctx
             .deliveries
             .try_push(Delivery {
-                message: m,
+                message: m.into(),
                 ack: Ack::new(counters.clone()),
             })
             .unwrap();

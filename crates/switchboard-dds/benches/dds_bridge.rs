@@ -284,7 +284,7 @@ async fn adapter_writer(domain: u16, size: usize) -> f64 {
         m.qos = Qos::AtLeastOnce;
         ctx.deliveries
             .push(Delivery {
-                message: m,
+                message: m.into(),
                 ack: Ack::none(),
             })
             .await;

@@ -19,7 +19,7 @@ use crate::mapping::envelope;
 use crate::service::Body;
 
 struct State {
-    rx: broadcast::Receiver<Message>,
+    rx: broadcast::Receiver<std::sync::Arc<Message>>,
     patterns: Vec<(Pattern, ReadFilter)>,
     adapter: Arc<str>,
     keep_alive: tokio::time::Interval,
@@ -31,7 +31,7 @@ struct State {
 
 /// An SSE body for `patterns`.
 pub(crate) fn stream(
-    rx: broadcast::Receiver<Message>,
+    rx: broadcast::Receiver<std::sync::Arc<Message>>,
     patterns: Vec<(Pattern, ReadFilter)>,
     adapter: Arc<str>,
     keep_alive: Duration,

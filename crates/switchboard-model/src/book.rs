@@ -69,6 +69,63 @@ fn preview(m: &Message) -> Option<String> {
     Some(s.chars().take(200).collect())
 }
 
+/// What the book stores for one address: the messages are shared with the
+/// deliveries that carried them, so recording one costs a reference count.
+#[derive(Clone, Debug)]
+struct Held {
+    latest: Arc<Message>,
+    retained: Option<Arc<Message>>,
+    count: u64,
+    updated: SystemTime,
+}
+
+impl Held {
+    fn entry(&self) -> Entry {
+        Entry {
+            latest: (*self.latest).clone(),
+            retained: self.retained.as_deref().cloned(),
+            count: self.count,
+            updated: self.updated,
+        }
+    }
+}
+
+/// The addresses of one adapter.
+type PerAdapter = HashMap<Topic, Held>;
+
+/// Adapters are few: a list searched by pointer first (the router records
+/// under the adapter's own name), then by name.
+#[derive(Default)]
+struct Adapters(Vec<(Arc<str>, PerAdapter)>);
+
+impl Adapters {
+    fn position(&self, name: &str) -> Option<usize> {
+        let p = name.as_ptr();
+        self.0
+            .iter()
+            .position(|(a, _)| a.as_ptr() == p && a.len() == name.len())
+            .or_else(|| self.0.iter().position(|(a, _)| **a == *name))
+    }
+
+    fn get(&self, name: &str) -> Option<&PerAdapter> {
+        self.position(name).map(|i| &self.0[i].1)
+    }
+
+    fn get_mut(&mut self, name: &str) -> Option<&mut PerAdapter> {
+        self.position(name).map(|i| &mut self.0[i].1)
+    }
+
+    fn insert(&mut self, name: &Arc<str>) -> &mut PerAdapter {
+        self.0.push((name.clone(), PerAdapter::default()));
+        let last = self.0.len() - 1;
+        &mut self.0[last].1
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&Arc<str>, &PerAdapter)> {
+        self.0.iter().map(|(a, p)| (a, p))
+    }
+}
+
 struct Tap {
     pattern: AddressPattern,
     tx: mpsc::Sender<Message>,
@@ -76,7 +133,7 @@ struct Tap {
 
 /// Last values per address, bounded in the number of addresses.
 pub struct AddressBook {
-    entries: RwLock<HashMap<Arc<str>, HashMap<Topic, Entry>>>,
+    entries: RwLock<Adapters>,
     len: AtomicU64,
     max_entries: usize,
     refused: AtomicU64,
@@ -107,7 +164,7 @@ impl AddressBook {
     /// are not recorded (and counted), existing ones keep updating.
     pub fn new(max_entries: usize) -> Self {
         AddressBook {
-            entries: RwLock::new(HashMap::default()),
+            entries: RwLock::new(Adapters::default()),
             len: AtomicU64::new(0),
             max_entries,
             refused: AtomicU64::new(0),
@@ -118,21 +175,27 @@ impl AddressBook {
 
     /// Records `msg` as the latest at `adapter:msg.topic` and feeds the taps.
     pub fn record(&self, adapter: &Arc<str>, msg: &Message) {
+        self.record_shared(adapter, &Arc::new(msg.clone()));
+    }
+
+    /// [`record`](Self::record) for a message already shared (the router's
+    /// deliveries): the book keeps a reference, not a copy.
+    pub fn record_shared(&self, adapter: &Arc<str>, msg: &Arc<Message>) {
         {
             let mut all = self.entries.write().unwrap_or_else(|e| e.into_inner());
             let full = self.len.load(Ordering::Relaxed) as usize >= self.max_entries;
-            let per = match all.get_mut(adapter) {
-                Some(p) => Some(p),
+            let per = match all.position(adapter) {
+                Some(i) => Some(&mut all.0[i].1),
                 None if full => None,
-                None => Some(all.entry(adapter.clone()).or_default()),
+                None => Some(all.insert(adapter)),
             };
             match per {
                 Some(per) => match per.get_mut(&msg.topic) {
                     Some(e) => {
-                        e.latest = msg.clone();
                         if msg.retain {
                             e.retained = (!msg.payload.is_empty()).then(|| msg.clone());
                         }
+                        e.latest = msg.clone();
                         e.count += 1;
                         e.updated = msg.timestamp;
                     }
@@ -142,7 +205,7 @@ impl AddressBook {
                     None => {
                         per.insert(
                             msg.topic.clone(),
-                            Entry {
+                            Held {
                                 latest: msg.clone(),
                                 retained: (msg.retain && !msg.payload.is_empty())
                                     .then(|| msg.clone()),
@@ -192,7 +255,7 @@ impl AddressBook {
     /// The entry at an address.
     pub fn get(&self, adapter: &str, topic: &Topic) -> Option<Entry> {
         let all = self.entries.read().unwrap_or_else(|e| e.into_inner());
-        all.get(adapter)?.get(topic).cloned()
+        all.get(adapter)?.get(topic).map(Held::entry)
     }
 
     /// The latest message at an address.
@@ -202,19 +265,19 @@ impl AddressBook {
 
     /// Retained messages of `adapter` whose topic matches `filter`.
     pub fn retained_matching(&self, adapter: &str, filter: &Pattern) -> Vec<Message> {
-        self.collect(adapter, filter, |e| e.retained.clone())
+        self.collect(adapter, filter, |e| e.retained.as_deref().cloned())
     }
 
     /// Latest messages of `adapter` whose topic matches `filter`.
     pub fn latest_matching(&self, adapter: &str, filter: &Pattern) -> Vec<Message> {
-        self.collect(adapter, filter, |e| Some(e.latest.clone()))
+        self.collect(adapter, filter, |e| Some((*e.latest).clone()))
     }
 
     fn collect(
         &self,
         adapter: &str,
         filter: &Pattern,
-        f: impl Fn(&Entry) -> Option<Message>,
+        f: impl Fn(&Held) -> Option<Message>,
     ) -> Vec<Message> {
         let all = self.entries.read().unwrap_or_else(|e| e.into_inner());
         let Some(per) = all.get(adapter) else {

@@ -89,37 +89,70 @@ impl Properties {
 
 /// The loop guard's record: how many bridge hops a message made and which
 /// addresses it passed through.
+///
+/// The most recent address is held inline and older ones in a shared list, so
+/// the first hop (by far the most common trace) allocates nothing.
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
 pub struct Trace {
     /// Routed hops so far (across bridges too, where the protocol carries it).
     pub hops: u8,
-    /// Addresses passed, oldest first (excluding the current source address).
+    /// Older addresses passed, oldest first.
     pub path: Option<Arc<[Address]>>,
+    /// The most recent address passed (the source of the hop that produced
+    /// this message), after `path`.
+    pub last: Option<Address>,
 }
 
 impl Trace {
-    /// Whether `addr` is already on the path.
+    /// Whether `addr` is already on the trace.
     pub fn passed(&self, addr: &Address) -> bool {
-        self.path.as_ref().is_some_and(|p| p.contains(addr))
+        self.addresses().any(|a| a == addr)
     }
 
-    /// The addresses passed.
-    pub fn path(&self) -> &[Address] {
-        self.path.as_deref().unwrap_or(&[])
+    /// Whether `adapter:topic` is already on the trace.
+    pub fn passed_at(&self, adapter: &str, topic: &Topic) -> bool {
+        self.addresses()
+            .any(|a| *a.adapter == *adapter && a.topic == *topic)
+    }
+
+    /// The addresses passed, oldest first.
+    pub fn addresses(&self) -> impl Iterator<Item = &Address> {
+        self.path
+            .as_deref()
+            .unwrap_or(&[])
+            .iter()
+            .chain(self.last.as_ref())
+    }
+
+    /// Whether no address was passed.
+    pub fn is_empty(&self) -> bool {
+        self.last.is_none() && self.path.as_ref().is_none_or(|p| p.is_empty())
     }
 
     /// A trace one hop further that also passed `addr`.
     pub fn extended(&self, addr: &Address) -> Trace {
-        // One allocation: the iterator has an exact length.
-        let path: Arc<[Address]> = self
-            .path()
-            .iter()
-            .cloned()
-            .chain(std::iter::once(addr.clone()))
-            .collect();
+        self.extended_at(&addr.adapter, &addr.topic)
+    }
+
+    /// A trace one hop further that also passed `adapter:topic`.
+    pub fn extended_at(&self, adapter: &Arc<str>, topic: &Topic) -> Trace {
+        let path = match &self.last {
+            None => self.path.clone(),
+            // One allocation: the iterator has an exact length.
+            Some(last) => Some(
+                self.path
+                    .as_deref()
+                    .unwrap_or(&[])
+                    .iter()
+                    .chain(std::iter::once(last))
+                    .cloned()
+                    .collect(),
+            ),
+        };
         Trace {
             hops: self.hops.saturating_add(1),
-            path: Some(path),
+            path,
+            last: Some(Address::new(adapter.clone(), topic.clone())),
         }
     }
 }

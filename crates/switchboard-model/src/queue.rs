@@ -64,8 +64,11 @@ impl Ack {
 /// A message routed to an adapter, with its acknowledgement.
 #[derive(Debug)]
 pub struct Delivery {
-    /// The message; its `topic` is the destination topic, its `origin` the source.
-    pub message: Message,
+    /// The message; its `topic` is the destination topic, its `origin` the
+    /// source. Shared: a route delivering one message to several adapters
+    /// under the same topic hands each the same allocation, and moving a
+    /// delivery through the queues moves a pointer.
+    pub message: Arc<Message>,
     /// Call `done()` or `failed()` when the sink is finished with it.
     pub ack: Ack,
 }
@@ -87,6 +90,29 @@ pub enum Pushed {
 struct State {
     items: VecDeque<Delivery>,
     closed: bool,
+    /// Receivers parked in [`DeliveryQueue::recv`]: a push only wakes
+    /// someone when there is someone to wake.
+    rx_waiters: usize,
+    /// Pushers parked in [`DeliveryQueue::push`] waiting for room.
+    tx_waiters: usize,
+}
+
+/// Decrements a waiter count when a parked call resumes or is cancelled.
+struct Parked<'a> {
+    queue: &'a DeliveryQueue,
+    rx: bool,
+}
+
+impl Drop for Parked<'_> {
+    fn drop(&mut self) {
+        let mut st = self.queue.lock();
+        let n = if self.rx {
+            &mut st.rx_waiters
+        } else {
+            &mut st.tx_waiters
+        };
+        *n = n.saturating_sub(1);
+    }
 }
 
 /// A bounded multi-producer queue of deliveries to one adapter.
@@ -114,6 +140,8 @@ impl DeliveryQueue {
             state: Mutex::new(State {
                 items: VecDeque::with_capacity(capacity.clamp(1, 1024)),
                 closed: false,
+                rx_waiters: 0,
+                tx_waiters: 0,
             }),
             not_empty: Notify::new(),
             not_full: Notify::new(),
@@ -139,8 +167,11 @@ impl DeliveryQueue {
         }
         if st.items.len() < self.capacity {
             st.items.push_back(d);
+            let wake = st.rx_waiters > 0;
             drop(st);
-            self.not_empty.notify_one();
+            if wake {
+                self.not_empty.notify_one();
+            }
             return Ok(Pushed::Queued);
         }
         if let Some(i) = st
@@ -150,12 +181,15 @@ impl DeliveryQueue {
         {
             let old = st.items.remove(i);
             st.items.push_back(d);
+            let wake = st.rx_waiters > 0;
             drop(st);
             self.evicted.fetch_add(1, Ordering::Relaxed);
             if let Some(old) = old {
                 old.ack.dropped(DropReason::Overflow);
             }
-            self.not_empty.notify_one();
+            if wake {
+                self.not_empty.notify_one();
+            }
             return Ok(Pushed::QueuedEvicted);
         }
         if d.message.qos == Qos::AtMostOnce {
@@ -170,19 +204,39 @@ impl DeliveryQueue {
     /// Pushes, waiting for room when a QoS >= 1 delivery finds the queue full.
     pub async fn push(&self, mut d: Delivery) -> Pushed {
         loop {
+            // Registered before the check, so a pop between the check and the
+            // await is not missed (`notify_one` leaves a permit).
             let notified = self.not_full.notified();
             match self.try_push(d) {
                 Ok(p) => return p,
                 Err(back) => d = *back,
             }
+            let _parked = self.park(false);
+            // Room may have appeared between the failed push and parking.
+            if self.lock().items.len() < self.capacity {
+                continue;
+            }
             notified.await;
         }
     }
 
+    fn park(&self, rx: bool) -> Parked<'_> {
+        let mut st = self.lock();
+        if rx {
+            st.rx_waiters += 1;
+        } else {
+            st.tx_waiters += 1;
+        }
+        Parked { queue: self, rx }
+    }
+
     /// Takes the oldest delivery without waiting.
     pub fn try_recv(&self) -> Option<Delivery> {
-        let d = self.lock().items.pop_front();
-        if d.is_some() {
+        let mut st = self.lock();
+        let d = st.items.pop_front();
+        let wake = d.is_some() && st.tx_waiters > 0;
+        drop(st);
+        if wake {
             self.not_full.notify_one();
         }
         d
@@ -192,17 +246,25 @@ impl DeliveryQueue {
     pub async fn recv(&self) -> Option<Delivery> {
         loop {
             let notified = self.not_empty.notified();
-            {
+            let _parked = {
                 let mut st = self.lock();
                 if let Some(d) = st.items.pop_front() {
+                    let wake = st.tx_waiters > 0;
                     drop(st);
-                    self.not_full.notify_one();
+                    if wake {
+                        self.not_full.notify_one();
+                    }
                     return Some(d);
                 }
                 if st.closed {
                     return None;
                 }
-            }
+                st.rx_waiters += 1;
+                Parked {
+                    queue: self,
+                    rx: true,
+                }
+            };
             notified.await;
         }
     }
@@ -245,7 +307,7 @@ mod tests {
         let mut m = Message::new("t", Topic::new("a").unwrap(), vec![n]);
         m.qos = qos;
         Delivery {
-            message: m,
+            message: Arc::new(m),
             ack: Ack::new(counters.clone()),
         }
     }
@@ -312,5 +374,47 @@ mod tests {
         second.ack.done();
         q.close();
         assert!(q.recv().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn parked_receivers_and_pushers_are_woken() {
+        let c = Arc::new(RouteCounters::default());
+        let q = Arc::new(DeliveryQueue::new(1));
+        // Receivers parked on an empty queue, each woken by one push.
+        let rx: Vec<_> = (0..2)
+            .map(|_| {
+                let q = q.clone();
+                tokio::spawn(async move { q.recv().await.map(|d| d.message.payload[0]) })
+            })
+            .collect();
+        for n in 0..2 {
+            q.push(d(Qos::AtLeastOnce, n, &c)).await;
+        }
+        let mut got = Vec::new();
+        for h in rx {
+            got.push(h.await.unwrap().unwrap());
+        }
+        got.sort_unstable();
+        assert_eq!(got, vec![0, 1]);
+        // Two pushers parked on a full queue, each let in by one pop.
+        q.push(d(Qos::AtLeastOnce, 9, &c)).await;
+        let tx: Vec<_> = (10..12)
+            .map(|n| {
+                let q = q.clone();
+                let c = c.clone();
+                tokio::spawn(async move { q.push(d(Qos::AtLeastOnce, n, &c)).await })
+            })
+            .collect();
+        let mut seen = Vec::new();
+        while seen.len() < 3 {
+            let x = q.recv().await.unwrap();
+            seen.push(x.message.payload[0]);
+            x.ack.done();
+        }
+        for h in tx {
+            assert_eq!(h.await.unwrap(), Pushed::Queued);
+        }
+        seen.sort_unstable();
+        assert_eq!(seen, vec![9, 10, 11]);
     }
 }

@@ -78,9 +78,9 @@ pub fn meta_of(m: &Message) -> MqttMeta {
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
     let trace: &Trace = &m.trace;
-    if trace.hops > 0 || !trace.path().is_empty() {
+    if trace.hops > 0 || !trace.is_empty() {
         user.push((HOPS_KEY.to_owned(), trace.hops.to_string()));
-        let path: Vec<String> = trace.path().iter().map(|a| a.to_string()).collect();
+        let path: Vec<String> = trace.addresses().map(|a| a.to_string()).collect();
         if !path.is_empty() {
             user.push((PATH_KEY.to_owned(), path.join(",")));
         }
@@ -126,7 +126,7 @@ mod tests {
         assert_eq!(m.properties.get("k"), Some("v"));
         assert_eq!(m.properties.len(), 1);
         assert_eq!(m.trace.hops, 2);
-        assert_eq!(m.trace.path().len(), 2);
+        assert_eq!(m.trace.addresses().count(), 2);
         assert!(m.retain);
         let back = meta_of(&m);
         assert_eq!(back.content_type.as_deref(), Some("application/json"));

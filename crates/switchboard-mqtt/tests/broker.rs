@@ -156,7 +156,7 @@ async fn routed_messages_reach_subscribers() {
     s.ctx
         .deliveries
         .push(Delivery {
-            message: m,
+            message: m.into(),
             ack: Ack::none(),
         })
         .await;

@@ -41,7 +41,7 @@ async fn deliver(s: &Started, addr: &str, payload: &str, qos: Qos) {
     s.ctx
         .deliveries
         .push(Delivery {
-            message: m,
+            message: m.into(),
             ack: Ack::none(),
         })
         .await;

@@ -7,9 +7,52 @@ use switchboard_model::{Level, Pattern, Topic};
 /// fast and seeded per process.
 type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
+/// Literal children: a short list compared directly (most nodes have a few
+/// children, and comparing a level is cheaper than hashing it), a map beyond.
+#[derive(Debug)]
+enum Children<V> {
+    Few(Vec<(Box<str>, Node<V>)>),
+    Many(HashMap<Box<str>, Node<V>>),
+}
+
+/// Children kept in a list up to this many.
+const FEW: usize = 8;
+
+impl<V> Children<V> {
+    fn get(&self, level: &str) -> Option<&Node<V>> {
+        match self {
+            Children::Few(v) => v.iter().find(|(k, _)| **k == *level).map(|(_, n)| n),
+            Children::Many(m) => m.get(level),
+        }
+    }
+
+    fn entry(&mut self, level: &str) -> &mut Node<V> {
+        if let Children::Few(v) = self
+            && v.len() >= FEW
+            && !v.iter().any(|(k, _)| **k == *level)
+        {
+            let m: HashMap<Box<str>, Node<V>> = std::mem::take(v).into_iter().collect();
+            *self = Children::Many(m);
+        }
+        match self {
+            Children::Few(v) => {
+                let i = match v.iter().position(|(k, _)| **k == *level) {
+                    Some(i) => i,
+                    None => {
+                        v.push((Box::from(level), Node::default()));
+                        v.len() - 1
+                    }
+                };
+                &mut v[i].1
+            }
+            Children::Many(m) => m.entry(Box::from(level)).or_default(),
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Node<V> {
-    literal: HashMap<Box<str>, Node<V>>,
+    literal: Children<V>,
     single: Option<Box<Node<V>>>,
     /// Values of patterns ending in `#` at this node.
     multi: Vec<V>,
@@ -20,7 +63,7 @@ struct Node<V> {
 impl<V> Default for Node<V> {
     fn default() -> Self {
         Node {
-            literal: HashMap::default(),
+            literal: Children::Few(Vec::new()),
             single: None,
             multi: Vec::new(),
             terminal: Vec::new(),
@@ -55,7 +98,7 @@ impl<V: Clone> PatternIndex<V> {
         let mut node = &mut self.root;
         for level in pattern.levels() {
             match level {
-                Level::Literal(l) => node = node.literal.entry(Box::from(&**l)).or_default(),
+                Level::Literal(l) => node = node.literal.entry(l),
                 Level::Single => node = node.single.get_or_insert_with(Default::default),
                 Level::Multi => {
                     node.multi.push(value);

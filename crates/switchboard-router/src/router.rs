@@ -130,6 +130,19 @@ impl Router {
         self.by_name.get(name).copied()
     }
 
+    /// The slot of a message's origin adapter: a scan comparing pointers
+    /// first (origins are usually the slot's own name), the map beyond a
+    /// handful of adapters.
+    fn slot_of_origin(&self, name: &Arc<str>) -> Option<usize> {
+        if self.slots.len() > 16 {
+            return self.by_name.get(name).copied();
+        }
+        if let Some(i) = self.slots.iter().position(|s| Arc::ptr_eq(&s.name, name)) {
+            return Some(i);
+        }
+        self.slots.iter().position(|s| *s.name == **name)
+    }
+
     /// The current route table.
     pub fn table(&self) -> Arc<RouteTable> {
         self.table.load_full()
@@ -149,7 +162,7 @@ impl Router {
     /// value is recorded before the delivery is queued.
     pub fn route(&self, msg: &Message, out: &mut Vec<Planned>) {
         let table = self.table.load();
-        let origin_slot = self.by_name.get(&msg.origin.adapter).copied();
+        let origin_slot = self.slot_of_origin(&msg.origin.adapter);
         let mut matched: smallvec_lite::Small = smallvec_lite::Small::new();
         if let Some(s) = origin_slot {
             table.by_adapter[s].for_each_match(&msg.topic, |&r| matched.push(r));
@@ -159,8 +172,7 @@ impl Router {
             return;
         }
         matched.sort_dedup();
-        let source = msg.address();
-        let trace = msg.trace.extended(&source);
+        let trace = msg.trace.extended_at(&msg.origin.adapter, &msg.topic);
         let first_out = out.len();
         for &rid in matched.as_slice() {
             let Some(route) = table.routes.get(rid as usize) else {
@@ -200,23 +212,29 @@ impl Router {
             } else {
                 Captures::default()
             };
+            // The message derived for the previous destination: destinations
+            // of one route under the same topic share it.
+            let mut shared: Option<Arc<Message>> = None;
+            let mut prev: Option<(&crate::Template, Topic)> = None;
             for (tpl, dest) in &route.to {
-                let Some(topic) = tpl.expand_with(&caps, &msg.topic) else {
-                    counters.count_drop(DropReason::BadTopic);
-                    continue;
+                let topic = match &prev {
+                    Some((p, t)) if p.same_topic(tpl) => t.clone(),
+                    _ => {
+                        let Some(t) = tpl.expand_with(&caps, &msg.topic) else {
+                            counters.count_drop(DropReason::BadTopic);
+                            continue;
+                        };
+                        t
+                    }
                 };
+                prev = Some((tpl, topic.clone()));
                 let mut push = |slot: usize| {
                     let s = &self.slots[slot];
                     if Some(slot) == origin_slot && topic == msg.topic {
                         counters.count_drop(DropReason::Loop);
                         return;
                     }
-                    if msg
-                        .trace
-                        .path()
-                        .iter()
-                        .any(|a| a.adapter == s.name && a.topic == topic)
-                    {
+                    if msg.trace.passed_at(&s.name, &topic) {
                         counters.count_drop(DropReason::Loop);
                         return;
                     }
@@ -226,15 +244,22 @@ impl Router {
                     {
                         return;
                     }
-                    let m = derive(
-                        msg,
-                        &topic,
-                        &trace,
-                        route.spec.qos,
-                        route.spec.retain,
-                        payload.as_ref(),
-                    );
-                    self.book.record(&s.name, &m);
+                    let m = match &shared {
+                        Some(m) if m.topic == topic => m.clone(),
+                        _ => {
+                            let m = Arc::new(derive(
+                                msg,
+                                topic.clone(),
+                                &trace,
+                                route.spec.qos,
+                                route.spec.retain,
+                                payload.as_ref(),
+                            ));
+                            shared = Some(m.clone());
+                            m
+                        }
+                    };
+                    self.book.record_shared(&s.name, &m);
                     out.push((
                         slot,
                         Delivery {
@@ -264,7 +289,7 @@ impl Router {
         let slot = self.slot_of(&msg.origin.adapter)?;
         self.book.record(&self.slots[slot].name, msg);
         Some(Delivery {
-            message: msg.clone(),
+            message: Arc::new(msg.clone()),
             ack: Ack::none(),
         })
     }
@@ -282,26 +307,30 @@ impl Router {
 
 fn derive(
     msg: &Message,
-    topic: &Topic,
+    topic: Topic,
     trace: &switchboard_model::Trace,
     qos: Option<switchboard_model::Qos>,
     retain: Option<bool>,
     payload: Option<&(bytes::Bytes, switchboard_model::Format)>,
 ) -> Message {
-    let mut m = msg.clone();
-    m.topic = topic.clone();
-    m.trace = trace.clone();
-    if let Some(q) = qos {
-        m.qos = q;
+    // Field by field: cloning the whole message and then replacing the topic
+    // and trace would touch their reference counts twice.
+    let (payload, format) = match payload {
+        Some((p, f)) => (p.clone(), f.clone()),
+        None => (msg.payload.clone(), msg.format.clone()),
+    };
+    Message {
+        topic,
+        payload,
+        format,
+        qos: qos.unwrap_or(msg.qos),
+        retain: retain.unwrap_or(msg.retain),
+        origin: msg.origin.clone(),
+        timestamp: msg.timestamp,
+        source_timestamp: msg.source_timestamp,
+        properties: msg.properties.clone(),
+        trace: trace.clone(),
     }
-    if let Some(r) = retain {
-        m.retain = r;
-    }
-    if let Some((p, f)) = payload {
-        m.payload = p.clone();
-        m.format = f.clone();
-    }
-    m
 }
 
 /// A tiny inline vector of route ids (most messages match a few routes).

@@ -143,6 +143,12 @@ impl Template {
         self.parts == [Part::Capture(0)]
     }
 
+    /// Whether two templates expand to the same topic (their adapter parts
+    /// may differ).
+    pub fn same_topic(&self, other: &Template) -> bool {
+        self.parts == other.parts
+    }
+
     /// Whether expanding needs the levels captured by `from`'s wildcards.
     pub fn needs_captures(&self) -> bool {
         self.parts
@@ -171,29 +177,53 @@ impl Template {
 
     /// Expands with captures already taken (one [`Captures`] serves every
     /// destination of a route).
-    pub fn expand_with(&self, caps: &Captures<'_>, topic: &Topic) -> Option<Topic> {
+    pub fn expand_with<'t_>(&'t_ self, caps: &Captures<'t_>, topic: &'t_ Topic) -> Option<Topic> {
         if self.is_identity() {
             return Some(topic.clone());
         }
         if let Some(t) = &self.fixed {
             return Some(t.clone());
         }
-        let mut out = String::with_capacity(topic.as_str().len() + 16);
-        for p in &self.parts {
+        let piece = |p: &'t_ Part| -> &'t_ str {
             match p {
-                Part::Literal(l) => out.push_str(l),
-                Part::Capture(0) => out.push_str(topic.as_str()),
-                Part::Capture(n) => out.push_str(caps.get(*n)),
+                Part::Literal(l) => l,
+                Part::Capture(0) => topic.as_str(),
+                Part::Capture(n) => caps.get(*n),
             }
+        };
+        // Assembled on the stack when short, so the topic's `Arc<str>` is the
+        // only allocation.
+        let len: usize = self.parts.iter().map(|p| piece(p).len()).sum();
+        if len <= STACK_TOPIC {
+            let mut buf = [0u8; STACK_TOPIC];
+            let mut at = 0;
+            for p in &self.parts {
+                let s = piece(p).as_bytes();
+                buf[at..at + s.len()].copy_from_slice(s);
+                at += s.len();
+            }
+            // Concatenated `&str`s are UTF-8.
+            let s = std::str::from_utf8(&buf[..at]).ok()?;
+            return Topic::new(s).ok();
+        }
+        let mut out = String::with_capacity(len);
+        for p in &self.parts {
+            out.push_str(piece(p));
         }
         Topic::new(&out).ok()
     }
 }
 
+/// Expanded topics up to this many bytes are assembled without a heap buffer.
+const STACK_TOPIC: usize = 192;
+
+/// Captures held without allocating (index 0 unused: captures are 1-based).
+const INLINE_CAPTURES: usize = 5;
+
 /// The levels a pattern's wildcards matched in one topic (1-based).
 #[derive(Debug, Default, Clone)]
 pub struct Captures<'t> {
-    inline: [&'t str; 8],
+    inline: [&'t str; INLINE_CAPTURES],
     more: Vec<&'t str>,
 }
 
@@ -202,10 +232,10 @@ impl<'t> Captures<'t> {
     pub fn of(from: &Pattern, topic: &'t Topic) -> Option<Captures<'t>> {
         let mut c = Captures::default();
         let ok = from.captures(topic, |i, s| {
-            if i < 8 {
+            if i < INLINE_CAPTURES {
                 c.inline[i] = s;
             } else {
-                let k = i - 8;
+                let k = i - INLINE_CAPTURES;
                 if c.more.len() <= k {
                     c.more.resize(k + 1, "");
                 }
@@ -217,10 +247,10 @@ impl<'t> Captures<'t> {
 
     /// The N-th capture (empty when absent).
     pub fn get(&self, n: usize) -> &'t str {
-        if n < 8 {
+        if n < INLINE_CAPTURES {
             self.inline[n]
         } else {
-            self.more.get(n - 8).copied().unwrap_or("")
+            self.more.get(n - INLINE_CAPTURES).copied().unwrap_or("")
         }
     }
 }

@@ -209,7 +209,7 @@ impl Running {
 
     pub fn deliver(&self, msg: Message) {
         let _ = self.ctx.deliveries.try_push(Delivery {
-            message: msg,
+            message: msg.into(),
             ack: Ack::none(),
         });
     }
