@@ -289,11 +289,16 @@ impl Relay {
 
 fn runtime() -> tokio::runtime::Runtime {
     // The same runtime as the bridge binary: multi-threaded, one worker per
-    // core (two on the bench machine).
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
+    // core (two on the bench machine) unless MQTT_RELAY_WORKERS says otherwise.
+    let mut b = tokio::runtime::Builder::new_multi_thread();
+    // MQTT_RELAY_WORKERS: worker threads (default: one per core).
+    if let Some(n) = std::env::var("MQTT_RELAY_WORKERS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        b.worker_threads(n);
+    }
+    b.enable_all().build().expect("runtime")
 }
 
 fn switchboard_run(cfg: &str, pub_port: u16, b: u16, qos: u8, n: usize, rate: u32) -> Figures {

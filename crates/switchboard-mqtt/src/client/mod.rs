@@ -99,8 +99,8 @@ struct Client {
     outbox: Outbox,
     echo: Option<EchoWindow>,
     pending_acks: VecDeque<RawPub>,
-    /// Publications were taken since the last acknowledgements went out.
-    acks_fresh: bool,
+    /// Publications went to the router since this task last stepped aside.
+    routed: bool,
     /// Filters we want, at their QoS.
     wanted: HashMap<String, u8>,
     /// Whether `subscribed` may differ from `wanted`.
@@ -236,9 +236,9 @@ impl Client {
         }
         // Sent by `pump` once the router and the destination adapters had
         // their turn (see `run`): forwarding comes before acknowledging.
+        self.routed = true;
         if p.qos > 0 {
             self.pending_acks.push_back(p.raw);
-            self.acks_fresh = true;
         }
     }
 
@@ -301,7 +301,7 @@ async fn run(
         outbox: Outbox::new(cfg.max_buffered, cfg.max_buffered_bytes.as_usize()),
         echo: use_echo.then(|| EchoWindow::new(ECHO_WINDOW, 100_000)),
         pending_acks: VecDeque::new(),
-        acks_fresh: false,
+        routed: false,
         wanted,
         subscribed: HashMap::new(),
         subs_dirty: true,
@@ -315,12 +315,13 @@ async fn run(
     let mut interest_open = true;
     let mut last_err = String::new();
     loop {
-        if c.acks_fresh && evloop.buffered() == 0 {
-            // Every publication of the last read went to the router: let the
-            // router and the adapters it woke (on this worker) forward them
-            // before this task writes the acknowledgements, so the ack
-            // round trip is not on the forwarding path.
-            c.acks_fresh = false;
+        if c.routed && evloop.buffered() == 0 {
+            // Every publication of the last read went to the router: step
+            // aside so that the router and the adapters it woke (on this
+            // worker) forward them before this task polls its connection
+            // again and writes the acknowledgements; neither is on the
+            // forwarding path then.
+            c.routed = false;
             tokio::task::yield_now().await;
         }
         c.pump();
