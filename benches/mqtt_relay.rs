@@ -256,7 +256,7 @@ fn measure(a: u16, b: u16, qos: u8, n: usize, rate: u32) -> Figures {
 
 /// The relays measured: how the publisher reaches the subscriber's broker B.
 #[derive(Clone, Copy)]
-enum Relay {
+enum Setup {
     /// pub -> A -> switchboard (two client adapters, one route) -> B -> sub.
     SwitchboardClients,
     /// pub -> A -> mosquitto with two bridge connections (`in` from A,
@@ -269,20 +269,20 @@ enum Relay {
     MosquittoBridge,
 }
 
-impl Relay {
-    const ALL: [Relay; 4] = [
-        Relay::SwitchboardClients,
-        Relay::MosquittoRelay,
-        Relay::SwitchboardEmbedded,
-        Relay::MosquittoBridge,
+impl Setup {
+    const ALL: [Setup; 4] = [
+        Setup::SwitchboardClients,
+        Setup::MosquittoRelay,
+        Setup::SwitchboardEmbedded,
+        Setup::MosquittoBridge,
     ];
 
     fn name(self) -> &'static str {
         match self {
-            Relay::SwitchboardClients => "switchboard A->B clients",
-            Relay::MosquittoRelay => "mosquitto A->B relay",
-            Relay::SwitchboardEmbedded => "switchboard embedded->B",
-            Relay::MosquittoBridge => "mosquitto bridge->B",
+            Setup::SwitchboardClients => "switchboard A->B clients",
+            Setup::MosquittoRelay => "mosquitto A->B relay",
+            Setup::SwitchboardEmbedded => "switchboard embedded->B",
+            Setup::MosquittoBridge => "mosquitto bridge->B",
         }
     }
 }
@@ -329,9 +329,9 @@ fn switchboard_run(cfg: &str, pub_port: u16, b: u16, qos: u8, n: usize, rate: u3
     f
 }
 
-fn relay(dir: &Path, r: Relay, a: u16, b: u16, qos: u8, n: usize, rate: u32) -> Figures {
+fn relay(dir: &Path, r: Setup, a: u16, b: u16, qos: u8, n: usize, rate: u32) -> Figures {
     match r {
-        Relay::SwitchboardClients => {
+        Setup::SwitchboardClients => {
             let cfg = format!(
                 r#"
 [adapter.a]
@@ -350,7 +350,7 @@ qos = {qos}
             );
             switchboard_run(&cfg, a, b, qos, n, rate)
         }
-        Relay::SwitchboardEmbedded => {
+        Setup::SwitchboardEmbedded => {
             let m = free_port();
             let cfg = format!(
                 r#"
@@ -369,7 +369,7 @@ qos = {qos}
             );
             switchboard_run(&cfg, m, b, qos, n, rate)
         }
-        Relay::MosquittoRelay => {
+        Setup::MosquittoRelay => {
             let m = free_port();
             let _relay = mosquitto(
                 dir,
@@ -384,7 +384,7 @@ qos = {qos}
             );
             measure(a, b, qos, n, rate)
         }
-        Relay::MosquittoBridge => {
+        Setup::MosquittoBridge => {
             let m = free_port();
             let _bridged = mosquitto(
                 dir,
@@ -431,10 +431,10 @@ fn main() {
     // mosquitto relaying A -> B), "embedded" (switchboard's embedded broker
     // bridged to B vs a mosquitto bridged to B), or both (default).
     let pairs = std::env::var("MQTT_RELAY_PAIRS").unwrap_or_else(|_| "clients,embedded".into());
-    let relays: Vec<Relay> = Relay::ALL
+    let relays: Vec<Setup> = Setup::ALL
         .into_iter()
         .filter(|r| match r {
-            Relay::SwitchboardClients | Relay::MosquittoRelay => pairs.contains("clients"),
+            Setup::SwitchboardClients | Setup::MosquittoRelay => pairs.contains("clients"),
             _ => pairs.contains("embedded"),
         })
         .collect();
