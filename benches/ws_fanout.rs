@@ -13,6 +13,13 @@
 //! cargo bench --bench ws_fanout -- [clients] [messages] [rate_per_s]
 //! ```
 //! Everything runs on 127.0.0.1 and stops by itself.
+//!
+//! On a machine with at least two CPUs every server runs in its own process
+//! pinned to CPU 0 (`taskset -c 0`: the bridge, the bare server — this same
+//! binary started with `--serve-bare PORT` — and mosquitto) and the load
+//! generator (publisher and clients) pins itself to CPU 1, so the servers
+//! are compared on one core each and the clients never take their CPU.
+//! `FANOUT_PIN=0` turns pinning off.
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
@@ -152,6 +159,24 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// Whether servers and load generator are pinned to separate CPUs.
+fn pinning() -> bool {
+    std::env::var("FANOUT_PIN").map_or(true, |v| v != "0")
+        && std::thread::available_parallelism().map_or(1, |n| n.get()) >= 2
+        && Command::new("taskset").arg("-V").output().is_ok()
+}
+
+/// `program args...`, under `taskset -c 0` when pinning.
+fn server_command(program: &std::path::Path) -> Command {
+    if pinning() {
+        let mut c = Command::new("taskset");
+        c.arg("-c").arg("0").arg(program);
+        c
+    } else {
+        Command::new(program)
+    }
+}
+
 /// A child process killed on drop, with a scratch directory removed then.
 struct Kill(Child, Option<std::path::PathBuf>);
 impl Drop for Kill {
@@ -206,7 +231,7 @@ async fn spawn_bridge(tag: &str, config: impl Fn(u16) -> String) -> (Kill, u16) 
     let cfg = dir.join("bridge.toml");
     std::fs::write(&cfg, config(port)).unwrap();
     let child = Kill(
-        Command::new(bin)
+        server_command(&bin)
             .arg("--config")
             .arg(&cfg)
             .env("RUST_LOG", "warn")
@@ -312,41 +337,54 @@ async fn bench_sse(n: usize, m: usize, rate: u64, epoch: Instant) -> Stats {
     collect(tasks, start).await
 }
 
-async fn bench_bare(n: usize, m: usize, rate: u64, epoch: Instant) -> Stats {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
+/// The bare tokio-tungstenite broadcast server: every text frame a client
+/// sends goes to every client. Runs in its own process (`--serve-bare PORT`).
+async fn serve_bare(port: u16) {
+    let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
     let (tx, _) = broadcast::channel::<Arc<str>>(4096);
-    let tx2 = tx.clone();
-    let server = tokio::spawn(async move {
-        loop {
-            let Ok((s, _)) = listener.accept().await else {
-                break;
+    loop {
+        let Ok((s, _)) = listener.accept().await else {
+            break;
+        };
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            let Ok(ws) = tokio_tungstenite::accept_async(s).await else {
+                return;
             };
-            let tx = tx2.clone();
-            tokio::spawn(async move {
-                let Ok(ws) = tokio_tungstenite::accept_async(s).await else {
-                    return;
-                };
-                let (mut sink, mut stream) = ws.split();
-                let mut rx = tx.subscribe();
-                let _ = sink.send(Frame::Text("{\"op\":\"ok\"}".into())).await;
-                loop {
-                    tokio::select! {
-                        m = rx.recv() => match m {
-                            Ok(t) => if sink.send(Frame::Text((&*t).into())).await.is_err() { break },
-                            Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                            Err(_) => break,
-                        },
-                        f = stream.next() => match f {
-                            Some(Ok(Frame::Text(t))) => { let _ = tx.send(Arc::from(t.as_str())); }
-                            Some(Ok(_)) => {}
-                            _ => break,
-                        },
-                    }
+            let (mut sink, mut stream) = ws.split();
+            let mut rx = tx.subscribe();
+            let _ = sink.send(Frame::Text("{\"op\":\"ok\"}".into())).await;
+            loop {
+                tokio::select! {
+                    m = rx.recv() => match m {
+                        Ok(t) => if sink.send(Frame::Text((&*t).into())).await.is_err() { break },
+                        Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                        Err(_) => break,
+                    },
+                    f = stream.next() => match f {
+                        Some(Ok(Frame::Text(t))) => { let _ = tx.send(Arc::from(t.as_str())); }
+                        Some(Ok(_)) => {}
+                        _ => break,
+                    },
                 }
-            });
-        }
-    });
+            }
+        });
+    }
+}
+
+async fn bench_bare(n: usize, m: usize, rate: u64, epoch: Instant) -> Stats {
+    let port = free_port();
+    let exe = std::env::current_exe().unwrap();
+    let _server = Kill(
+        server_command(&exe)
+            .arg("--serve-bare")
+            .arg(port.to_string())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+        None,
+    );
+    wait_port(port).await;
     let ready = Arc::new(AtomicU64::new(0));
     let tasks = ws_subscribers(port, "/", n, None, m, epoch, ready.clone()).await;
     wait_ready(&ready, n as u64).await;
@@ -366,10 +404,7 @@ async fn bench_bare(n: usize, m: usize, rate: u64, epoch: Instant) -> Stats {
         next += gap;
         tokio::time::sleep_until(next).await;
     }
-    let stats = collect(tasks, start).await;
-    server.abort();
-    drop(tx);
-    stats
+    collect(tasks, start).await
 }
 
 async fn bench_mosquitto(n: usize, m: usize, rate: u64, epoch: Instant) -> Option<Stats> {
@@ -378,7 +413,7 @@ async fn bench_mosquitto(n: usize, m: usize, rate: u64, epoch: Instant) -> Optio
     std::fs::create_dir_all(&dir).unwrap();
     let conf = dir.join("m.conf");
     std::fs::write(&conf, format!("listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 100000\nmax_connections -1\n")).unwrap();
-    let child = Command::new("mosquitto")
+    let child = server_command(std::path::Path::new("mosquitto"))
         .arg("-c")
         .arg(&conf)
         .stdout(Stdio::null())
@@ -444,13 +479,31 @@ async fn bench_mosquitto(n: usize, m: usize, rate: u64, epoch: Instant) -> Optio
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .collect();
+    let all: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(i) = all.iter().position(|a| a == "--serve-bare") {
+        let port: u16 = all.get(i + 1).and_then(|p| p.parse().ok()).unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(serve_bare(port));
+        return;
+    }
+    let args: Vec<String> = all.into_iter().filter(|a| !a.starts_with("--")).collect();
     let n: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(1000);
     let m: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(200);
     let rate: u64 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(200);
+    let pinned = pinning();
+    if pinned {
+        // The load generator takes CPU 1; the servers get CPU 0.
+        let me = std::process::id().to_string();
+        let ok = Command::new("taskset")
+            .args(["-a", "-p", "-c", "1", &me])
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "taskset could not pin the load generator");
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -460,6 +513,14 @@ fn main() {
         let epoch = Instant::now();
         let expected = (n * m) as u64;
         println!("ws_fanout: {n} subscribers, {m} messages published at {rate}/s ({expected} deliveries expected)");
+        println!(
+            "  {}",
+            if pinned {
+                "servers pinned to CPU 0, load generator to CPU 1"
+            } else {
+                "not pinned"
+            }
+        );
         let (mut sb, per_client) = bench_bridge(n, m, rate, epoch).await;
         let r_sb = report("switchboard ws", &mut sb, expected);
         println!("  bridge RSS per connected WebSocket client: {per_client} KiB");

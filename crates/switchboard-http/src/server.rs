@@ -10,7 +10,9 @@ pub(crate) async fn deliver(shared: Arc<Shared>) {
     while let Some(d) = shared.ctx.deliveries.recv().await {
         // Last values were recorded by the router; SSE clients that lag miss
         // messages (counted), a hub without clients simply has no receivers.
-        let _ = shared.events.send(d.message);
+        if shared.events.receiver_count() > 0 {
+            let _ = shared.events.send(crate::sse::Event::new(d.message));
+        }
         shared.ctx.metrics.inc_sent();
         d.ack.done();
     }

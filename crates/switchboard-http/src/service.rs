@@ -27,7 +27,7 @@ pub(crate) struct Shared {
     pub(crate) acl: Acl,
     /// Local hub: every message at an `http:` address (published here or
     /// delivered by the router), for SSE streams.
-    pub(crate) events: broadcast::Sender<Arc<Message>>,
+    pub(crate) events: broadcast::Sender<Arc<crate::sse::Event>>,
     pub(crate) sse_drops: Counter,
     pub(crate) bad_requests: Counter,
 }
@@ -264,7 +264,9 @@ where
     msg.retain = retain;
     msg.origin.peer = Some(Arc::from(peer.to_string()));
     // Local delivery first (SSE streams of this adapter), then the router.
-    let _ = shared.events.send(Arc::new(msg.clone()));
+    let _ = shared
+        .events
+        .send(crate::sse::Event::new(Arc::new(msg.clone())));
     match shared.ctx.ingress.publish(msg).await {
         Ok(()) => no_content(),
         Err(_) => error(

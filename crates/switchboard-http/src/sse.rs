@@ -2,7 +2,7 @@
 //! A client that falls behind the hub's buffer misses the oldest messages
 //! (counted) and never slows anyone else; the stream ends on shutdown.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -18,8 +18,25 @@ use tokio_util::sync::CancellationToken;
 use crate::mapping::envelope;
 use crate::service::Body;
 
+/// A message on its way to the SSE streams, with its `data:` JSON made once
+/// by the first stream that sends it and shared by the others.
+#[derive(Debug)]
+pub(crate) struct Event {
+    message: Arc<Message>,
+    data: OnceLock<String>,
+}
+
+impl Event {
+    pub(crate) fn new(message: Arc<Message>) -> Arc<Event> {
+        Arc::new(Event {
+            message,
+            data: OnceLock::new(),
+        })
+    }
+}
+
 struct State {
-    rx: broadcast::Receiver<std::sync::Arc<Message>>,
+    rx: broadcast::Receiver<Arc<Event>>,
     patterns: Vec<(Pattern, ReadFilter)>,
     adapter: Arc<str>,
     keep_alive: tokio::time::Interval,
@@ -31,7 +48,7 @@ struct State {
 
 /// An SSE body for `patterns`.
 pub(crate) fn stream(
-    rx: broadcast::Receiver<std::sync::Arc<Message>>,
+    rx: broadcast::Receiver<Arc<Event>>,
     patterns: Vec<(Pattern, ReadFilter)>,
     adapter: Arc<str>,
     keep_alive: Duration,
@@ -66,12 +83,13 @@ pub(crate) fn stream(
                     return Some((Ok(Frame::data(Bytes::from_static(b": keep-alive\n\n"))), st));
                 }
                 r = st.rx.recv() => match r {
-                    Ok(m) => {
+                    Ok(e) => {
+                        let m = &e.message;
                         if !st.patterns.iter().any(|(p, f)| p.matches(&m.topic) && f.allows(&m.topic)) {
                             continue;
                         }
                         st.id += 1;
-                        let data = envelope(&st.adapter, &m).to_string();
+                        let data = e.data.get_or_init(|| envelope(&st.adapter, m).to_string());
                         let ev = format!("id: {}\nevent: message\ndata: {data}\n\n", st.id);
                         return Some((Ok(Frame::data(Bytes::from(ev))), st));
                     }

@@ -244,6 +244,15 @@ mod tests {
                 got.sort();
                 let want: Vec<usize> = parsed.iter().enumerate().filter(|(_, p)| p.matches(&topic)).map(|(n, _)| n).collect();
                 prop_assert_eq!(got, want, "topic {}", t);
+                // Captures taken after the index matched agree with the full
+                // matcher's.
+                for p in parsed.iter().filter(|p| p.matches(&topic)) {
+                    let full = crate::Captures::of(p, &topic).unwrap();
+                    let fast = crate::Captures::of_matched(p, &topic).unwrap();
+                    for i in 1..=p.wildcard_count() {
+                        prop_assert_eq!(full.get(i), fast.get(i), "pattern {} topic {}", p, t);
+                    }
+                }
             }
         }
     }

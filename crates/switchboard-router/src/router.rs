@@ -167,12 +167,16 @@ impl Router {
         if let Some(s) = origin_slot {
             table.by_adapter[s].for_each_match(&msg.topic, |&r| matched.push(r));
         }
-        table.any.for_each_match(&msg.topic, |&r| matched.push(r));
+        if !table.any.is_empty() {
+            table.any.for_each_match(&msg.topic, |&r| matched.push(r));
+        }
         if matched.is_empty() {
             return;
         }
         matched.sort_dedup();
-        let trace = msg.trace.extended_at(&msg.origin.adapter, &msg.topic);
+        // Index in `out` of the first delivery made for this message: the
+        // derived messages after it share its trace.
+        let mut first: Option<usize> = None;
         let first_out = out.len();
         for &rid in matched.as_slice() {
             let Some(route) = table.routes.get(rid as usize) else {
@@ -201,8 +205,8 @@ impl Router {
                 _ => None,
             };
             // Captures once per route, shared by its destinations.
-            let caps = if route.to.iter().any(|(t, _)| t.needs_captures()) {
-                match Captures::of(&route.from.filter, &msg.topic) {
+            let caps = if route.needs_captures {
+                match Captures::of_matched(&route.from.filter, &msg.topic) {
                     Some(c) => c,
                     None => {
                         counters.count_drop(DropReason::BadTopic);
@@ -212,52 +216,72 @@ impl Router {
             } else {
                 Captures::default()
             };
-            // The message derived for the previous destination: destinations
-            // of one route under the same topic share it.
-            let mut shared: Option<Arc<Message>> = None;
-            let mut prev: Option<(&crate::Template, Topic)> = None;
-            for (tpl, dest) in &route.to {
-                let topic = match &prev {
-                    Some((p, t)) if p.same_topic(tpl) => t.clone(),
-                    _ => {
-                        let Some(t) = tpl.expand_with(&caps, &msg.topic) else {
-                            counters.count_drop(DropReason::BadTopic);
-                            continue;
-                        };
-                        t
-                    }
+            // Index in `out` of this route's delivery for the previous
+            // destination: the next one shares its message when its topic
+            // template is the same.
+            let mut prev: Option<usize> = None;
+            for (i, (tpl, dest)) in route.to.iter().enumerate() {
+                let mut shared = if route.same_topic_as_prev[i] {
+                    prev
+                } else {
+                    None
                 };
-                prev = Some((tpl, topic.clone()));
-                let mut push = |slot: usize| {
+                let mut expanded = match shared {
+                    Some(_) => None,
+                    None => match tpl.expand_with(&caps, &msg.topic) {
+                        Some(t) => Some(t),
+                        None => {
+                            counters.count_drop(DropReason::BadTopic);
+                            prev = None;
+                            continue;
+                        }
+                    },
+                };
+                let (slots, all_but_origin) = match dest {
+                    Dest::Slot(s) => (*s..*s + 1, false),
+                    Dest::AllButOrigin => (0..self.slots.len(), true),
+                };
+                for slot in slots {
+                    if all_but_origin && Some(slot) == origin_slot {
+                        continue;
+                    }
                     let s = &self.slots[slot];
-                    if Some(slot) == origin_slot && topic == msg.topic {
-                        counters.count_drop(DropReason::Loop);
-                        return;
-                    }
-                    if msg.trace.passed_at(&s.name, &topic) {
-                        counters.count_drop(DropReason::Loop);
-                        return;
-                    }
-                    if out[first_out..]
-                        .iter()
-                        .any(|(o, d)| *o == slot && d.message.topic == topic)
                     {
-                        return;
+                        let topic = match (shared, &expanded) {
+                            (Some(j), _) => &out[j].1.message.topic,
+                            (None, Some(t)) => t,
+                            (None, None) => break,
+                        };
+                        if (Some(slot) == origin_slot && *topic == msg.topic)
+                            || msg.trace.passed_at(&s.name, topic)
+                        {
+                            counters.count_drop(DropReason::Loop);
+                            continue;
+                        }
+                        if out[first_out..]
+                            .iter()
+                            .any(|(o, d)| *o == slot && d.message.topic == *topic)
+                        {
+                            continue;
+                        }
                     }
-                    let m = match &shared {
-                        Some(m) if m.topic == topic => m.clone(),
-                        _ => {
-                            let m = Arc::new(derive(
+                    let m = match (shared, expanded.take()) {
+                        (Some(j), _) => out[j].1.message.clone(),
+                        (None, Some(topic)) => {
+                            let trace = match first {
+                                Some(j) => out[j].1.message.trace.clone(),
+                                None => msg.trace.extended_at(&msg.origin.adapter, &msg.topic),
+                            };
+                            Arc::new(derive(
                                 msg,
-                                topic.clone(),
-                                &trace,
+                                topic,
+                                trace,
                                 route.spec.qos,
                                 route.spec.retain,
                                 payload.as_ref(),
-                            ));
-                            shared = Some(m.clone());
-                            m
+                            ))
                         }
+                        (None, None) => break,
                     };
                     self.book.record_shared(&s.name, &m);
                     out.push((
@@ -267,17 +291,11 @@ impl Router {
                             ack: Ack::new(counters.clone()),
                         },
                     ));
-                };
-                match dest {
-                    Dest::Slot(s) => push(*s),
-                    Dest::AllButOrigin => {
-                        for s in 0..self.slots.len() {
-                            if Some(s) != origin_slot {
-                                push(s);
-                            }
-                        }
-                    }
+                    let at = out.len() - 1;
+                    shared.get_or_insert(at);
+                    first.get_or_insert(at);
                 }
+                prev = shared;
             }
         }
     }
@@ -308,7 +326,7 @@ impl Router {
 fn derive(
     msg: &Message,
     topic: Topic,
-    trace: &switchboard_model::Trace,
+    trace: switchboard_model::Trace,
     qos: Option<switchboard_model::Qos>,
     retain: Option<bool>,
     payload: Option<&(bytes::Bytes, switchboard_model::Format)>,
@@ -329,7 +347,7 @@ fn derive(
         timestamp: msg.timestamp,
         source_timestamp: msg.source_timestamp,
         properties: msg.properties.clone(),
-        trace: trace.clone(),
+        trace,
     }
 }
 
@@ -426,6 +444,36 @@ mod tests {
         assert_eq!(dests(&r, &m), vec!["http:a/b", "coap:a/b"]);
         // Last values recorded at the destinations.
         assert!(r.latest("http", &Topic::new("a/b").unwrap()).is_some());
+        assert!(r.latest("coap", &Topic::new("a/b").unwrap()).is_some());
+    }
+
+    #[test]
+    fn destinations_under_one_topic_share_the_message() {
+        let r = router(&[RouteSpec::new(
+            "mqtt:a/+",
+            ["http:x/{1}", "coap:x/{1}", "http:y/{1}"],
+        )]);
+        let mut out = Vec::new();
+        r.route(&Message::json("mqtt:a/b", "1").unwrap(), &mut out);
+        let got: Vec<(usize, String)> = out
+            .iter()
+            .map(|(s, d)| (*s, d.message.topic.to_string()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![(1, "x/b".into()), (2, "x/b".into()), (1, "y/b".into())]
+        );
+        assert!(Arc::ptr_eq(&out[0].1.message, &out[1].1.message));
+        assert!(!Arc::ptr_eq(&out[0].1.message, &out[2].1.message));
+        // One trace for every derived message: one hop, from mqtt:a/b.
+        for (_, d) in &out {
+            assert_eq!(d.message.trace.hops, 1);
+            let path: Vec<String> = d.message.trace.addresses().map(|a| a.to_string()).collect();
+            assert_eq!(path, vec!["mqtt:a/b"]);
+        }
+        for (_, d) in out {
+            d.ack.done();
+        }
     }
 
     #[test]

@@ -92,6 +92,11 @@ pub struct Route {
     /// Parsed source.
     pub from: AddressPattern,
     pub(crate) to: Vec<(Template, Dest)>,
+    /// Whether some destination needs the wildcard captures (computed once).
+    pub(crate) needs_captures: bool,
+    /// Per destination: whether its topic template equals the previous
+    /// destination's, so the expansion is reused.
+    pub(crate) same_topic_as_prev: Vec<bool>,
     /// Counters.
     pub counters: Arc<RouteCounters>,
 }
@@ -187,10 +192,16 @@ impl RouteTable {
                 (AdapterSel::Named(_), Some(s)) => table.by_adapter[s].insert(&from.filter, id),
                 (AdapterSel::Named(_), None) => {}
             }
+            let needs_captures = to.iter().any(|(t, _)| t.needs_captures());
+            let same_topic_as_prev = (0..to.len())
+                .map(|i| i > 0 && to[i].0.same_topic(&to[i - 1].0))
+                .collect();
             table.routes.push(Route {
                 spec: spec.clone(),
                 from,
                 to,
+                needs_captures,
+                same_topic_as_prev,
                 counters: Arc::new(RouteCounters::default()),
             });
         }

@@ -5,7 +5,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use switchboard_model::{Pattern, Topic, validate_adapter_name};
+use switchboard_model::{Level, Pattern, Topic, validate_adapter_name};
 
 /// A template that does not parse or does not fit its route.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -59,6 +59,10 @@ pub struct Template {
     text: Arc<str>,
     /// The topic, when the template has no placeholder.
     fixed: Option<Topic>,
+    /// The topic part is exactly `{0}`.
+    identity: bool,
+    /// Some `{N}` with N > 0.
+    captures: bool,
 }
 
 impl fmt::Display for Template {
@@ -130,17 +134,23 @@ impl Template {
             }
             _ => None,
         };
+        let identity = parts == [Part::Capture(0)];
+        let captures = parts
+            .iter()
+            .any(|p| matches!(p, Part::Capture(n) if *n > 0));
         Ok(Template {
             adapter,
             parts,
             text: Arc::from(s),
             fixed,
+            identity,
+            captures,
         })
     }
 
     /// Whether the topic part is exactly `{0}` (the source topic, reused as is).
     pub fn is_identity(&self) -> bool {
-        self.parts == [Part::Capture(0)]
+        self.identity
     }
 
     /// Whether two templates expand to the same topic (their adapter parts
@@ -151,9 +161,7 @@ impl Template {
 
     /// Whether expanding needs the levels captured by `from`'s wildcards.
     pub fn needs_captures(&self) -> bool {
-        self.parts
-            .iter()
-            .any(|p| matches!(p, Part::Capture(n) if *n > 0))
+        self.captures
     }
 
     /// Expands the topic part for `topic` matched by `from`. Returns `None`
@@ -231,18 +239,47 @@ impl<'t> Captures<'t> {
     /// Matches `topic` against `from`; `None` when it does not match.
     pub fn of(from: &Pattern, topic: &'t Topic) -> Option<Captures<'t>> {
         let mut c = Captures::default();
-        let ok = from.captures(topic, |i, s| {
-            if i < INLINE_CAPTURES {
-                c.inline[i] = s;
-            } else {
-                let k = i - INLINE_CAPTURES;
-                if c.more.len() <= k {
-                    c.more.resize(k + 1, "");
-                }
-                c.more[k] = s;
-            }
-        });
+        let ok = from.captures(topic, |i, s| c.set(i, s));
         ok.then_some(c)
+    }
+
+    /// The captures of a topic already known to match `from` (the index
+    /// found it): the wildcard levels are picked out without comparing the
+    /// literal ones again. `None` when the topic has too few levels.
+    pub fn of_matched(from: &Pattern, topic: &'t Topic) -> Option<Captures<'t>> {
+        let mut c = Captures::default();
+        let mut rest = Some(topic.as_str());
+        let mut n = 0;
+        for level in from.levels() {
+            if matches!(level, Level::Multi) {
+                // `a/#` also matches `a`: `#` then captured nothing.
+                c.set(n + 1, rest.unwrap_or(""));
+                return Some(c);
+            }
+            let r = rest?;
+            let (head, tail) = match r.bytes().position(|b| b == b'/') {
+                Some(i) => (&r[..i], Some(&r[i + 1..])),
+                None => (r, None),
+            };
+            if matches!(level, Level::Single) {
+                n += 1;
+                c.set(n, head);
+            }
+            rest = tail;
+        }
+        Some(c)
+    }
+
+    fn set(&mut self, i: usize, s: &'t str) {
+        if i < INLINE_CAPTURES {
+            self.inline[i] = s;
+        } else {
+            let k = i - INLINE_CAPTURES;
+            if self.more.len() <= k {
+                self.more.resize(k + 1, "");
+            }
+            self.more[k] = s;
+        }
     }
 
     /// The N-th capture (empty when absent).

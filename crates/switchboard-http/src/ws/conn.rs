@@ -20,7 +20,7 @@ use crate::acl::Access;
 
 fn text(s: String) -> Outgoing {
     Outgoing {
-        text: Arc::from(s),
+        text: Utf8Bytes::from(s),
         binary: None,
         qos: switchboard_model::Qos::AtLeastOnce,
     }
@@ -51,6 +51,7 @@ pub(crate) async fn run(
         let ping_every = shared.config.ping_interval.0;
         async move {
             let mut ping = tokio::time::interval(ping_every);
+            let mut batch = std::collections::VecDeque::new();
             ping.tick().await;
             loop {
                 let mut close = None;
@@ -70,12 +71,9 @@ pub(crate) async fn run(
                         .unwrap_or_else(|e| e.into_inner())
                         .clone();
                 }
-                for o in client.drain() {
-                    if sink
-                        .feed(Frame::Text(Utf8Bytes::from(&*o.text)))
-                        .await
-                        .is_err()
-                    {
+                client.drain_into(&mut batch);
+                for o in batch.drain(..) {
+                    if sink.feed(Frame::Text(o.text)).await.is_err() {
                         return;
                     }
                     if let Some(b) = o.binary

@@ -12,13 +12,15 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use switchboard_model::{Counter, Message, Pattern, Qos};
 use tokio::sync::Notify;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::acl::ReadFilter;
 
 /// One frame (or a text frame followed by a binary one) to send.
 #[derive(Clone, Debug)]
 pub(crate) struct Outgoing {
-    pub(crate) text: Arc<str>,
+    /// Shared by every client the frame goes to (a reference count, no copy).
+    pub(crate) text: Utf8Bytes,
     pub(crate) binary: Option<Bytes>,
     pub(crate) qos: Qos,
 }
@@ -46,10 +48,12 @@ pub(crate) struct Client {
 
 impl Client {
     /// Takes everything queued.
-    pub(crate) fn drain(&self) -> Vec<Outgoing> {
+    pub(crate) fn drain_into(&self, batch: &mut VecDeque<Outgoing>) {
         let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
         q.full_since = None;
-        q.items.drain(..).collect()
+        // Swapped with the writer's empty buffer: neither side allocates
+        // once both have grown to the usual burst.
+        std::mem::swap(&mut q.items, batch);
     }
 
     /// Queues a frame for this client alone (replies, retained snapshots).
@@ -183,8 +187,8 @@ impl Hub {
 
     /// The frames of `m`: (as text with base64, as text marker + binary).
     pub(crate) fn frames(&self, m: &Message, binary: bool) -> Outgoing {
-        let text: Arc<str> = Arc::from(super::ops::msg(&self.adapter, m, binary));
-        let is_marker = binary && text.contains("\"binary\":true");
+        let text = Utf8Bytes::from(super::ops::msg(&self.adapter, m, binary));
+        let is_marker = binary && text.as_str().contains("\"binary\":true");
         Outgoing {
             text,
             binary: is_marker.then(|| m.payload.clone()),
