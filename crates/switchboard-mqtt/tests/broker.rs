@@ -598,3 +598,96 @@ async fn v5_subscription_identifiers() {
     within("PUBLISH", c.read_exact(&mut p)).await.unwrap();
     assert_eq!(p, [0x30, 10, 0, 4, b's', b'i', b'/', b'a', 2, 0x0b, 42]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v5_unsupported_authentication_method_refused_with_0x8c() {
+    let s = start("mqtt", BROKER).await;
+    let port = s.addr.port();
+    // CONNECT 5 with property Authentication Method (0x15) "x".
+    let connect = [
+        0x10, 17, 0, 4, b'M', b'Q', b'T', b'T', 5, 2, 0, 60, 4, 0x15, 0, 1, b'x', 0, 0,
+    ];
+    let got = raw_session(port, &connect, &[], false).await;
+    assert_eq!(got[0], 0x20, "a CONNACK: {got:?}");
+    assert_eq!(got[3], 0x8C, "Bad authentication method: {got:?}");
+    // The same through a real client: it is refused.
+    assert!(
+        !publish(
+            port,
+            &[
+                "-V",
+                "mqttv5",
+                "-D",
+                "connect",
+                "authentication-method",
+                "x"
+            ]
+            .iter()
+            .chain(&["-t", "a/x", "-m", "1"])
+            .copied()
+            .collect::<Vec<_>>()
+        )
+        .await
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v5_client_maximum_packet_size_is_respected() {
+    let s = start("mqtt", BROKER).await;
+    let port = s.addr.port();
+    // The subscriber accepts packets of at most 64 bytes: a 100-byte message
+    // is not sent to it (dropped, [MQTT-3.1.2-25]); a small one is.
+    let small = sub(
+        port,
+        &[
+            "-V",
+            "mqttv5",
+            "-D",
+            "connect",
+            "maximum-packet-size",
+            "64",
+            "-C",
+            "1",
+            "-t",
+            "mp/#",
+        ],
+    );
+    wait_subs(&s, 1).await;
+    let big = "b".repeat(100);
+    assert!(publish(port, &["-V", "mqttv5", "-t", "mp/big", "-m", &big]).await);
+    assert!(publish(port, &["-V", "mqttv5", "-t", "mp/small", "-m", "s"]).await);
+    assert_eq!(small.lines().await, ["mp/small s"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v5_retain_as_published() {
+    let s = start("mqtt", BROKER).await;
+    let port = s.addr.port();
+    let fmt = ["-F", "%r %t %p"];
+    let rap = sub(
+        port,
+        &[
+            &[
+                "-V",
+                "mqttv5",
+                "--retain-as-published",
+                "-C",
+                "1",
+                "-t",
+                "rp/#",
+            ][..],
+            &fmt[..],
+        ]
+        .concat(),
+    );
+    let plain = sub(
+        port,
+        &[&["-V", "mqttv5", "-C", "1", "-t", "rp/#"][..], &fmt[..]].concat(),
+    );
+    wait_subs(&s, 2).await;
+    assert!(publish(port, &["-V", "mqttv5", "-r", "-t", "rp/a", "-m", "v"]).await);
+    // Live delivery: the retain flag as published only with the option
+    // [MQTT-3.3.1-12, 3.3.1-13].
+    assert_eq!(rap.lines().await, ["1 rp/a v"]);
+    assert_eq!(plain.lines().await, ["0 rp/a v"]);
+}
