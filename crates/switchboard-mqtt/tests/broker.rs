@@ -691,3 +691,52 @@ async fn v5_retain_as_published() {
     assert_eq!(rap.lines().await, ["1 rp/a v"]);
     assert_eq!(plain.lines().await, ["0 rp/a v"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v5_session_expiry_interval() {
+    let s = start("mqtt", BROKER).await;
+    let port = s.addr.port();
+    let h = s.handle.clone();
+    // Clean Start 0 with Session Expiry Interval 0: the session ends with
+    // the connection [MQTT-3.1.2-23].
+    let gone = sub(
+        port,
+        &[
+            "-V", "mqttv5", "-c", "-x", "0", "-i", "e0", "-q", "1", "-t", "se/#", "-C", "1",
+        ],
+    );
+    wait_subs(&s, 1).await;
+    assert!(publish(port, &["-q", "1", "-t", "se/a", "-m", "1"]).await);
+    assert_eq!(gone.lines().await, ["se/a 1"]);
+    let h2 = h.clone();
+    wait_for("offline", move || h2.clients() == 0).await;
+    assert_eq!(h.sessions(), 0);
+    assert_eq!(h.subscriptions(), 0);
+    // Session Expiry Interval 3: kept while offline (a QoS 1 message queued
+    // for it is delivered on return), then dropped once it expired.
+    let keep = sub(
+        port,
+        &[
+            "-V", "mqttv5", "-c", "-x", "3", "-i", "e3", "-q", "1", "-t", "se/#", "-C", "1",
+        ],
+    );
+    wait_subs(&s, 1).await;
+    assert!(publish(port, &["-q", "1", "-t", "se/b", "-m", "2"]).await);
+    assert_eq!(keep.lines().await, ["se/b 2"]);
+    let h2 = h.clone();
+    wait_for("offline", move || h2.clients() == 0).await;
+    assert_eq!(h.sessions(), 1);
+    assert!(publish(port, &["-q", "1", "-t", "se/c", "-m", "3"]).await);
+    let back = sub(
+        port,
+        &[
+            "-V", "mqttv5", "-c", "-x", "3", "-i", "e3", "-q", "1", "-t", "se/#", "-C", "1",
+        ],
+    );
+    assert_eq!(back.lines().await, ["se/c 3"]);
+    let h2 = h.clone();
+    wait_for("offline", move || h2.clients() == 0).await;
+    let h2 = h.clone();
+    wait_for("the session to expire", move || h2.sessions() == 0).await;
+    assert_eq!(h.subscriptions(), 0);
+}
