@@ -162,9 +162,10 @@ impl Loop {
                 let ev = l.poll().await.map_err(|e| e.to_string())?;
                 Ok(match ev {
                     Event::Incoming(Packet::ConnAck(a)) => Ev::ConnAck(a.session_present),
-                    Event::Incoming(Packet::Publish(p)) => Ev::Publish(Box::new(InPub {
-                        topic: p.topic.clone(),
-                        payload: p.payload.clone(),
+                    Event::Incoming(Packet::Publish(mut p)) => Ev::Publish(Box::new(InPub {
+                        // The acknowledgement needs only QoS and packet id.
+                        topic: std::mem::take(&mut p.topic),
+                        payload: std::mem::take(&mut p.payload),
                         qos: p.qos as u8,
                         retain: p.retain,
                         meta: None,
@@ -205,6 +206,11 @@ impl Loop {
 }
 
 impl Link {
+    /// Whether this is an MQTT 5 client (publications carry properties).
+    pub(crate) fn is_v5(&self) -> bool {
+        matches!(self, Link::V5(_))
+    }
+
     /// Hands a publication to the client; `false` when its channel is full.
     pub(crate) fn try_publish(&self, m: &OutMsg) -> bool {
         match self {

@@ -30,7 +30,7 @@ use switchboard_model::{AdapterContext, AdapterError, Counter, Interest, Running
 use self::link::{Ev, InPub, Link, Loop, RawPub};
 use self::outbox::{Backoff, EchoWindow, OutMsg, Outbox};
 use crate::config::{BrokerUrl, Config};
-use crate::mapping::{meta_of, to_message};
+use crate::mapping::{MqttMeta, meta_of, to_message};
 
 /// How long an echo of our own publication is recognised (3.1.1).
 const ECHO_WINDOW: Duration = Duration::from_secs(10);
@@ -195,7 +195,12 @@ impl Client {
             payload: m.payload.clone(),
             qos: m.qos.as_u8(),
             retain: m.retain,
-            meta: meta_of(m),
+            // MQTT 3.1.1 has no properties: nothing to carry.
+            meta: if self.link.is_v5() {
+                meta_of(m)
+            } else {
+                MqttMeta::default()
+            },
         };
         self.outbox.push(out, d.ack, self.connected);
     }
