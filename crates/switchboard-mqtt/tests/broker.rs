@@ -740,3 +740,30 @@ async fn v5_session_expiry_interval() {
     wait_for("the session to expire", move || h2.sessions() == 0).await;
     assert_eq!(h.subscriptions(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v5_receive_maximum_enforced_with_0x93() {
+    let s = start(
+        "mqtt",
+        r#"listen = "127.0.0.1:0"
+        max_inflight = 2"#,
+    )
+    .await;
+    let port = s.addr.port();
+    // Three QoS 2 PUBLISH (ids 1, 2, 3) with no PUBREL: one more than the
+    // Receive Maximum of 2 the CONNACK announced.
+    let mut bad = Vec::new();
+    for id in 1..=3u8 {
+        bad.extend([0x34, 7, 0, 1, b'q', 0, id, 0, b'x']);
+    }
+    let got = raw_session(port, CONNECT5, &bad, false).await;
+    // CONNACK properties carry Receive Maximum (0x21) = 2.
+    let connack = &got[..2 + got[1] as usize];
+    assert!(
+        connack.windows(3).any(|w| w == [0x21, 0, 2]),
+        "Receive Maximum 2 announced: {connack:?}"
+    );
+    // Then DISCONNECT 0x93, well-formed (Remaining Length 1, nothing after).
+    assert_eq!(disconnect_reason(&got), 0x93);
+    assert_eq!(&got[connack.len()..], [0xE0, 1, 0x93], "{got:?}");
+}
