@@ -261,11 +261,22 @@ impl Client {
     }
 }
 
+/// One poll of the event loop, owning it; hands it back with the event and
+/// how many events it had already read beyond this one.
+async fn step(l: Option<Loop>) -> (Option<Loop>, Result<Ev, String>, usize) {
+    let Some(mut l) = l else {
+        return (None, Err("no event loop".into()), 0);
+    };
+    let ev = l.poll().await;
+    let n = l.buffered();
+    (Some(l), ev, n)
+}
+
 async fn run(
     cfg: Config,
     ctx: AdapterContext,
     link: Link,
-    mut evloop: Loop,
+    evloop: Loop,
     peer: Arc<str>,
 ) -> Result<(), AdapterError> {
     let m = &ctx.metrics;
@@ -319,8 +330,25 @@ async fn run(
     let mut retry_at: Option<tokio::time::Instant> = None;
     let mut interest_open = true;
     let mut last_err = String::new();
+    // rumqttc's poll is not cancel-safe (a request taken from its channel is
+    // lost if the poll is dropped while writing it), so one poll at a time
+    // owns the event loop and lives across turns of the select until it
+    // yields an event; `idle` holds the loop between polls.
+    let polling = step(None);
+    tokio::pin!(polling);
+    let mut armed = false;
+    let mut idle = Some(evloop);
+    // Events rumqttc had already read when it handed out the last one.
+    let mut buffered = 0;
     loop {
-        if c.routed && evloop.buffered() == 0 {
+        if !armed
+            && retry_at.is_none()
+            && let Some(l) = idle.take()
+        {
+            polling.set(step(Some(l)));
+            armed = true;
+        }
+        if c.routed && buffered == 0 {
             // Every publication of the last read went to the router: step
             // aside so that the router and the adapters it woke (on this
             // worker) forward them before this task polls its connection
@@ -340,7 +368,11 @@ async fn run(
                     None => std::future::pending().await,
                 }
             } => retry_at = None,
-            ev = evloop.poll(), if retry_at.is_none() => match ev {
+            (l, ev, n) = &mut polling, if armed => {
+                armed = false;
+                idle = l;
+                buffered = n;
+                match ev {
                 Ok(Ev::ConnAck(session_present)) => {
                     c.connected = true;
                     backoff.reset();
@@ -375,7 +407,7 @@ async fn run(
                     last_err = e;
                     retry_at = Some(tokio::time::Instant::now() + backoff.next_delay());
                 }
-            },
+            }},
             d = ctx.deliveries.recv(), if c.outbox.has_room() => match d {
                 Some(d) => c.take(d),
                 None => break,
@@ -408,8 +440,16 @@ async fn run(
         c.pump();
         c.link.try_disconnect();
         let _ = tokio::time::timeout(Duration::from_secs(1), async {
-            while let Ok(ev) = evloop.poll().await {
-                if matches!(ev, Ev::Disconnected) {
+            loop {
+                if !armed {
+                    let Some(l) = idle.take() else { break };
+                    polling.set(step(Some(l)));
+                    armed = true;
+                }
+                let (l, ev, _) = (&mut polling).await;
+                armed = false;
+                idle = l;
+                if matches!(ev, Ok(Ev::Disconnected) | Err(_)) {
                     break;
                 }
             }
