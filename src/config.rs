@@ -233,6 +233,7 @@ pub(crate) fn parse(src: &str, file: Option<&Path>) -> Result<Parsed, ConfigErro
     let mut adapters = Vec::new();
     let mut declared: Vec<Arc<str>> = Vec::new();
     let mut listens: Vec<(String, String, &'static str, SocketAddr, Range<usize>)> = Vec::new();
+    let mut dest_checks: Vec<(Arc<str>, String, kinds::DestCheck)> = Vec::new();
     if let Some(section) = root.get("adapter") {
         match section.get_ref() {
             DeValue::Table(t) => {
@@ -285,7 +286,10 @@ pub(crate) fn parse(src: &str, file: Option<&Path>) -> Result<Parsed, ConfigErro
                             );
                         }
                         kinds::Outcome::Invalid(e) => cx.push_de(&e, span),
-                        kinds::Outcome::Built(b) => {
+                        kinds::Outcome::Built(mut b) => {
+                            if let Some(c) = b.dest_check.take() {
+                                dest_checks.push((Arc::from(name), kind.clone(), c));
+                            }
                             for ConfigIssue { key: k, message } in b.issues {
                                 let s = span_of(value, &k).unwrap_or_else(|| span.clone());
                                 cx.push(s, format!("{key}.{k}"), message);
@@ -383,6 +387,37 @@ pub(crate) fn parse(src: &str, file: Option<&Path>) -> Result<Parsed, ConfigErro
                 .unwrap_or(msg)
                 .to_owned();
             cx.push(span, format!("route[{route}].{field}"), msg);
+        }
+    }
+
+    // Destinations the adapters can tell are unusable (a DDS topic with no
+    // known type). Templated topics are only known at run time.
+    for (i, r) in routes.iter().enumerate() {
+        let from_kind = r
+            .from
+            .split_once(':')
+            .and_then(|(a, _)| adapters.iter().find(|e| &*e.name == a))
+            .map(|e| e.kind.as_str());
+        for (j, to) in r.to.iter().enumerate() {
+            let Some((adapter, topic)) = to.split_once(':') else {
+                continue;
+            };
+            if topic.contains('{') {
+                continue;
+            }
+            let Some((_, kind, check)) = dest_checks.iter().find(|(n, _, _)| &**n == adapter)
+            else {
+                continue;
+            };
+            if let Some(msg) = check(topic, from_kind == Some(kind.as_str())) {
+                let field = format!("to[{j}]");
+                let item = route_spans.get(i);
+                let span = item
+                    .and_then(|it| span_of(it, &field).or_else(|| span_of(it, "to")))
+                    .or_else(|| item.map(Spanned::span))
+                    .unwrap_or(0..0);
+                cx.push(span, format!("route[{i}].{field}"), msg);
+            }
         }
     }
 

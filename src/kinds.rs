@@ -21,7 +21,13 @@ pub(crate) struct Built {
     pub(crate) listen: Vec<(&'static str, SocketAddr)>,
     /// Problems `validate()` found.
     pub(crate) issues: Vec<ConfigIssue>,
+    /// Checks a route destination topic of this adapter (given whether the
+    /// route's source is an adapter of the same kind): the problem, if any.
+    pub(crate) dest_check: Option<DestCheck>,
 }
+
+/// See [`Built::dest_check`].
+pub(crate) type DestCheck = Box<dyn Fn(&str, bool) -> Option<String>>;
 
 /// The result of [`build`].
 pub(crate) enum Outcome {
@@ -63,6 +69,7 @@ pub(crate) fn build(
             Ok(c) => Outcome::Built(Built {
                 issues: c.validate(),
                 listen: c.listen_addrs(),
+                dest_check: None,
                 adapter: Box::new(
                     switchboard_http::HttpAdapter::new(c).with_listeners(shared.listeners.clone()),
                 ),
@@ -73,6 +80,7 @@ pub(crate) fn build(
             Ok(c) => Outcome::Built(Built {
                 issues: c.validate(),
                 listen: c.listen_addrs(),
+                dest_check: None,
                 adapter: Box::new(
                     switchboard_http::WsAdapter::new(c).with_listeners(shared.listeners.clone()),
                 ),
@@ -128,6 +136,7 @@ pub(crate) fn build(
                     Outcome::Built(Built {
                         issues,
                         listen,
+                        dest_check: None,
                         adapter: Box::new(crate::mqtt_ws::MqttWithWs {
                             inner: switchboard_mqtt::MqttAdapter::new(c),
                             ws,
@@ -143,6 +152,7 @@ pub(crate) fn build(
             Ok(c) => Outcome::Built(Built {
                 issues: c.validate(),
                 listen: c.listen_addrs(),
+                dest_check: None,
                 adapter: Box::new(switchboard_coap::CoapAdapter::new(c)),
             }),
             Err(e) => Outcome::Invalid(e),
@@ -151,6 +161,10 @@ pub(crate) fn build(
             Ok(c) => Outcome::Built(Built {
                 issues: c.validate(),
                 listen: c.listen_addrs(),
+                dest_check: Some(Box::new({
+                    let c = c.clone();
+                    move |topic, from_dds| c.check_destination(topic, from_dds)
+                })),
                 adapter: Box::new(switchboard_dds::DdsAdapter::new(c)),
             }),
             Err(e) => Outcome::Invalid(e),

@@ -1,8 +1,9 @@
 //! Black-box tests of the bridge binary with its DDS adapter, against Cyclone
 //! DDS (Python binding) and curl through the HTTP adapter. They open DDS
 //! participants, so they run only inside a loopback-only network namespace:
-//! scripts/dds-tests.sh runs every test named `dds_*` there (scripts/test.sh
-//! leaves them out of its own run). Each test uses its own domain id.
+//! scripts/test.sh runs the whole suite there, scripts/dds-tests.sh only the
+//! tests named `dds_*`. Each test uses its own domain id (domain 0 only by
+//! the default-config test).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -371,4 +372,319 @@ to = ["dds:{{0}}"]
     assert!(dds_copies <= 3, "{dds_copies} DDS copies: {:?}", r.lines());
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(count(), mqtt_copies, "messages still circulate");
+}
+
+/// Retained messages a late `mosquitto_sub` of `topic` receives within 2 s.
+fn late_retained(port: &str, topic: &str) -> Vec<Value> {
+    let out = common::run(
+        "mosquitto_sub",
+        &["-h", "127.0.0.1", "-p", port, "-t", topic, "-W", "2"],
+    );
+    out.stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+#[test]
+fn dds_keyed_instances_each_keep_their_last_value_for_late_mqtt_and_ws_subscribers() {
+    ensure_isolated();
+    // mqtt_config plus a WebSocket adapter fed by the same DDS topics.
+    let config = mqtt_config(58).replacen(
+        "[adapter.dds]",
+        "[adapter.http]\nlisten = \"127.0.0.1:0\"\n[adapter.ws]\nlisten = \"127.0.0.1:0\"\n\n[adapter.dds]",
+        1,
+    ) + "\n[[route]]\nfrom = \"dds:#\"\nto = [\"ws:dds/{0}\"]\n";
+    let b = BridgeProc::start(&config);
+    let port = b.addr("mqtt", "mqtt").port().to_string();
+    // Two instances of a keyed TRANSIENT_LOCAL topic, each written twice.
+    let _w = cyclone(&[
+        "write",
+        "58",
+        "keyed_t",
+        "Keyed",
+        r#"[{"id": 1, "value": 1.0}, {"id": 2, "value": 2.0}, {"id": 1, "value": 1.5}, {"id": 2, "value": 2.5}]"#,
+        "--tl",
+        "--wait-match",
+        "--linger",
+        "40",
+    ]);
+    let sorted = |mut v: Vec<Value>| {
+        v.sort_by_key(|s| s["id"].as_i64());
+        v
+    };
+    let want = vec![
+        json!({"id": 1, "value": 1.5}),
+        json!({"id": 2, "value": 2.5}),
+    ];
+    wait_for("both instances' last values retained", T, || {
+        let got = sorted(late_retained(&port, "dds/keyed_t"));
+        (got == want).then_some(())
+    });
+    // A late WebSocket subscriber's retained snapshot has both instances too.
+    let ws = format!("ws://{}/ws", b.addr("ws", "ws"));
+    let sub = json!({"op": "sub", "topic": "dds/keyed_t", "retained": true, "ref": 1});
+    let out = common::run(
+        &common::python(),
+        &[
+            &common::peer_script("ws_peer.py"),
+            "run",
+            &ws,
+            "--send",
+            &sub.to_string(),
+            "--recv",
+            "3",
+            "--timeout",
+            "5",
+        ],
+    );
+    let snapshot: Vec<Value> = out
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|l| serde_json::from_str::<Value>(l["text"].as_str()?).ok())
+        .filter(|f| f["op"] == "msg")
+        .map(|f| f["payload"].clone())
+        .collect();
+    assert_eq!(sorted(snapshot), want, "{}", out.stdout);
+    // HTTP-style "latest" is one of them; a disposed instance is no longer
+    // retained, the other one still is.
+    let d = cyclone(&[
+        "write",
+        "58",
+        "keyed_t",
+        "Keyed",
+        r#"[{"id": 1, "value": 9.0}]"#,
+        "--tl",
+        "--wait-match",
+        "--dispose",
+        "1",
+        "--linger",
+        "20",
+    ]);
+    assert!(d.wait_line(T, |l| l.contains("disposed")).is_some());
+    wait_for("only instance 2 retained after the dispose", T, || {
+        let got = late_retained(&port, "dds/keyed_t");
+        (got == [json!({"id": 2, "value": 2.5})]).then_some(())
+    });
+}
+
+#[test]
+fn dds_route_to_a_topic_with_no_known_type_is_a_config_error() {
+    // --check opens no participant; the bridge refuses to start the same way.
+    let config = r#"[adapter.mqtt]
+listen = "127.0.0.1:0"
+
+[adapter.dds]
+domain = 59
+discover = false
+[[adapter.dds.topic]]
+name = "typed"
+type = "test::Reading"
+
+[adapter.far]
+kind = "dds"
+domain = 60
+discover = false
+
+[[route]]
+from = "mqtt:a/#"
+to = ["dds:typed", "dds:untyped", "dds:x/{1}"]
+
+[[route]]
+from = "dds:#"
+to = ["far:relayed"]
+"#;
+    let (_dir, path, out) = common::check_config(config);
+    let p = path.as_str();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    // Only the literal, unconfigured topic written from MQTT is an error: the
+    // configured one has a type, templated ones are only known at run time,
+    // and DDS -> DDS samples carry their type name.
+    let errors: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains(": route["))
+        .collect();
+    assert_eq!(errors.len(), 1, "{}", out.stderr);
+    assert!(
+        errors[0].starts_with(&format!(
+            "{p}:18:20: route[0].to[1]: DDS topic `untyped` has no known type"
+        )),
+        "{}",
+        out.stderr
+    );
+    let out = common::run(
+        common::example_bin("bridge").to_str().unwrap(),
+        &["--config", p],
+    );
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(out.stderr.contains("DDS topic `untyped`"), "{}", out.stderr);
+    // With discovery the domain tells the type at run time.
+    let (_dir, _, out) =
+        common::check_config(&config.replacen("discover = false", "discover = true", 1));
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+}
+
+/// The value of the metric line starting with `prefix` (`name{labels}`).
+fn metric(text: &str, prefix: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(prefix)?.trim().parse().ok())
+}
+
+#[test]
+fn dds_healthz_and_metrics_show_participant_and_per_topic_figures() {
+    ensure_isolated();
+    let b = BridgeProc::start(&config(61));
+    let base = b.http("http");
+    let _w = cyclone(&[
+        "write",
+        "61",
+        "sensor",
+        "Reading",
+        r#"[{"id": 1, "value": 1.0, "label": "m"}]"#,
+        "--repeat",
+        "150",
+        "--interval",
+        "0.2",
+    ]);
+    // The reader stays up (it must still be matched when /metrics is read).
+    let r = cyclone(&[
+        "read",
+        "61",
+        "command",
+        "Reading",
+        "1000",
+        "--timeout",
+        "60",
+    ]);
+    assert!(r.wait_line(T, |l| l.contains("ready")).is_some());
+    let put = |body: &str| {
+        let (code, _) = curl(
+            &[
+                "-X",
+                "PUT",
+                "-H",
+                "Content-Type: application/json",
+                "--data",
+                body,
+            ],
+            &format!("{base}/topics/cmd/command"),
+        );
+        assert_eq!(code, 204);
+    };
+    wait_for("a sample at the Cyclone reader", T, || {
+        put(r#"{"id": 2, "value": 2.0, "label": "c"}"#);
+        r.wait_line(Duration::from_millis(300), |l| l.contains("\"sample\""))
+    });
+    // A payload that does not fit test::Reading.
+    put(r#"{"id": "two"}"#);
+    let lbl = |t: &str| format!("{{adapter=\"dds\",topic=\"{t}\"}}");
+    let text = wait_for("per-topic figures in /metrics", T, || {
+        let (code, text) = curl(&[], &format!("{base}/metrics"));
+        assert_eq!(code, 200);
+        let ok = metric(
+            &text,
+            &format!("switchboard_dds_topic_samples_in_total{}", lbl("sensor")),
+        )
+        .is_some_and(|v| v > 0)
+            && metric(
+                &text,
+                &format!("switchboard_dds_topic_matched_writers{}", lbl("sensor")),
+            ) == Some(1)
+            && metric(
+                &text,
+                &format!("switchboard_dds_topic_reading{}", lbl("sensor")),
+            ) == Some(1)
+            && metric(
+                &text,
+                &format!("switchboard_dds_topic_samples_out_total{}", lbl("command")),
+            )
+            .is_some_and(|v| v >= 1)
+            && metric(
+                &text,
+                &format!("switchboard_dds_topic_matched_readers{}", lbl("command")),
+            ) == Some(1)
+            && metric(
+                &text,
+                &format!("switchboard_dds_topic_writers{}", lbl("command")),
+            ) == Some(1)
+            && metric(
+                &text,
+                &format!(
+                    "switchboard_dds_topic_decode_failures_total{}",
+                    lbl("command")
+                ),
+            ) == Some(1);
+        ok.then_some(text)
+    });
+    let info = text
+        .lines()
+        .find(|l| l.starts_with("switchboard_adapter_info{adapter=\"dds\""))
+        .unwrap_or_else(|| panic!("no adapter info: {text}"));
+    assert!(info.contains("domain=\"61\""), "{info}");
+    let (code, body) = curl(&[], &format!("{base}/healthz"));
+    assert_eq!(code, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    let dds = &v["detail"]["dds"];
+    let guid = dds["facts"]["participant"].as_str().unwrap();
+    assert_eq!(guid.len(), 24, "{body}");
+    assert!(info.contains(&format!("participant=\"{guid}\"")), "{info}");
+    assert_eq!(
+        dds["topics"]["sensor"]["dds_topic_matched_writers"], 1,
+        "{body}"
+    );
+    assert!(
+        dds["topics"]["sensor"]["dds_topic_samples_in_total"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    assert_eq!(
+        dds["topics"]["command"]["dds_topic_decode_failures_total"], 1,
+        "{body}"
+    );
+}
+
+#[test]
+fn dds_default_config_bridges_domain_0_with_discovery() {
+    ensure_isolated();
+    // The built-in default config, fixed ports and all (no other test binds
+    // 1883, 8080, 5683 or uses domain 0).
+    let _b = BridgeProc::start(switchboard::DEFAULT_CONFIG);
+    let sub = Streaming::spawn(
+        "mosquitto_sub",
+        &["-h", "127.0.0.1", "-p", "1883", "-v", "-t", "#"],
+    );
+    // A topic another participant writes on domain 0 reaches MQTT (raw CDR:
+    // the default config has no IDL files).
+    let _w = cyclone(&[
+        "write",
+        "0",
+        "hello_dds",
+        "String",
+        r#"[{"data": "from cyclone"}]"#,
+        "--repeat",
+        "150",
+        "--interval",
+        "0.2",
+    ]);
+    let line = sub
+        .wait_line(T, |l| l.starts_with("hello_dds "))
+        .unwrap_or_else(|| panic!("nothing from DDS; mosquitto_sub saw {:?}", sub.lines()));
+    assert!(line.contains("from cyclone"), "{line}");
+    // MQTT -> HTTP still works, and /healthz shows the participant on domain 0.
+    wait_for("mqtt:x/y at http:x/y", T, || {
+        let out = common::run(
+            "mosquitto_pub",
+            &["-h", "127.0.0.1", "-p", "1883", "-t", "x/y", "-m", "v1"],
+        );
+        assert!(out.status.success(), "{}", out.stderr);
+        let (code, body) = curl(&[], "http://127.0.0.1:8080/topics/x/y");
+        (code == 200 && body == "v1").then_some(())
+    });
+    let (code, body) = curl(&[], "http://127.0.0.1:8080/healthz");
+    assert_eq!(code, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["detail"]["dds"]["facts"]["domain"], "0", "{body}");
 }

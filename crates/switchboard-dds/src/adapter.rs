@@ -2,7 +2,8 @@
 //! read (configured and, with `discover`, discovered), writers created on the
 //! first delivery to a topic, and the loop that ties them to the router.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -11,8 +12,8 @@ use rustdds::{
     Subscriber, TopicKind, no_key,
 };
 use switchboard_model::{
-    Adapter, AdapterContext, AdapterError, BoxFuture, Delivery, DropReason, Format, Interest,
-    Message, Running, Topic,
+    Adapter, AdapterContext, AdapterError, BoxFuture, Delivery, Detail, DropReason, Format,
+    Interest, Message, Running, Topic,
 };
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -25,7 +26,9 @@ use crate::mapping::{
     reliability_of, retain_of, unhex,
 };
 use crate::raw::{RawKey, RawSample, RawSer};
-use crate::reader::{self, PROP_INSTANCE_STATE, PROP_KEY, ReaderInfo, Shared};
+use crate::reader::{
+    self, PROP_INSTANCE_STATE, PROP_KEY, ReaderInfo, Shared, TopicStats, TopicStatsMap,
+};
 use crate::typed::Typed;
 use switchboard_codec::idl::TypeRegistry;
 
@@ -91,7 +94,7 @@ struct Bridge {
     /// Writers by DDS topic name, one per representation written.
     writers: HashMap<String, Vec<(u16, RawWriter)>>,
     /// Where deliveries to a bridge topic go (cleared when discovery changes).
-    routes: HashMap<Topic, Arc<TopicSpec>>,
+    routes: HashMap<Topic, (Arc<TopicSpec>, Arc<TopicStats>)>,
     snapshot: Snapshot,
     interest: Arc<[Interest]>,
     last_log: HashMap<String, Instant>,
@@ -156,7 +159,19 @@ impl Bridge {
                 "dds_decode_failures",
                 "DDS samples or deliveries that did not fit their IDL type",
             ),
+            topic_stats: TopicStatsMap::default(),
         });
+        {
+            let shared = shared.clone();
+            let facts = BTreeMap::from([
+                ("participant".to_owned(), crate::mapping::hex(&shared.own)),
+                ("domain".to_owned(), config.domain.to_string()),
+            ]);
+            ctx.metrics.set_detail(move || Detail {
+                facts: facts.clone(),
+                topics: shared.topic_stats.detail(),
+            });
+        }
         tracing::info!(
             adapter = %ctx.name,
             domain = config.domain,
@@ -235,7 +250,6 @@ impl Bridge {
             self.snapshot = snap;
             self.routes.clear();
             self.reconcile(ctx);
-            self.report(ctx);
         }
     }
 
@@ -281,6 +295,26 @@ impl Bridge {
             "DDS writers the adapter holds (gauge)",
             self.writers.values().map(Vec::len).sum(),
         );
+        // Per topic: what discovery shows and what the adapter holds.
+        s.topics
+            .keys()
+            .chain(self.readers.keys())
+            .chain(self.writers.keys())
+            .for_each(|t| {
+                self.shared.topic_stats.get(t);
+            });
+        self.shared.topic_stats.for_each(|t, st| {
+            let rt = s.topics.get(t);
+            let store =
+                |c: &std::sync::atomic::AtomicU64, v: usize| c.store(v as u64, Ordering::Relaxed);
+            store(
+                &st.remote_writers,
+                rt.map_or(0, |r| r.writers + r.bridge_writers),
+            );
+            store(&st.remote_readers, rt.map_or(0, |r| r.readers));
+            store(&st.reading, usize::from(self.readers.contains_key(t)));
+            store(&st.writers, self.writers.get(t).map_or(0, Vec::len));
+        });
     }
 
     fn wanted(&self, topic: &Topic) -> bool {
@@ -379,6 +413,7 @@ impl Bridge {
                 tracing::warn!(adapter = %ctx.name, error = %e, "Cannot read DDS topic.");
             }
         }
+        self.report(ctx);
     }
 
     fn dds_topic(&mut self, spec: &TopicSpec) -> Result<rustdds::Topic, AdapterError> {
@@ -418,6 +453,7 @@ impl Bridge {
             qos: qos_of(spec.reliability),
             retain: retain_of(spec.durability),
             typed: self.typed(&spec.dds_type),
+            stats: self.shared.topic_stats.get(&spec.dds_name),
         };
         let cancel = ctx.shutdown.child_token();
         let task = tokio::spawn(reader::run(
@@ -497,23 +533,34 @@ impl Bridge {
             d.ack.dropped(DropReason::TooLarge);
             return;
         }
-        let spec = match self.routes.get(&msg.topic) {
+        let (spec, stats) = match self.routes.get(&msg.topic) {
             Some(s) => s.clone(),
             None => {
                 let dds_name = dds_topic_name(msg.topic.as_str(), self.config.ros2);
                 let Some(spec) = self.writer_spec(&dds_name, msg) else {
+                    // Not configured, no participant on the domain uses it,
+                    // and the message names no type: nobody could read it
+                    // (the default config's `*:{0}` route sends every topic
+                    // here). Counted, logged at debug level only.
                     ctx.metrics.inc_dropped();
-                    let reason = format!("DDS topic `{dds_name}` has no known type");
-                    self.warn_topic(ctx, &dds_name, &reason);
+                    ctx.metrics
+                        .counter(
+                            "dds_no_type_drops",
+                            "Deliveries to DDS topics with no known type (not configured, not on the domain)",
+                        )
+                        .inc();
+                    tracing::debug!(adapter = %ctx.name, dds_topic = %dds_name, "DDS topic has no known type; delivery dropped.");
                     d.ack.failed();
                     return;
                 };
                 let spec = Arc::new(spec);
+                let stats = self.shared.topic_stats.get(&spec.dds_name);
                 if self.routes.len() >= 10_000 {
                     self.routes.clear();
                 }
-                self.routes.insert(msg.topic.clone(), spec.clone());
-                spec
+                self.routes
+                    .insert(msg.topic.clone(), (spec.clone(), stats.clone()));
+                (spec, stats)
             }
         };
         let dds_name = spec.dds_name.as_str();
@@ -521,6 +568,7 @@ impl Bridge {
             Ok(x) => x,
             Err(reason) => {
                 ctx.metrics.inc_dropped();
+                TopicStats::inc(&stats.decode_failures);
                 self.warn_topic(ctx, dds_name, &reason);
                 d.ack.dropped(DropReason::Transcode);
                 return;
@@ -546,6 +594,7 @@ impl Bridge {
         match result {
             Ok(()) => {
                 ctx.metrics.inc_sent();
+                TopicStats::inc(&stats.samples_out);
                 d.ack.done();
             }
             Err(e) => {

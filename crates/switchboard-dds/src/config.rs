@@ -183,6 +183,21 @@ impl Config {
         Vec::new()
     }
 
+    /// Whether a route may write to bridge topic `topic` of this adapter:
+    /// the problem when the DDS topic has no known type. The type is known
+    /// when the topic is configured with one, when the route's source is a
+    /// DDS adapter (its samples carry their type name), or, with `discover`,
+    /// from the participants that read or write the topic on the domain.
+    pub fn check_destination(&self, topic: &str, from_dds: bool) -> Option<String> {
+        if from_dds || self.discover || self.topic(topic).is_some() {
+            return None;
+        }
+        let dds_name = crate::mapping::dds_topic_name(topic, self.ros2);
+        Some(format!(
+            "DDS topic `{dds_name}` has no known type: configure it as a [[topic]] of this adapter with a `type`, or set `discover = true` to take the type from the domain"
+        ))
+    }
+
     /// The configured topic named `name` (bridge topic).
     pub fn topic(&self, name: &str) -> Option<&TopicConfig> {
         self.topic.iter().find(|t| t.name == name)

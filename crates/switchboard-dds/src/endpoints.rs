@@ -38,9 +38,14 @@ pub struct TopicSpec {
     pub lifespan: Option<Duration>,
 }
 
-/// Depth of the bridge's own reader caches: the bridge takes samples as they
-/// come, so this only absorbs bursts between two takes.
-const READER_DEPTH: i32 = 1024;
+/// Depth (KEEP_LAST, per instance) of the bridge's own reader caches: the
+/// bridge takes samples as they come, so this only absorbs bursts between
+/// two takes. Kept small on purpose: rustdds' `DataReader::take` scans every
+/// cached sample (cloning its key) on each call and its stream takes one
+/// sample per call, so a reader that falls behind pays O(depth) per sample;
+/// at 1024 a saturated keyed reader spent most of its time there (profile in
+/// BENCHMARKS.md, DDS section).
+const READER_DEPTH: i32 = 64;
 
 fn dds_duration(d: Duration) -> rustdds::Duration {
     rustdds::Duration::from_std(d)

@@ -6,8 +6,9 @@
 //! switchboard bridge's participant were bridged once already and are dropped
 //! unless `forward_bridged` is set, in which case they travel with hop count 1.
 
-use std::collections::HashSet;
-use std::sync::{Arc, RwLock};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -25,10 +26,10 @@ const LOG_EVERY: Duration = Duration::from_secs(60);
 
 /// Message property carrying the instance key: hex of the serialized key
 /// with its encapsulation header (as the writer sent it in a dispose).
-pub const PROP_KEY: &str = "dds.key";
+pub const PROP_KEY: &str = switchboard_model::INSTANCE_KEY;
 /// Message property carrying the instance state of a not-alive instance:
 /// `disposed` or `unregistered`.
-pub const PROP_INSTANCE_STATE: &str = "dds.instance_state";
+pub const PROP_INSTANCE_STATE: &str = switchboard_model::INSTANCE_STATE;
 /// Message property carrying the DDS type name.
 pub const PROP_TYPE: &str = "dds.type";
 
@@ -53,6 +54,85 @@ pub struct Shared {
     pub read_errors: Counter,
     /// Samples of typed topics that did not decode with their type.
     pub decode_failures: Counter,
+    /// Figures per DDS topic, for `/healthz` and `/metrics`.
+    pub topic_stats: TopicStatsMap,
+}
+
+/// Most DDS topics with their own figures (readers and writers are bounded
+/// below this); further topics are counted only in the adapter's totals.
+const MAX_TOPIC_STATS: usize = 10_000;
+
+/// Figures of one DDS topic.
+#[derive(Debug, Default)]
+pub struct TopicStats {
+    /// Samples read and published into the router.
+    pub samples_in: AtomicU64,
+    /// Samples (and disposes) written.
+    pub samples_out: AtomicU64,
+    /// Samples or deliveries that did not fit the topic's IDL type.
+    pub decode_failures: AtomicU64,
+    /// Writers of other participants on the topic (what our reader matches).
+    pub remote_writers: AtomicU64,
+    /// Readers of other participants on the topic (what our writers match).
+    pub remote_readers: AtomicU64,
+    /// Whether the adapter reads the topic (0 or 1).
+    pub reading: AtomicU64,
+    /// Writers the adapter holds on the topic.
+    pub writers: AtomicU64,
+}
+
+impl TopicStats {
+    /// Adds one to a figure.
+    pub fn inc(c: &AtomicU64) {
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// [`TopicStats`] by DDS topic name.
+#[derive(Debug, Default)]
+pub struct TopicStatsMap(Mutex<HashMap<Arc<str>, Arc<TopicStats>>>);
+
+impl TopicStatsMap {
+    /// The figures of `dds_name` (registered on first use).
+    pub fn get(&self, dds_name: &str) -> Arc<TopicStats> {
+        let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(s) = m.get(dds_name) {
+            return s.clone();
+        }
+        let s = Arc::new(TopicStats::default());
+        if m.len() < MAX_TOPIC_STATS {
+            m.insert(Arc::from(dds_name), s.clone());
+        }
+        s
+    }
+
+    /// Every topic's figures, named as metrics (without `switchboard_`).
+    pub fn detail(&self) -> BTreeMap<String, BTreeMap<&'static str, u64>> {
+        let m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        m.iter()
+            .map(|(t, s)| {
+                let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
+                let figs = BTreeMap::from([
+                    ("dds_topic_samples_in_total", g(&s.samples_in)),
+                    ("dds_topic_samples_out_total", g(&s.samples_out)),
+                    ("dds_topic_decode_failures_total", g(&s.decode_failures)),
+                    ("dds_topic_matched_writers", g(&s.remote_writers)),
+                    ("dds_topic_matched_readers", g(&s.remote_readers)),
+                    ("dds_topic_reading", g(&s.reading)),
+                    ("dds_topic_writers", g(&s.writers)),
+                ]);
+                (t.to_string(), figs)
+            })
+            .collect()
+    }
+
+    /// Runs `f` on every topic's figures.
+    pub fn for_each(&self, mut f: impl FnMut(&str, &TopicStats)) {
+        let m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        for (t, s) in m.iter() {
+            f(t, s);
+        }
+    }
 }
 
 /// What a reader knows about its topic.
@@ -70,6 +150,8 @@ pub struct ReaderInfo {
     pub retain: bool,
     /// The type from the IDL files, when declared: samples become JSON.
     pub typed: Option<Arc<Typed>>,
+    /// The DDS topic's figures.
+    pub stats: Arc<TopicStats>,
 }
 
 /// Why a read item produced no message (each is counted).
@@ -149,6 +231,7 @@ pub fn to_message(item: ReadItem, info: &ReaderInfo, shared: &Shared) -> Result<
             if let Some(t) = &info.typed {
                 let d = t.decode(&sample).map_err(|e| {
                     shared.decode_failures.inc();
+                    TopicStats::inc(&info.stats.decode_failures);
                     Dropped::Decode(e.to_string())
                 })?;
                 let mut m = Message::new(shared.name.clone(), info.topic.clone(), d.json);
@@ -229,6 +312,7 @@ pub async fn run(
                 if ingress.publish(msg).await.is_err() {
                     return;
                 }
+                TopicStats::inc(&info.stats.samples_in);
             }
             Err(Dropped::Decode(reason) | Dropped::Read(reason)) => {
                 let now = Instant::now();
@@ -269,6 +353,7 @@ mod tests {
             too_large: m.counter("t", "t"),
             read_errors: m.counter("e", "e"),
             decode_failures: m.counter("d", "d"),
+            topic_stats: TopicStatsMap::default(),
         }
     }
 
@@ -286,6 +371,7 @@ mod tests {
             qos: Qos::AtLeastOnce,
             retain: true,
             typed: None,
+            stats: Arc::default(),
         }
     }
 

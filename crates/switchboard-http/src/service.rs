@@ -366,17 +366,26 @@ fn health(shared: &Shared) -> Response<Body> {
             )
         })
         .collect();
-    if down.is_empty() {
-        json_response(
-            StatusCode::OK,
-            &json!({ "status": "ok", "adapters": adapters.iter().map(|a| a.name.clone()).collect::<Vec<_>>() }),
-        )
+    // What adapters report about themselves (the DDS participant and its
+    // topics), by adapter name.
+    let detail: serde_json::Map<String, serde_json::Value> = adapters
+        .iter()
+        .filter_map(|a| Some((a.name.clone(), json!(a.detail.as_ref()?))))
+        .collect();
+    let mut body = if down.is_empty() {
+        json!({ "status": "ok", "adapters": adapters.iter().map(|a| a.name.clone()).collect::<Vec<_>>() })
     } else {
-        json_response(
-            StatusCode::SERVICE_UNAVAILABLE,
-            &json!({ "status": "down", "down": down }),
-        )
+        json!({ "status": "down", "down": down })
+    };
+    if !detail.is_empty() {
+        body["detail"] = serde_json::Value::Object(detail);
     }
+    let code = if down.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    json_response(code, &body)
 }
 
 /// The HTTP adapter's mount (`/`).

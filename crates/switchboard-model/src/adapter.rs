@@ -218,6 +218,9 @@ pub struct AdapterInfo {
     pub dropped: u64,
     /// Deliveries waiting in its queue.
     pub queued: usize,
+    /// What the adapter reports beyond its counters, if anything.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<crate::Detail>,
 }
 
 /// Read-only introspection of the running bridge, for adapters that expose it

@@ -3,7 +3,7 @@
 //! DDS late joiners), per-address counts, and taps for library subscribers.
 
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::task::{Context, Poll};
 use std::time::SystemTime;
@@ -18,6 +18,39 @@ use crate::topic::{Pattern, Topic};
 /// Maps keyed by peer-chosen strings: foldhash is fast and seeded per process.
 type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
+/// The message property naming the instance of a keyed topic (DDS keyed
+/// topics; any adapter may set it). Messages carrying it are also kept per
+/// instance at their address, so late readers get the last value of every
+/// instance, not only of the last one written.
+pub const INSTANCE_KEY: &str = "dds.key";
+/// The message property marking an instance as gone (`disposed` or
+/// `unregistered`): such a message removes its instance from the book.
+pub const INSTANCE_STATE: &str = "dds.instance_state";
+/// The most instances kept per address (the whole book also keeps at most
+/// its `max_entries` instances); messages for further new instances only
+/// update the address's `latest` and are counted in [`AddressBook::refused`].
+pub const MAX_INSTANCES: usize = 4096;
+
+/// The last values of one instance of a keyed address.
+#[derive(Clone, Debug)]
+pub struct Instance {
+    /// The instance's last message.
+    pub latest: Arc<Message>,
+    /// Its last retained message.
+    pub retained: Option<Arc<Message>>,
+}
+
+type Instances = HashMap<Arc<str>, Instance>;
+
+/// What recording a message did to an address's instances.
+#[derive(Default)]
+struct Change {
+    /// Instances added (negative: removed).
+    added: i64,
+    /// A new instance was not kept.
+    refused: bool,
+}
+
 /// What the book holds for one address.
 #[derive(Clone, Debug)]
 pub struct Entry {
@@ -30,6 +63,19 @@ pub struct Entry {
     pub count: u64,
     /// When the last one arrived.
     pub updated: SystemTime,
+    /// Per-instance values while the address's messages carry
+    /// [`INSTANCE_KEY`].
+    instances: Option<Arc<Instances>>,
+}
+
+impl Entry {
+    /// The instances held, when the address's messages carry
+    /// [`INSTANCE_KEY`]: key and values, in no particular order.
+    pub fn instances(&self) -> impl Iterator<Item = (&str, &Instance)> {
+        self.instances
+            .iter()
+            .flat_map(|m| m.iter().map(|(k, i)| (&**k, i)))
+    }
 }
 
 /// One row of [`AddressBook::topics`].
@@ -77,6 +123,9 @@ struct Held {
     retained: Option<Arc<Message>>,
     count: u64,
     updated: SystemTime,
+    /// Per-instance values while the messages carry [`INSTANCE_KEY`]; `None`
+    /// for plain addresses (a message without a key drops them).
+    instances: Option<Arc<Instances>>,
 }
 
 impl Held {
@@ -86,6 +135,122 @@ impl Held {
             retained: self.retained.as_deref().cloned(),
             count: self.count,
             updated: self.updated,
+            instances: self.instances.clone(),
+        }
+    }
+
+    fn new(msg: &Arc<Message>, room: bool) -> (Self, Change) {
+        let mut h = Held {
+            latest: msg.clone(),
+            retained: (msg.retain && !msg.payload.is_empty()).then(|| msg.clone()),
+            count: 1,
+            updated: msg.timestamp,
+            instances: None,
+        };
+        let mut c = Change::default();
+        if let Some(key) = msg.properties.get(INSTANCE_KEY) {
+            h.retained = None;
+            c = h.update_instance(key, msg, room);
+        }
+        (h, c)
+    }
+
+    /// Records one more message; `room`: whether the book has room for a new
+    /// instance.
+    fn update(&mut self, msg: &Arc<Message>, room: bool) -> Change {
+        self.count += 1;
+        self.updated = msg.timestamp;
+        self.latest = msg.clone();
+        match msg.properties.get(INSTANCE_KEY) {
+            None => {
+                let dropped = self.instances.take().map_or(0, |m| m.len() as i64);
+                if msg.retain {
+                    self.retained = (!msg.payload.is_empty()).then(|| msg.clone());
+                }
+                Change {
+                    added: -dropped,
+                    refused: false,
+                }
+            }
+            Some(key) => self.update_instance(key, msg, room),
+        }
+    }
+
+    fn update_instance(&mut self, key: &str, msg: &Arc<Message>, room: bool) -> Change {
+        let mut change = Change::default();
+        let map = Arc::make_mut(self.instances.get_or_insert_with(Default::default));
+        let newest_retained = |map: &Instances| {
+            map.values()
+                .filter_map(|i| i.retained.as_ref())
+                .max_by_key(|m| m.timestamp)
+                .cloned()
+        };
+        if msg.properties.get(INSTANCE_STATE).is_some() {
+            // Disposed or unregistered: the instance has no last value any
+            // more; the address's values become the newest remaining ones.
+            if map.remove(key).is_some() {
+                change.added = -1;
+            }
+            self.latest = map
+                .values()
+                .map(|i| &i.latest)
+                .max_by_key(|m| m.timestamp)
+                .unwrap_or(msg)
+                .clone();
+            self.retained = newest_retained(map);
+            return change;
+        }
+        let retained = (msg.retain && !msg.payload.is_empty()).then(|| msg.clone());
+        let full = !room || map.len() >= MAX_INSTANCES;
+        match map.get_mut(key) {
+            Some(i) => {
+                i.latest = msg.clone();
+                if msg.retain {
+                    i.retained = retained;
+                }
+            }
+            None if full => {
+                change.refused = true;
+                return change;
+            }
+            None => {
+                change.added = 1;
+                map.insert(
+                    Arc::from(key),
+                    Instance {
+                        latest: msg.clone(),
+                        retained,
+                    },
+                );
+            }
+        }
+        if msg.retain {
+            self.retained = map
+                .get(key)
+                .and_then(|i| i.retained.clone())
+                .or_else(|| newest_retained(map));
+        }
+        change
+    }
+
+    /// The last retained message of every instance (of the address itself
+    /// when it is not keyed): what a late subscriber receives.
+    fn retained_values(&self) -> Vec<Message> {
+        match &self.instances {
+            Some(m) => m
+                .values()
+                .filter_map(|i| i.retained.as_deref().cloned())
+                .collect(),
+            None => self.retained.as_deref().cloned().into_iter().collect(),
+        }
+    }
+
+    /// The last message of every instance (of the address itself when it is
+    /// not keyed): what a snapshot shows.
+    fn latest_values(&self) -> Vec<Message> {
+        match &self.instances {
+            Some(m) if !m.is_empty() => m.values().map(|i| (*i.latest).clone()).collect(),
+            _ => vec![(*self.latest).clone()],
         }
     }
 }
@@ -135,9 +300,12 @@ struct Tap {
 pub struct AddressBook {
     entries: RwLock<Adapters>,
     len: AtomicU64,
+    instances: AtomicU64,
     max_entries: usize,
     refused: AtomicU64,
     taps: RwLock<Vec<Tap>>,
+    /// Whether `taps` is non-empty, read without taking its lock.
+    tapped: AtomicBool,
     tap_drops: AtomicU64,
 }
 
@@ -166,9 +334,11 @@ impl AddressBook {
         AddressBook {
             entries: RwLock::new(Adapters::default()),
             len: AtomicU64::new(0),
+            instances: AtomicU64::new(0),
             max_entries,
             refused: AtomicU64::new(0),
             taps: RwLock::new(Vec::new()),
+            tapped: AtomicBool::new(false),
             tap_drops: AtomicU64::new(0),
         }
     }
@@ -192,28 +362,17 @@ impl AddressBook {
             match per {
                 Some(per) => match per.get_mut(&msg.topic) {
                     Some(e) => {
-                        if msg.retain {
-                            e.retained = (!msg.payload.is_empty()).then(|| msg.clone());
-                        }
-                        e.latest = msg.clone();
-                        e.count += 1;
-                        e.updated = msg.timestamp;
+                        let c = e.update(msg, self.instance_room());
+                        self.count_instances(c);
                     }
                     None if full => {
                         self.refused.fetch_add(1, Ordering::Relaxed);
                     }
                     None => {
-                        per.insert(
-                            msg.topic.clone(),
-                            Held {
-                                latest: msg.clone(),
-                                retained: (msg.retain && !msg.payload.is_empty())
-                                    .then(|| msg.clone()),
-                                count: 1,
-                                updated: msg.timestamp,
-                            },
-                        );
+                        let (e, c) = Held::new(msg, self.instance_room());
+                        per.insert(msg.topic.clone(), e);
                         self.len.fetch_add(1, Ordering::Relaxed);
+                        self.count_instances(c);
                     }
                 },
                 None => {
@@ -224,7 +383,78 @@ impl AddressBook {
         self.feed_taps(adapter, msg);
     }
 
+    /// Records the message `make` builds at `adapter:topic`, for a topic known
+    /// only as text (a destination template just expanded): when the book
+    /// holds the address, its topic is lent to `make` (no allocation, no
+    /// validation); otherwise the text is validated into a new one. `None`
+    /// when the text is not a valid topic name. The taps are fed as by
+    /// [`record`](Self::record).
+    pub fn record_at(
+        &self,
+        adapter: &Arc<str>,
+        topic: &str,
+        make: impl FnOnce(Topic) -> Arc<Message>,
+    ) -> Option<Arc<Message>> {
+        let msg = {
+            let mut all = self.entries.write().unwrap_or_else(|e| e.into_inner());
+            let full = self.len.load(Ordering::Relaxed) as usize >= self.max_entries;
+            let per = match all.position(adapter) {
+                Some(i) => Some(&mut all.0[i].1),
+                None if full => None,
+                None => Some(all.insert(adapter)),
+            };
+            match per {
+                Some(per) => match per.get_mut(topic) {
+                    Some(e) => {
+                        let m = make(e.latest.topic.clone());
+                        let c = e.update(&m, self.instance_room());
+                        self.count_instances(c);
+                        m
+                    }
+                    None => {
+                        let m = make(Topic::new(topic).ok()?);
+                        if full {
+                            self.refused.fetch_add(1, Ordering::Relaxed);
+                        } else {
+                            let (e, c) = Held::new(&m, self.instance_room());
+                            per.insert(m.topic.clone(), e);
+                            self.len.fetch_add(1, Ordering::Relaxed);
+                            self.count_instances(c);
+                        }
+                        m
+                    }
+                },
+                None => {
+                    let m = make(Topic::new(topic).ok()?);
+                    self.refused.fetch_add(1, Ordering::Relaxed);
+                    m
+                }
+            }
+        };
+        self.feed_taps(adapter, &msg);
+        Some(msg)
+    }
+
+    fn instance_room(&self) -> bool {
+        (self.instances.load(Ordering::Relaxed) as usize) < self.max_entries
+    }
+
+    fn count_instances(&self, c: Change) {
+        if c.added > 0 {
+            self.instances.fetch_add(c.added as u64, Ordering::Relaxed);
+        } else if c.added < 0 {
+            self.instances
+                .fetch_sub(c.added.unsigned_abs(), Ordering::Relaxed);
+        }
+        if c.refused {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     fn feed_taps(&self, adapter: &Arc<str>, msg: &Message) {
+        if !self.tapped.load(Ordering::Acquire) {
+            return;
+        }
         let taps = self.taps.read().unwrap_or_else(|e| e.into_inner());
         if taps.is_empty() {
             return;
@@ -245,10 +475,9 @@ impl AddressBook {
         }
         drop(taps);
         if closed {
-            self.taps
-                .write()
-                .unwrap_or_else(|e| e.into_inner())
-                .retain(|t| !t.tx.is_closed());
+            let mut taps = self.taps.write().unwrap_or_else(|e| e.into_inner());
+            taps.retain(|t| !t.tx.is_closed());
+            self.tapped.store(!taps.is_empty(), Ordering::Release);
         }
     }
 
@@ -263,21 +492,23 @@ impl AddressBook {
         self.get(&addr.adapter, &addr.topic).map(|e| e.latest)
     }
 
-    /// Retained messages of `adapter` whose topic matches `filter`.
+    /// Retained messages of `adapter` whose topic matches `filter`: one per
+    /// instance at keyed addresses.
     pub fn retained_matching(&self, adapter: &str, filter: &Pattern) -> Vec<Message> {
-        self.collect(adapter, filter, |e| e.retained.as_deref().cloned())
+        self.collect(adapter, filter, Held::retained_values)
     }
 
-    /// Latest messages of `adapter` whose topic matches `filter`.
+    /// Latest messages of `adapter` whose topic matches `filter`: one per
+    /// instance at keyed addresses.
     pub fn latest_matching(&self, adapter: &str, filter: &Pattern) -> Vec<Message> {
-        self.collect(adapter, filter, |e| Some((*e.latest).clone()))
+        self.collect(adapter, filter, Held::latest_values)
     }
 
     fn collect(
         &self,
         adapter: &str,
         filter: &Pattern,
-        f: impl Fn(&Held) -> Option<Message>,
+        f: impl Fn(&Held) -> Vec<Message>,
     ) -> Vec<Message> {
         let all = self.entries.read().unwrap_or_else(|e| e.into_inner());
         let Some(per) = all.get(adapter) else {
@@ -287,24 +518,27 @@ impl AddressBook {
             return Topic::new(filter.as_str())
                 .ok()
                 .and_then(|t| per.get(&t))
-                .and_then(&f)
-                .into_iter()
-                .collect();
+                .map(&f)
+                .unwrap_or_default();
         }
         per.iter()
             .filter(|(t, _)| filter.matches(t))
-            .filter_map(|(_, e)| f(e))
+            .flat_map(|(_, e)| f(e))
             .collect()
     }
 
     /// Forgets an address (CoAP DELETE); whether it was held.
     pub fn forget(&self, adapter: &str, topic: &Topic) -> bool {
         let mut all = self.entries.write().unwrap_or_else(|e| e.into_inner());
-        let removed = all.get_mut(adapter).and_then(|p| p.remove(topic)).is_some();
-        if removed {
-            self.len.fetch_sub(1, Ordering::Relaxed);
-        }
-        removed
+        let Some(e) = all.get_mut(adapter).and_then(|p| p.remove(topic)) else {
+            return false;
+        };
+        self.len.fetch_sub(1, Ordering::Relaxed);
+        self.count_instances(Change {
+            added: -(e.instances.map_or(0, |m| m.len() as i64)),
+            refused: false,
+        });
+        true
     }
 
     /// Clears the retained value at an address (MQTT empty retained publish).
@@ -312,6 +546,11 @@ impl AddressBook {
         let mut all = self.entries.write().unwrap_or_else(|e| e.into_inner());
         if let Some(e) = all.get_mut(adapter).and_then(|p| p.get_mut(topic)) {
             e.retained = None;
+            if let Some(m) = &mut e.instances {
+                for i in Arc::make_mut(m).values_mut() {
+                    i.retained = None;
+                }
+            }
         }
     }
 
@@ -366,10 +605,9 @@ impl AddressBook {
     /// (counted in [`AddressBook::tap_drops`]).
     pub fn subscribe(&self, pattern: AddressPattern, capacity: usize) -> Subscription {
         let (tx, rx) = mpsc::channel(capacity.max(1));
-        self.taps
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(Tap { pattern, tx });
+        let mut taps = self.taps.write().unwrap_or_else(|e| e.into_inner());
+        taps.push(Tap { pattern, tx });
+        self.tapped.store(true, Ordering::Release);
         Subscription { rx }
     }
 }
@@ -435,6 +673,64 @@ mod tests {
         assert!(b.forget("a", &Topic::new("x").unwrap()));
         b.record(&a, &msg("z", "v", false));
         assert_eq!(b.len(), 2);
+    }
+
+    fn keyed(topic: &str, key: &str, payload: &str, state: Option<&str>) -> Message {
+        let mut m = msg(topic, payload, true);
+        m.properties.push(INSTANCE_KEY, key);
+        if let Some(s) = state {
+            m.properties.push(INSTANCE_STATE, s);
+        }
+        m
+    }
+
+    fn payloads(mut v: Vec<Message>) -> Vec<String> {
+        v.sort_by_key(|m| m.timestamp);
+        v.iter()
+            .map(|m| String::from_utf8_lossy(&m.payload).into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn instances_keep_their_own_last_values() {
+        let b = AddressBook::new(10);
+        let dds: Arc<str> = "dds".into();
+        let all = Pattern::new("#").unwrap();
+        b.record(&dds, &keyed("t", "1", "a1", None));
+        b.record(&dds, &keyed("t", "2", "b1", None));
+        b.record(&dds, &keyed("t", "1", "a2", None));
+        assert_eq!(b.len(), 1);
+        assert_eq!(payloads(b.retained_matching("dds", &all)), ["b1", "a2"]);
+        assert_eq!(payloads(b.latest_matching("dds", &all)), ["b1", "a2"]);
+        let t = Topic::new("t").unwrap();
+        assert_eq!(&b.get("dds", &t).unwrap().latest.payload[..], b"a2");
+        // A disposed instance is gone; the address shows the newest remaining.
+        b.record(&dds, &keyed("t", "1", "", Some("disposed")));
+        assert_eq!(payloads(b.retained_matching("dds", &all)), ["b1"]);
+        assert_eq!(&b.get("dds", &t).unwrap().latest.payload[..], b"b1");
+        // A message without a key makes the address plain again.
+        b.record(&dds, &msg("t", "plain", true));
+        assert_eq!(payloads(b.retained_matching("dds", &all)), ["plain"]);
+        assert_eq!(b.get("dds", &t).unwrap().instances().count(), 0);
+        assert_eq!(b.instances.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn instances_are_bounded() {
+        let b = AddressBook::new(3);
+        let dds: Arc<str> = "dds".into();
+        for k in 0..5 {
+            b.record(&dds, &keyed("t", &k.to_string(), "v", None));
+        }
+        assert_eq!(b.instances.load(Ordering::Relaxed), 3);
+        assert_eq!(b.refused(), 2);
+        assert_eq!(
+            b.retained_matching("dds", &Pattern::new("t").unwrap())
+                .len(),
+            3
+        );
+        assert!(b.forget("dds", &Topic::new("t").unwrap()));
+        assert_eq!(b.instances.load(Ordering::Relaxed), 0);
     }
 
     #[tokio::test]

@@ -32,11 +32,15 @@ pub use adapter::{
     IngressError, Interest, NoBridgeInfo, RouteInfo, Running, StandaloneHarness,
 };
 pub use address::{AdapterSel, Address, AddressPattern, validate_adapter_name};
-pub use book::{AddressBook, DEFAULT_MAX_ENTRIES, Entry, Subscription, TopicInfo};
+pub use book::{
+    AddressBook, DEFAULT_MAX_ENTRIES, Entry, INSTANCE_KEY, INSTANCE_STATE, Instance, MAX_INSTANCES,
+    Subscription, TopicInfo,
+};
 pub use format::{CDR_MIME, Format, Qos};
 pub use message::{APP_ORIGIN, Message, Origin, Properties, Trace};
 pub use metrics::{
-    AdapterMetrics, Counter, DropReason, Health, HealthState, RouteCounters, RouteCountersSnapshot,
+    AdapterMetrics, Counter, Detail, DropReason, Health, HealthState, RouteCounters,
+    RouteCountersSnapshot,
 };
 pub use queue::{Ack, Delivery, DeliveryQueue, Pushed};
 pub use topic::{Level, MAX_TOPIC_LEN, Pattern, Topic};

@@ -110,9 +110,9 @@ impl Trace {
     }
 
     /// Whether `adapter:topic` is already on the trace.
-    pub fn passed_at(&self, adapter: &str, topic: &Topic) -> bool {
+    pub fn passed_at(&self, adapter: &str, topic: &str) -> bool {
         self.addresses()
-            .any(|a| *a.adapter == *adapter && a.topic == *topic)
+            .any(|a| *a.adapter == *adapter && a.topic.as_str() == topic)
     }
 
     /// The addresses passed, oldest first.

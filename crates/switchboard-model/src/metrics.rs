@@ -1,6 +1,7 @@
 //! Counters shared between adapters, the router and the metrics endpoint, and
 //! each adapter's health.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -149,6 +150,30 @@ pub struct AdapterMetrics {
     /// Messages dropped by the adapter (limits, disconnected peers).
     pub dropped: AtomicU64,
     extra: Mutex<Vec<Counter>>,
+    detail: Mutex<DetailSource>,
+}
+
+/// What an adapter reports about itself beyond its counters, for `/healthz`
+/// and `/metrics`: facts about the whole adapter (the DDS participant) and
+/// figures per topic (matched endpoints and samples per DDS topic).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Detail {
+    /// Facts (`participant` = GUID, `domain` = `0`).
+    pub facts: BTreeMap<String, String>,
+    /// Per topic: figure name (a metric name without the `switchboard_`
+    /// prefix; counters end in `_total`, others are gauges) -> value.
+    pub topics: BTreeMap<String, BTreeMap<&'static str, u64>>,
+}
+
+type DetailFn = Arc<dyn Fn() -> Detail + Send + Sync>;
+
+#[derive(Default)]
+struct DetailSource(Option<DetailFn>);
+
+impl std::fmt::Debug for DetailSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "Some(..)" } else { "None" })
+    }
 }
 
 impl AdapterMetrics {
@@ -171,6 +196,23 @@ impl AdapterMetrics {
     /// The adapter-specific counters.
     pub fn extra(&self) -> Vec<Counter> {
         self.extra.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Sets what [`AdapterMetrics::detail`] reports (called when `/healthz`
+    /// or `/metrics` is read, so it should be cheap).
+    pub fn set_detail(&self, f: impl Fn() -> Detail + Send + Sync + 'static) {
+        self.detail.lock().unwrap_or_else(|e| e.into_inner()).0 = Some(Arc::new(f));
+    }
+
+    /// The adapter's [`Detail`], if it reports one.
+    pub fn detail(&self) -> Option<Detail> {
+        let f = self
+            .detail
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .0
+            .clone();
+        f.map(|f| f())
     }
 
     /// Increments `received`.

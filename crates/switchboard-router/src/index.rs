@@ -19,9 +19,24 @@ enum Children<V> {
 const FEW: usize = 8;
 
 impl<V> Children<V> {
+    fn is_empty(&self) -> bool {
+        match self {
+            Children::Few(v) => v.is_empty(),
+            Children::Many(m) => m.is_empty(),
+        }
+    }
+
     fn get(&self, level: &str) -> Option<&Node<V>> {
         match self {
-            Children::Few(v) => v.iter().find(|(k, _)| **k == *level).map(|(_, n)| n),
+            // Length and first byte before the full comparison.
+            Children::Few(v) => v
+                .iter()
+                .find(|(k, _)| {
+                    k.len() == level.len()
+                        && k.as_bytes().first() == level.as_bytes().first()
+                        && **k == *level
+                })
+                .map(|(_, n)| n),
             Children::Many(m) => m.get(level),
         }
     }
@@ -146,14 +161,23 @@ fn walk<V>(node: &Node<V>, rest: &str, first: bool, dollar: bool, f: &mut impl F
     if wild_ok {
         node.multi.iter().for_each(&mut *f);
     }
+    let single = if wild_ok {
+        node.single.as_deref()
+    } else {
+        None
+    };
+    let literal = !node.literal.is_empty();
+    if !literal && single.is_none() {
+        return;
+    }
     let (head, tail) = match rest.bytes().position(|b| b == b'/') {
         Some(i) => (&rest[..i], Some(&rest[i + 1..])),
         None => (rest, None),
     };
-    if let Some(child) = node.literal.get(head) {
+    if literal && let Some(child) = node.literal.get(head) {
         step(child, tail, dollar, f);
     }
-    if wild_ok && let Some(child) = &node.single {
+    if let Some(child) = single {
         step(child, tail, dollar, f);
     }
 }

@@ -43,6 +43,7 @@ impl BridgeInfo for Router {
                 errors: s.metrics.errors.load(Ordering::Relaxed),
                 dropped: s.metrics.dropped.load(Ordering::Relaxed),
                 queued: s.queue.len(),
+                detail: s.metrics.detail(),
             })
             .collect()
     }
@@ -189,6 +190,7 @@ impl BridgeInfo for Router {
             }
             let _ = writeln!(o, "{name}{{adapter=\"{}\"}} {v}", esc(&adapter));
         }
+        adapter_details(&mut o, self);
         let book = self.book();
         header(
             &mut o,
@@ -212,6 +214,69 @@ impl BridgeInfo for Router {
         );
         let _ = writeln!(o, "switchboard_subscriber_drops_total {}", book.tap_drops());
         o
+    }
+}
+
+/// Facts as `switchboard_adapter_info{adapter,FACT="..."} 1`, per-topic
+/// figures as `switchboard_FIGURE{adapter,topic}`.
+fn adapter_details(o: &mut String, r: &Router) {
+    let details: Vec<_> = r
+        .slots()
+        .iter()
+        .filter_map(|s| Some((s.name.clone(), s.metrics.detail()?)))
+        .collect();
+    if details.is_empty() {
+        return;
+    }
+    header(
+        o,
+        "switchboard_adapter_info",
+        "gauge",
+        "Facts an adapter reports about itself (always 1).",
+    );
+    for (name, d) in &details {
+        let _ = write!(o, "switchboard_adapter_info{{adapter=\"{}\"", esc(name));
+        for (k, v) in &d.facts {
+            let k: String = k
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                .collect();
+            let _ = write!(o, ",{k}=\"{}\"", esc(v));
+        }
+        o.push_str("} 1\n");
+    }
+    let mut rows: Vec<(&str, &str, &str, u64)> = details
+        .iter()
+        .flat_map(|(name, d)| {
+            d.topics.iter().flat_map(move |(topic, figs)| {
+                figs.iter()
+                    .map(move |(f, v)| (*f, &**name, topic.as_str(), *v))
+            })
+        })
+        .collect();
+    rows.sort_unstable();
+    let mut last = "";
+    for (figure, adapter, topic, v) in rows {
+        if figure != last {
+            let kind = if figure.ends_with("_total") {
+                "counter"
+            } else {
+                "gauge"
+            };
+            header(
+                o,
+                &format!("switchboard_{figure}"),
+                kind,
+                "Per-topic figure reported by the adapter.",
+            );
+            last = figure;
+        }
+        let _ = writeln!(
+            o,
+            "switchboard_{figure}{{adapter=\"{}\",topic=\"{}\"}} {v}",
+            esc(adapter),
+            esc(topic)
+        );
     }
 }
 

@@ -39,7 +39,7 @@ pub use index::PatternIndex;
 pub use router::{DEFAULT_MAX_HOPS, Planned, Router, Slot, SlotSpec};
 pub use run::run;
 pub use table::{Route, RouteError, RouteSpec, RouteTable};
-pub use template::{Captures, DestAdapter, Template, TemplateError};
+pub use template::{Captures, DestAdapter, Expansion, Template, TemplateError, TopicBuf};
 
 /// Bodies of the cargo-fuzz targets in `fuzz/`, kept here so that a regular
 /// test replays the checked-in corpus without the fuzzer.

@@ -14,7 +14,7 @@ use switchboard_model::{
 use tokio::sync::watch;
 
 use crate::table::{Dest, RouteError, RouteSpec, RouteTable};
-use crate::template::Captures;
+use crate::template::{Captures, Expansion, TopicBuf};
 
 /// The default hop limit of the loop guard.
 pub const DEFAULT_MAX_HOPS: u8 = 8;
@@ -178,6 +178,7 @@ impl Router {
         // derived messages after it share its trace.
         let mut first: Option<usize> = None;
         let first_out = out.len();
+        let mut buf: Option<TopicBuf> = None;
         for &rid in matched.as_slice() {
             let Some(route) = table.routes.get(rid as usize) else {
                 continue;
@@ -228,7 +229,7 @@ impl Router {
                 };
                 let mut expanded = match shared {
                     Some(_) => None,
-                    None => match tpl.expand_with(&caps, &msg.topic) {
+                    None => match tpl.expand_into(&caps, &msg.topic, &mut buf) {
                         Some(t) => Some(t),
                         None => {
                             counters.count_drop(DropReason::BadTopic);
@@ -248,11 +249,11 @@ impl Router {
                     let s = &self.slots[slot];
                     {
                         let topic = match (shared, &expanded) {
-                            (Some(j), _) => &out[j].1.message.topic,
-                            (None, Some(t)) => t,
+                            (Some(j), _) => out[j].1.message.topic.as_str(),
+                            (None, Some(t)) => t.as_str(),
                             (None, None) => break,
                         };
-                        if (Some(slot) == origin_slot && *topic == msg.topic)
+                        if (Some(slot) == origin_slot && topic == msg.topic.as_str())
                             || msg.trace.passed_at(&s.name, topic)
                         {
                             counters.count_drop(DropReason::Loop);
@@ -260,30 +261,48 @@ impl Router {
                         }
                         if out[first_out..]
                             .iter()
-                            .any(|(o, d)| *o == slot && d.message.topic == *topic)
+                            .any(|(o, d)| *o == slot && d.message.topic.as_str() == topic)
                         {
                             continue;
                         }
                     }
+                    let make = |topic: Topic| {
+                        let trace = match first {
+                            Some(j) => out[j].1.message.trace.clone(),
+                            None => msg.trace.extended_at(&msg.origin.adapter, &msg.topic),
+                        };
+                        Arc::new(derive(
+                            msg,
+                            topic,
+                            trace,
+                            route.spec.qos,
+                            route.spec.retain,
+                            payload.as_ref(),
+                        ))
+                    };
                     let m = match (shared, expanded.take()) {
-                        (Some(j), _) => out[j].1.message.clone(),
-                        (None, Some(topic)) => {
-                            let trace = match first {
-                                Some(j) => out[j].1.message.trace.clone(),
-                                None => msg.trace.extended_at(&msg.origin.adapter, &msg.topic),
-                            };
-                            Arc::new(derive(
-                                msg,
-                                topic,
-                                trace,
-                                route.spec.qos,
-                                route.spec.retain,
-                                payload.as_ref(),
-                            ))
+                        (Some(j), _) => {
+                            let m = out[j].1.message.clone();
+                            self.book.record_shared(&s.name, &m);
+                            m
+                        }
+                        (None, Some(Expansion::Topic(topic))) => {
+                            let m = make(topic);
+                            self.book.record_shared(&s.name, &m);
+                            m
+                        }
+                        // The book lends its topic when it holds the address.
+                        (None, Some(Expansion::Text(text))) => {
+                            match self.book.record_at(&s.name, text, make) {
+                                Some(m) => m,
+                                None => {
+                                    counters.count_drop(DropReason::BadTopic);
+                                    break;
+                                }
+                            }
                         }
                         (None, None) => break,
                     };
-                    self.book.record_shared(&s.name, &m);
                     out.push((
                         slot,
                         Delivery {

@@ -5,7 +5,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use switchboard_model::{Level, Pattern, Topic, validate_adapter_name};
+use switchboard_model::{Level, MAX_TOPIC_LEN, Pattern, Topic, validate_adapter_name};
 
 /// A template that does not parse or does not fit its route.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -33,6 +33,9 @@ pub enum TemplateError {
     /// Empty topic template.
     #[error("empty destination topic")]
     Empty,
+    /// A NUL character in a destination.
+    #[error("destination `{0}` contains a NUL character")]
+    Nul(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,6 +125,7 @@ impl Template {
                 }
                 '}' => return Err(TemplateError::Placeholder(s.to_owned())),
                 '+' | '#' => return Err(TemplateError::Wildcard(s.to_owned())),
+                '\0' => return Err(TemplateError::Nul(s.to_owned())),
                 c => lit.push(c),
             }
         }
@@ -185,40 +189,104 @@ impl Template {
 
     /// Expands with captures already taken (one [`Captures`] serves every
     /// destination of a route).
-    pub fn expand_with<'t_>(&'t_ self, caps: &Captures<'t_>, topic: &'t_ Topic) -> Option<Topic> {
+    pub fn expand_with(&self, caps: &Captures<'_>, topic: &Topic) -> Option<Topic> {
+        let mut buf = None;
+        match self.expand_into(caps, topic, &mut buf)? {
+            Expansion::Topic(t) => Some(t),
+            Expansion::Text(s) => Topic::new(s).ok(),
+        }
+    }
+
+    /// Expands into `buf` (made on first use) without allocating (unless the
+    /// result is longer than [`TopicBuf`]'s stack space): the caller turns the text into a
+    /// [`Topic`] only when it has none for it yet (the router borrows the one
+    /// the address book holds). The text is a valid topic name: literals
+    /// were checked at parse time and captures are levels of a valid topic;
+    /// `None` when it is empty or too long.
+    pub fn expand_into<'b>(
+        &self,
+        caps: &Captures<'_>,
+        topic: &Topic,
+        buf: &'b mut Option<TopicBuf>,
+    ) -> Option<Expansion<'b>> {
         if self.is_identity() {
-            return Some(topic.clone());
+            return Some(Expansion::Topic(topic.clone()));
         }
         if let Some(t) = &self.fixed {
-            return Some(t.clone());
+            return Some(Expansion::Topic(t.clone()));
         }
-        let piece = |p: &'t_ Part| -> &'t_ str {
+        let piece = |p: &Part| -> usize {
             match p {
-                Part::Literal(l) => l,
-                Part::Capture(0) => topic.as_str(),
-                Part::Capture(n) => caps.get(*n),
+                Part::Literal(l) => l.len(),
+                Part::Capture(0) => topic.as_str().len(),
+                Part::Capture(n) => caps.get(*n).len(),
             }
         };
-        // Assembled on the stack when short, so the topic's `Arc<str>` is the
-        // only allocation.
-        let len: usize = self.parts.iter().map(|p| piece(p).len()).sum();
-        if len <= STACK_TOPIC {
-            let mut buf = [0u8; STACK_TOPIC];
+        let len: usize = self.parts.iter().map(piece).sum();
+        if len == 0 || len > MAX_TOPIC_LEN {
+            return None;
+        }
+        let buf = buf.get_or_insert_with(TopicBuf::default);
+        let text = if len <= STACK_TOPIC {
             let mut at = 0;
             for p in &self.parts {
-                let s = piece(p).as_bytes();
-                buf[at..at + s.len()].copy_from_slice(s);
+                let s = match p {
+                    Part::Literal(l) => l.as_bytes(),
+                    Part::Capture(0) => topic.as_str().as_bytes(),
+                    Part::Capture(n) => caps.get(*n).as_bytes(),
+                };
+                buf.stack[at..at + s.len()].copy_from_slice(s);
                 at += s.len();
             }
             // Concatenated `&str`s are UTF-8.
-            let s = std::str::from_utf8(&buf[..at]).ok()?;
-            return Topic::new(s).ok();
+            std::str::from_utf8(&buf.stack[..at]).ok()?
+        } else {
+            buf.heap.clear();
+            for p in &self.parts {
+                buf.heap.push_str(match p {
+                    Part::Literal(l) => l,
+                    Part::Capture(0) => topic.as_str(),
+                    Part::Capture(n) => caps.get(*n),
+                });
+            }
+            buf.heap.as_str()
+        };
+        Some(Expansion::Text(text))
+    }
+}
+
+/// A destination topic as [`Template::expand_into`] made it.
+#[derive(Debug)]
+pub enum Expansion<'b> {
+    /// A topic already (`{0}`, or a template without placeholders).
+    Topic(Topic),
+    /// Text assembled in the caller's buffer; a valid topic name.
+    Text(&'b str),
+}
+
+impl Expansion<'_> {
+    /// The topic's text.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Expansion::Topic(t) => t.as_str(),
+            Expansion::Text(s) => s,
         }
-        let mut out = String::with_capacity(len);
-        for p in &self.parts {
-            out.push_str(piece(p));
+    }
+}
+
+/// Scratch space for [`Template::expand_into`].
+#[derive(Debug)]
+pub struct TopicBuf {
+    stack: [u8; STACK_TOPIC],
+    heap: String,
+}
+
+impl Default for TopicBuf {
+    fn default() -> Self {
+        TopicBuf {
+            stack: [0; STACK_TOPIC],
+            heap: String::new(),
         }
-        Topic::new(&out).ok()
     }
 }
 
@@ -257,15 +325,19 @@ impl<'t> Captures<'t> {
                 return Some(c);
             }
             let r = rest?;
-            let (head, tail) = match r.bytes().position(|b| b == b'/') {
-                Some(i) => (&r[..i], Some(&r[i + 1..])),
-                None => (r, None),
-            };
-            if matches!(level, Level::Single) {
-                n += 1;
-                c.set(n, head);
+            match level {
+                // Matched already: skip it (and its `/`) by its length.
+                Level::Literal(l) => rest = r.get(l.len() + 1..),
+                _ => {
+                    let (head, tail) = match r.bytes().position(|b| b == b'/') {
+                        Some(i) => (&r[..i], Some(&r[i + 1..])),
+                        None => (r, None),
+                    };
+                    n += 1;
+                    c.set(n, head);
+                    rest = tail;
+                }
             }
-            rest = tail;
         }
         Some(c)
     }

@@ -9,6 +9,8 @@ network namespace the DDS tests use.
                 [--repeat N] [--interval S]
   peer.py read   DOMAIN TOPIC TYPE COUNT [--tl] [--best-effort] [--timeout S] [--states]
                 (--states: instance state changes count towards COUNT)
+  peer.py stamp  DOMAIN TOPIC COUNT INTERVAL LABEL   (bench: Reading, value = send time)
+  peer.py lat    DOMAIN TOPIC COUNT TIMEOUT          (bench: latency of stamped Readings)
 
 JSONS is a JSON array of samples (field dicts). A sample {"__bytes__": N}
 for type Blob is a blob of N bytes (value i % 251).
@@ -182,6 +184,57 @@ def cmd_read(args):
     sys.exit(0 if got >= count else 4)
 
 
+def cmd_stamp(args):
+    """Latency source for the bench: COUNT Reading samples, one per INTERVAL
+    seconds, whose `value` is the send time (time.time()) and whose label has
+    LABEL bytes; waits for a reader first."""
+    domain, topic_name, count, interval, label = (
+        int(args[0]), args[1], int(args[2]), float(args[3]), int(args[4]))
+    dp = DomainParticipant(domain)
+    topic = Topic(dp, topic_name, Reading)
+    writer = DataWriter(dp, topic, qos=qos(args))
+    deadline = time.time() + 20
+    while writer.get_publication_matched_status().current_count == 0:
+        if time.time() > deadline:
+            out({"error": "no reader matched"})
+            sys.exit(3)
+        time.sleep(0.05)
+    time.sleep(opt(args, "--settle", 0.5))
+    text = "x" * label
+    for i in range(count):
+        writer.write(Reading(id=i, value=time.time(), label=text))
+        time.sleep(interval)
+    writer.wait_for_acks(duration(seconds=5))
+    out({"done": count})
+
+
+def cmd_lat(args):
+    """Latency sink for the bench: takes Reading samples whose `value` is a
+    send time until COUNT arrived or TIMEOUT seconds passed; prints
+    {"ready": true} once its reader exists, then {"n", "p50_us", "p99_us"}."""
+    domain, topic_name, count, timeout = int(args[0]), args[1], int(args[2]), float(args[3])
+    dp = DomainParticipant(domain)
+    topic = Topic(dp, topic_name, Reading)
+    reader = DataReader(dp, topic, qos=qos(args))
+    out({"ready": True})
+    deadline = time.time() + timeout
+    lats = []
+    while len(lats) < count and time.time() < deadline:
+        samples = reader.take(N=64)
+        now = time.time()
+        for s in samples:
+            info = getattr(s, "sample_info", None)
+            if info is not None and not info.valid_data:
+                continue
+            lats.append((now - s.value) * 1e6)
+        if not samples:
+            time.sleep(0.0005)
+    lats.sort()
+    pick = lambda p: lats[round((len(lats) - 1) * p)] if lats else float("nan")
+    out({"n": len(lats), "p50_us": pick(0.5), "p99_us": pick(0.99)})
+
+
 if __name__ == "__main__":
     cmd, rest = sys.argv[1], sys.argv[2:]
-    {"encode": cmd_encode, "write": cmd_write, "read": cmd_read}[cmd](rest)
+    {"encode": cmd_encode, "write": cmd_write, "read": cmd_read,
+     "stamp": cmd_stamp, "lat": cmd_lat}[cmd](rest)
