@@ -1,15 +1,26 @@
-//! MQTT -> bridge -> MQTT relay between two real mosquitto brokers, against
-//! mosquitto's own bridge mode (broker A bridged to broker B) in the same run.
+//! MQTT -> bridge -> MQTT relay through real mosquitto brokers, switchboard
+//! against mosquitto's own bridge mode in the same run, in two pairs with
+//! the same processes and hops on both sides:
 //!
-//! publisher (mosquitto_pub -l) -> mosquitto A -> RELAY -> mosquitto B ->
-//! subscriber (mosquitto_sub), with RELAY = switchboard (two `mqtt` client
-//! adapters and one route) or mosquitto A's bridge connection to B.
+//! - "clients": publisher (mosquitto_pub -l) -> mosquitto A -> RELAY ->
+//!   mosquitto B -> subscriber (mosquitto_sub), with RELAY = switchboard (two
+//!   `mqtt` client adapters and one route) or a third mosquitto with two
+//!   bridge connections (`topic bench/# in` from A, `out` to B);
+//! - "embedded": publisher -> BRIDGE -> mosquitto B -> subscriber, with
+//!   BRIDGE = switchboard's embedded broker and a client adapter to B, or a
+//!   mosquitto bridged to B (`topic bench/# out`).
+//!
 //! 64-byte payloads carrying the send time, QoS 0 and QoS 1:
 //! - throughput: N messages written as fast as possible, messages per second
 //!   from the first send to the last receipt;
 //! - latency: messages paced at a fixed rate, p50/p99 send-to-receipt.
 //!
-//! `cargo bench --bench mqtt_relay` (env `MQTT_RELAY_N`, `MQTT_RELAY_RATE`).
+//! Each figure is the median of several rounds; the relays alternate within
+//! a round (reversed every other round) so that load on a shared machine hits
+//! them alike.
+//!
+//! `cargo bench --bench mqtt_relay` (env `MQTT_RELAY_N`, `MQTT_RELAY_RATE`,
+//! `MQTT_RELAY_ROUNDS`, `MQTT_RELAY_PAIRS` = `clients`, `embedded` or both).
 
 #![allow(clippy::expect_used, clippy::unwrap_used, missing_docs)]
 
@@ -243,14 +254,86 @@ fn measure(a: u16, b: u16, qos: u8, n: usize, rate: u32) -> Figures {
     }
 }
 
-fn switchboard_relay(a: u16, b: u16, qos: u8, n: usize, rate: u32) -> Figures {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let cfg = format!(
-        r#"
+/// The relays measured: how the publisher reaches the subscriber's broker B.
+#[derive(Clone, Copy)]
+enum Setup {
+    /// pub -> A -> switchboard (two client adapters, one route) -> B -> sub.
+    SwitchboardClients,
+    /// pub -> A -> mosquitto with two bridge connections (`in` from A,
+    /// `out` to B) -> B -> sub: the same processes and hops as above.
+    MosquittoRelay,
+    /// pub -> switchboard (embedded broker + a client adapter to B) -> B -> sub.
+    SwitchboardEmbedded,
+    /// pub -> mosquitto bridged to B (`out`) -> B -> sub: the same
+    /// processes and hops as the embedded case.
+    MosquittoBridge,
+}
+
+impl Setup {
+    const ALL: [Setup; 4] = [
+        Setup::SwitchboardClients,
+        Setup::MosquittoRelay,
+        Setup::SwitchboardEmbedded,
+        Setup::MosquittoBridge,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Setup::SwitchboardClients => "switchboard A->B clients",
+            Setup::MosquittoRelay => "mosquitto A->B relay",
+            Setup::SwitchboardEmbedded => "switchboard embedded->B",
+            Setup::MosquittoBridge => "mosquitto bridge->B",
+        }
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    // The same runtime as the bridge binary: multi-threaded, one worker per
+    // core (two on the bench machine) unless MQTT_RELAY_WORKERS says otherwise.
+    let mut b = tokio::runtime::Builder::new_multi_thread();
+    // MQTT_RELAY_WORKERS: worker threads (default: one per core).
+    if let Some(n) = std::env::var("MQTT_RELAY_WORKERS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        b.worker_threads(n);
+    }
+    b.enable_all().build().expect("runtime")
+}
+
+fn switchboard_run(cfg: &str, pub_port: u16, b: u16, qos: u8, n: usize, rate: u32) -> Figures {
+    let rt = runtime();
+    let handle = rt
+        .block_on(async { switchboard::Bridge::from_toml_str(cfg)?.start().await })
+        .expect("bridge");
+    if pub_port != 0 {
+        wait_port(pub_port);
+    }
+    let f = measure(pub_port, b, qos, n, rate);
+    if std::env::var_os("MQTT_RELAY_DEBUG").is_some() {
+        use std::sync::atomic::Ordering::Relaxed;
+        for s in handle.router().slots() {
+            let m = &s.metrics;
+            eprintln!(
+                "  {}: received {} sent {} dropped {} errors {} queue evicted {}",
+                s.name,
+                m.received.load(Relaxed),
+                m.sent.load(Relaxed),
+                m.dropped.load(Relaxed),
+                m.errors.load(Relaxed),
+                s.queue.evicted()
+            );
+        }
+    }
+    let _ = rt.block_on(handle.shutdown());
+    f
+}
+
+fn relay(dir: &Path, r: Setup, a: u16, b: u16, qos: u8, n: usize, rate: u32) -> Figures {
+    match r {
+        Setup::SwitchboardClients => {
+            let cfg = format!(
+                r#"
 [adapter.a]
 kind = "mqtt"
 url = "mqtt://127.0.0.1:{a}"
@@ -264,27 +347,57 @@ from = "a:bench/#"
 to = ["b:{{0}}"]
 qos = {qos}
 "#
-    );
-    let handle = rt
-        .block_on(async { switchboard::Bridge::from_toml_str(&cfg)?.start().await })
-        .expect("bridge");
-    let f = measure(a, b, qos, n, rate);
-    let _ = rt.block_on(handle.shutdown());
-    f
-}
-
-fn mosquitto_bridge(dir: &Path, b: u16, qos: u8, n: usize, rate: u32) -> Figures {
-    let a = free_port();
-    let _bridged = mosquitto(
-        dir,
-        &format!("bridge-q{qos}"),
-        a,
-        &format!(
-            "connection relay\naddress 127.0.0.1:{b}\ntopic bench/# out {qos}\n\
-             cleansession true\nmax_queued_messages 1000000\n"
-        ),
-    );
-    measure(a, b, qos, n, rate)
+            );
+            switchboard_run(&cfg, a, b, qos, n, rate)
+        }
+        Setup::SwitchboardEmbedded => {
+            let m = free_port();
+            let cfg = format!(
+                r#"
+[adapter.m]
+kind = "mqtt"
+listen = "127.0.0.1:{m}"
+[adapter.b]
+kind = "mqtt"
+url = "mqtt://127.0.0.1:{b}"
+max_buffered = 1000000
+[[route]]
+from = "m:bench/#"
+to = ["b:{{0}}"]
+qos = {qos}
+"#
+            );
+            switchboard_run(&cfg, m, b, qos, n, rate)
+        }
+        Setup::MosquittoRelay => {
+            let m = free_port();
+            let _relay = mosquitto(
+                dir,
+                &format!("relay-q{qos}"),
+                m,
+                &format!(
+                    "connection from_a\naddress 127.0.0.1:{a}\ntopic bench/# in {qos}\n\
+                     cleansession true\n\
+                     connection to_b\naddress 127.0.0.1:{b}\ntopic bench/# out {qos}\n\
+                     cleansession true\n"
+                ),
+            );
+            measure(a, b, qos, n, rate)
+        }
+        Setup::MosquittoBridge => {
+            let m = free_port();
+            let _bridged = mosquitto(
+                dir,
+                &format!("bridge-q{qos}"),
+                m,
+                &format!(
+                    "connection to_b\naddress 127.0.0.1:{b}\ntopic bench/# out {qos}\n\
+                     cleansession true\n"
+                ),
+            );
+            measure(m, b, qos, n, rate)
+        }
+    }
 }
 
 fn main() {
@@ -309,54 +422,71 @@ fn main() {
     let rounds: usize = std::env::var("MQTT_RELAY_ROUNDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(3);
+        .unwrap_or(5);
     let median = |v: &mut Vec<f64>| {
         v.sort_by(|a, b| a.total_cmp(b));
         v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
     };
+    // MQTT_RELAY_PAIRS: "clients" (switchboard's two client adapters vs a
+    // mosquitto relaying A -> B), "embedded" (switchboard's embedded broker
+    // bridged to B vs a mosquitto bridged to B), or both (default).
+    let pairs = std::env::var("MQTT_RELAY_PAIRS").unwrap_or_else(|_| "clients,embedded".into());
+    let relays: Vec<Setup> = Setup::ALL
+        .into_iter()
+        .filter(|r| match r {
+            Setup::SwitchboardClients | Setup::MosquittoRelay => pairs.contains("clients"),
+            _ => pairs.contains("embedded"),
+        })
+        .collect();
     for qos in [0u8, 1] {
         let (pa, pb) = (free_port(), free_port());
         let _a = mosquitto(&dir, &format!("a-q{qos}"), pa, "");
         let _b = mosquitto(&dir, &format!("b-q{qos}"), pb, "");
-        let mut runs: [Vec<Figures>; 2] = [Vec::new(), Vec::new()];
-        // Alternate the two relays so that load changes hit both alike.
-        for _ in 0..rounds {
-            runs[0].push(switchboard_relay(pa, pb, qos, n, rate));
-            runs[1].push(mosquitto_bridge(&dir, pb, qos, n, rate));
+        let mut runs: Vec<Vec<Figures>> = relays.iter().map(|_| Vec::new()).collect();
+        // Alternate the relays (in reverse order every other round) so that
+        // load changes on the shared machine hit all of them alike.
+        for round in 0..rounds {
+            let mut order: Vec<usize> = (0..relays.len()).collect();
+            if round % 2 == 1 {
+                order.reverse();
+            }
+            for i in order {
+                runs[i].push(relay(&dir, relays[i], pa, pb, qos, n, rate));
+            }
         }
         let mut med = Vec::new();
-        for (i, name) in [
-            format!("switchboard QoS {qos}"),
-            format!("mosquitto bridge QoS {qos}"),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            let r = &runs[i];
+        for (i, r) in runs.iter().enumerate() {
             let (mut rate_v, mut p50, mut p99): (Vec<f64>, Vec<f64>, Vec<f64>) = (
                 r.iter().map(|f| f.rate).collect(),
                 r.iter().map(|f| f.p50_us).collect(),
                 r.iter().map(|f| f.p99_us).collect(),
             );
             let lost = r.iter().map(|f| n - f.received.min(n)).sum::<usize>();
+            let runs_rate: Vec<f64> = rate_v.iter().map(|x| x.round()).collect();
+            let runs_p50: Vec<f64> = p50.iter().map(|x| x.round()).collect();
+            let runs_p99: Vec<f64> = p99.iter().map(|x| x.round()).collect();
             let m = (median(&mut rate_v), median(&mut p50), median(&mut p99));
             println!(
-                "{:<28} {:>12.0} {:>9} {:>10.0} {:>10.0}   (median of {rounds}; runs msg/s {:?})",
-                name,
+                "{:<28} {:>12.0} {:>9} {:>10.0} {:>10.0}",
+                format!("{} QoS {qos}", relays[i].name()),
                 m.0,
                 n * rounds - lost,
                 m.1,
                 m.2,
-                r.iter().map(|f| f.rate.round()).collect::<Vec<_>>()
             );
+            println!("    runs: msg/s {runs_rate:?} p50 {runs_p50:?} p99 {runs_p99:?}");
             med.push(m);
         }
-        println!(
-            "ratio QoS {qos} (switchboard / mosquitto): throughput {:.2}, p50 {:.2}, p99 {:.2}",
-            med[0].0 / med[1].0,
-            med[0].1 / med[1].1,
-            med[0].2 / med[1].2
-        );
+        for pair in med.chunks(2) {
+            if let [s, m] = pair {
+                println!(
+                    "ratio QoS {qos} (switchboard / mosquitto, same hops): throughput {:.2}, p50 {:.2}, p99 {:.2}",
+                    s.0 / m.0,
+                    s.1 / m.1,
+                    s.2 / m.2
+                );
+            }
+        }
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

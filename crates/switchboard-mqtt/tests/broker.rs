@@ -598,3 +598,172 @@ async fn v5_subscription_identifiers() {
     within("PUBLISH", c.read_exact(&mut p)).await.unwrap();
     assert_eq!(p, [0x30, 10, 0, 4, b's', b'i', b'/', b'a', 2, 0x0b, 42]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v5_unsupported_authentication_method_refused_with_0x8c() {
+    let s = start("mqtt", BROKER).await;
+    let port = s.addr.port();
+    // CONNECT 5 with property Authentication Method (0x15) "x".
+    let connect = [
+        0x10, 17, 0, 4, b'M', b'Q', b'T', b'T', 5, 2, 0, 60, 4, 0x15, 0, 1, b'x', 0, 0,
+    ];
+    let got = raw_session(port, &connect, &[], false).await;
+    assert_eq!(got[0], 0x20, "a CONNACK: {got:?}");
+    assert_eq!(got[3], 0x8C, "Bad authentication method: {got:?}");
+    // The same through a real client: it is refused.
+    assert!(
+        !publish(
+            port,
+            &[
+                "-V",
+                "mqttv5",
+                "-D",
+                "connect",
+                "authentication-method",
+                "x"
+            ]
+            .iter()
+            .chain(&["-t", "a/x", "-m", "1"])
+            .copied()
+            .collect::<Vec<_>>()
+        )
+        .await
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v5_client_maximum_packet_size_is_respected() {
+    let s = start("mqtt", BROKER).await;
+    let port = s.addr.port();
+    // The subscriber accepts packets of at most 64 bytes: a 100-byte message
+    // is not sent to it (dropped, [MQTT-3.1.2-25]); a small one is.
+    let small = sub(
+        port,
+        &[
+            "-V",
+            "mqttv5",
+            "-D",
+            "connect",
+            "maximum-packet-size",
+            "64",
+            "-C",
+            "1",
+            "-t",
+            "mp/#",
+        ],
+    );
+    wait_subs(&s, 1).await;
+    let big = "b".repeat(100);
+    assert!(publish(port, &["-V", "mqttv5", "-t", "mp/big", "-m", &big]).await);
+    assert!(publish(port, &["-V", "mqttv5", "-t", "mp/small", "-m", "s"]).await);
+    assert_eq!(small.lines().await, ["mp/small s"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v5_retain_as_published() {
+    let s = start("mqtt", BROKER).await;
+    let port = s.addr.port();
+    let fmt = ["-F", "%r %t %p"];
+    let rap = sub(
+        port,
+        &[
+            &[
+                "-V",
+                "mqttv5",
+                "--retain-as-published",
+                "-C",
+                "1",
+                "-t",
+                "rp/#",
+            ][..],
+            &fmt[..],
+        ]
+        .concat(),
+    );
+    let plain = sub(
+        port,
+        &[&["-V", "mqttv5", "-C", "1", "-t", "rp/#"][..], &fmt[..]].concat(),
+    );
+    wait_subs(&s, 2).await;
+    assert!(publish(port, &["-V", "mqttv5", "-r", "-t", "rp/a", "-m", "v"]).await);
+    // Live delivery: the retain flag as published only with the option
+    // [MQTT-3.3.1-12, 3.3.1-13].
+    assert_eq!(rap.lines().await, ["1 rp/a v"]);
+    assert_eq!(plain.lines().await, ["0 rp/a v"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v5_session_expiry_interval() {
+    let s = start("mqtt", BROKER).await;
+    let port = s.addr.port();
+    let h = s.handle.clone();
+    // Clean Start 0 with Session Expiry Interval 0: the session ends with
+    // the connection [MQTT-3.1.2-23].
+    let gone = sub(
+        port,
+        &[
+            "-V", "mqttv5", "-c", "-x", "0", "-i", "e0", "-q", "1", "-t", "se/#", "-C", "1",
+        ],
+    );
+    wait_subs(&s, 1).await;
+    assert!(publish(port, &["-q", "1", "-t", "se/a", "-m", "1"]).await);
+    assert_eq!(gone.lines().await, ["se/a 1"]);
+    let h2 = h.clone();
+    wait_for("offline", move || h2.clients() == 0).await;
+    assert_eq!(h.sessions(), 0);
+    assert_eq!(h.subscriptions(), 0);
+    // Session Expiry Interval 3: kept while offline (a QoS 1 message queued
+    // for it is delivered on return), then dropped once it expired.
+    let keep = sub(
+        port,
+        &[
+            "-V", "mqttv5", "-c", "-x", "3", "-i", "e3", "-q", "1", "-t", "se/#", "-C", "1",
+        ],
+    );
+    wait_subs(&s, 1).await;
+    assert!(publish(port, &["-q", "1", "-t", "se/b", "-m", "2"]).await);
+    assert_eq!(keep.lines().await, ["se/b 2"]);
+    let h2 = h.clone();
+    wait_for("offline", move || h2.clients() == 0).await;
+    assert_eq!(h.sessions(), 1);
+    assert!(publish(port, &["-q", "1", "-t", "se/c", "-m", "3"]).await);
+    let back = sub(
+        port,
+        &[
+            "-V", "mqttv5", "-c", "-x", "3", "-i", "e3", "-q", "1", "-t", "se/#", "-C", "1",
+        ],
+    );
+    assert_eq!(back.lines().await, ["se/c 3"]);
+    let h2 = h.clone();
+    wait_for("offline", move || h2.clients() == 0).await;
+    let h2 = h.clone();
+    wait_for("the session to expire", move || h2.sessions() == 0).await;
+    assert_eq!(h.subscriptions(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v5_receive_maximum_enforced_with_0x93() {
+    let s = start(
+        "mqtt",
+        r#"listen = "127.0.0.1:0"
+        max_inflight = 2"#,
+    )
+    .await;
+    let port = s.addr.port();
+    // Three QoS 2 PUBLISH (ids 1, 2, 3) with no PUBREL: one more than the
+    // Receive Maximum of 2 the CONNACK announced.
+    let mut bad = Vec::new();
+    for id in 1..=3u8 {
+        bad.extend([0x34, 7, 0, 1, b'q', 0, id, 0, b'x']);
+    }
+    let got = raw_session(port, CONNECT5, &bad, false).await;
+    // CONNACK properties carry Receive Maximum (0x21) = 2.
+    let connack = &got[..2 + got[1] as usize];
+    assert!(
+        connack.windows(3).any(|w| w == [0x21, 0, 2]),
+        "Receive Maximum 2 announced: {connack:?}"
+    );
+    // Then DISCONNECT 0x93, well-formed (Remaining Length 1, nothing after).
+    assert_eq!(disconnect_reason(&got), 0x93);
+    assert_eq!(&got[connack.len()..], [0xE0, 1, 0x93], "{got:?}");
+}

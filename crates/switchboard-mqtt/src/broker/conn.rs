@@ -268,10 +268,12 @@ impl<W: AsyncWrite + Unpin + Send> Conn<W> {
         let mut ka_deadline = ka.map_or(far, |d| TokioInstant::now() + d);
         let mut got_bytes = true;
         loop {
+            let mut routed = false;
             if got_bytes {
                 loop {
                     match codec::decode(&mut rbuf, self.version, self.shared.max_packet) {
                         Ok(Some(p)) => {
+                            routed |= matches!(p, Inbound::Publish(_));
                             if let Err(end) = self.handle(p).await {
                                 return end;
                             }
@@ -284,6 +286,12 @@ impl<W: AsyncWrite + Unpin + Send> Conn<W> {
                         }
                     }
                 }
+            }
+            if routed {
+                // Let the router and the adapters it woke (on this worker)
+                // forward what this read brought before the acknowledgements
+                // are written: the ack write is then off the forwarding path.
+                tokio::task::yield_now().await;
             }
             if self.flush().await.is_err() {
                 return End::Abnormal(None);

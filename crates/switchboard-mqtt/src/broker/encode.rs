@@ -210,6 +210,20 @@ fn publish5(pb: &Publish) -> v5::Publish {
 }
 
 fn encode5(p: &Outbound, out: &mut BytesMut) -> Result<bool, rumqttc::v5::mqttbytes::Error> {
+    if let Outbound::Disconnect(code) = p {
+        // Written here: rumqttc 0.25's writer declares a Remaining Length of
+        // 1 but appends a property length after the reason code (a stray
+        // byte on the wire). Reason code and property length may both be
+        // left out for 0x00, and the property length for any reason
+        // [MQTT-3.14.2.1, 3.14.2.2.1].
+        let code = disconnect5(*code) as u8;
+        if code == 0 {
+            out.extend_from_slice(&[0xE0, 0]);
+        } else {
+            out.extend_from_slice(&[0xE0, 1, code]);
+        }
+        return Ok(true);
+    }
     let pkt = match p {
         Outbound::ConnAck {
             code,
@@ -274,11 +288,28 @@ fn encode5(p: &Outbound, out: &mut BytesMut) -> Result<bool, rumqttc::v5::mqttby
             properties: None,
         }),
         Outbound::PingResp => v5::Packet::PingResp(v5::PingResp),
-        Outbound::Disconnect(code) => v5::Packet::Disconnect(v5::Disconnect {
-            reason_code: disconnect5(*code),
-            properties: None,
-        }),
+        // Written above.
+        Outbound::Disconnect(_) => return Ok(true),
     };
     pkt.write(out, None)?;
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn v5_disconnect_is_well_formed() {
+        let mut b = BytesMut::new();
+        assert!(encode(&Outbound::Disconnect(0x93), Version::V5, &mut b));
+        assert_eq!(&b[..], [0xE0, 1, 0x93]);
+        b.clear();
+        assert!(encode(&Outbound::Disconnect(0), Version::V5, &mut b));
+        assert_eq!(&b[..], [0xE0, 0]);
+        // 3.1.1 has no server DISCONNECT.
+        b.clear();
+        assert!(!encode(&Outbound::Disconnect(0x93), Version::V4, &mut b));
+        assert!(b.is_empty());
+    }
 }

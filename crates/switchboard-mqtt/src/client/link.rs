@@ -99,6 +99,11 @@ pub(crate) fn build(
         o.set_outgoing_inflight_upper_limit(INFLIGHT);
         o.set_max_packet_size(u32::try_from(max_packet).ok());
         o.set_connection_timeout(5);
+        // Each publication is one small write: no Nagle delay behind an
+        // unacknowledged segment (the broker may delay its TCP ACKs).
+        let mut net = o.network_options();
+        net.set_tcp_nodelay(true);
+        o.set_network_options(net);
         if let Some(u) = &url.username {
             let p = url.password.as_ref().map_or("", |p| p.expose());
             o.set_credentials(u.clone(), p.to_owned());
@@ -124,6 +129,7 @@ pub(crate) fn build(
         }
         let mut net = rumqttc::NetworkOptions::new();
         net.set_connection_timeout(5);
+        net.set_tcp_nodelay(true);
         let (c, mut l) = rumqttc::AsyncClient::new(o, REQUEST_CAP);
         l.set_network_options(net);
         (Link::V4(c), Loop::V4(Box::new(l)))
@@ -139,6 +145,14 @@ fn meta5(p: &Option<p5::PublishProperties>) -> Option<MqttMeta> {
 }
 
 impl Loop {
+    /// Events the client already read and has not handed out yet.
+    pub(crate) fn buffered(&self) -> usize {
+        match self {
+            Loop::V4(l) => l.state.events.len(),
+            Loop::V5(l) => l.state.events.len(),
+        }
+    }
+
     /// The next event; `Err` when the connection failed or dropped (poll
     /// again, after a backoff, to reconnect).
     pub(crate) async fn poll(&mut self) -> Result<Ev, String> {
@@ -148,9 +162,10 @@ impl Loop {
                 let ev = l.poll().await.map_err(|e| e.to_string())?;
                 Ok(match ev {
                     Event::Incoming(Packet::ConnAck(a)) => Ev::ConnAck(a.session_present),
-                    Event::Incoming(Packet::Publish(p)) => Ev::Publish(Box::new(InPub {
-                        topic: p.topic.clone(),
-                        payload: p.payload.clone(),
+                    Event::Incoming(Packet::Publish(mut p)) => Ev::Publish(Box::new(InPub {
+                        // The acknowledgement needs only QoS and packet id.
+                        topic: std::mem::take(&mut p.topic),
+                        payload: std::mem::take(&mut p.payload),
                         qos: p.qos as u8,
                         retain: p.retain,
                         meta: None,
@@ -191,6 +206,11 @@ impl Loop {
 }
 
 impl Link {
+    /// Whether this is an MQTT 5 client (publications carry properties).
+    pub(crate) fn is_v5(&self) -> bool {
+        matches!(self, Link::V5(_))
+    }
+
     /// Hands a publication to the client; `false` when its channel is full.
     pub(crate) fn try_publish(&self, m: &OutMsg) -> bool {
         match self {

@@ -30,7 +30,7 @@ use switchboard_model::{AdapterContext, AdapterError, Counter, Interest, Running
 use self::link::{Ev, InPub, Link, Loop, RawPub};
 use self::outbox::{Backoff, EchoWindow, OutMsg, Outbox};
 use crate::config::{BrokerUrl, Config};
-use crate::mapping::{meta_of, to_message};
+use crate::mapping::{MqttMeta, meta_of, to_message};
 
 /// How long an echo of our own publication is recognised (3.1.1).
 const ECHO_WINDOW: Duration = Duration::from_secs(10);
@@ -99,8 +99,12 @@ struct Client {
     outbox: Outbox,
     echo: Option<EchoWindow>,
     pending_acks: VecDeque<RawPub>,
+    /// Publications went to the router since this task last stepped aside.
+    routed: bool,
     /// Filters we want, at their QoS.
     wanted: HashMap<String, u8>,
+    /// Whether `subscribed` may differ from `wanted`.
+    subs_dirty: bool,
     /// Filters subscribed in the current session.
     subscribed: HashMap<String, u8>,
     no_local: bool,
@@ -114,9 +118,10 @@ impl Client {
     /// Brings subscriptions in line with `wanted` (requests that do not fit
     /// in the channel are retried on the next turn).
     fn sync_subscriptions(&mut self) {
-        if !self.connected {
+        if !self.connected || !self.subs_dirty {
             return;
         }
+        self.subs_dirty = false;
         let stale: Vec<String> = self
             .subscribed
             .keys()
@@ -126,12 +131,19 @@ impl Client {
         for f in stale {
             if self.link.try_unsubscribe(&f) {
                 self.subscribed.remove(&f);
+            } else {
+                self.subs_dirty = true;
             }
         }
         for (f, q) in &self.wanted {
-            if self.subscribed.get(f) != Some(q) && self.link.try_subscribe(f, *q, self.no_local) {
+            if self.subscribed.get(f) == Some(q) {
+                continue;
+            }
+            if self.link.try_subscribe(f, *q, self.no_local) {
                 tracing::debug!(adapter = %self.ctx.name, filter = %f, qos = q, "MQTT subscribe.");
                 self.subscribed.insert(f.clone(), *q);
+            } else {
+                self.subs_dirty = true;
             }
         }
     }
@@ -149,13 +161,18 @@ impl Client {
         }
         self.sync_subscriptions();
         let link = &self.link;
-        let echo = &mut self.echo;
+        // Echoes come back only for filters we subscribe to.
+        let mut echo = if self.wanted.is_empty() {
+            None
+        } else {
+            self.echo.as_mut()
+        };
         let metrics = &self.ctx.metrics;
         self.outbox.flush(|m| {
             if !link.try_publish(m) {
                 return false;
             }
-            if let Some(w) = echo.as_mut() {
+            if let Some(w) = echo.as_deref_mut() {
                 w.note(&m.topic, &m.payload, Instant::now());
             }
             metrics.inc_sent();
@@ -178,7 +195,12 @@ impl Client {
             payload: m.payload.clone(),
             qos: m.qos.as_u8(),
             retain: m.retain,
-            meta: meta_of(m),
+            // MQTT 3.1.1 has no properties: nothing to carry.
+            meta: if self.link.is_v5() {
+                meta_of(m)
+            } else {
+                MqttMeta::default()
+            },
         };
         self.outbox.push(out, d.ack, self.connected);
     }
@@ -187,7 +209,7 @@ impl Client {
         let echoed = self
             .echo
             .as_mut()
-            .is_some_and(|w| w.is_echo(&p.topic, &p.payload, Instant::now()));
+            .is_some_and(|w| !w.is_empty() && w.is_echo(&p.topic, &p.payload, Instant::now()));
         if echoed {
             self.counters.echoes.inc();
             self.ctx.metrics.inc_dropped();
@@ -217,17 +239,44 @@ impl Client {
                 }
             }
         }
-        if !self.link.try_ack(&p.raw) {
+        // Sent by `pump` once the router and the destination adapters had
+        // their turn (see `run`): forwarding comes before acknowledging.
+        self.routed = true;
+        if p.qos > 0 {
             self.pending_acks.push_back(p.raw);
         }
     }
+
+    /// Takes the deliveries that are ready, as long as the outbox has room.
+    fn take_ready(&mut self, budget: usize) {
+        for _ in 0..budget {
+            if !self.outbox.has_room() {
+                break;
+            }
+            match self.ctx.deliveries.try_recv() {
+                Some(d) => self.take(d),
+                None => break,
+            }
+        }
+    }
+}
+
+/// One poll of the event loop, owning it; hands it back with the event and
+/// how many events it had already read beyond this one.
+async fn step(l: Option<Loop>) -> (Option<Loop>, Result<Ev, String>, usize) {
+    let Some(mut l) = l else {
+        return (None, Err("no event loop".into()), 0);
+    };
+    let ev = l.poll().await;
+    let n = l.buffered();
+    (Some(l), ev, n)
 }
 
 async fn run(
     cfg: Config,
     ctx: AdapterContext,
     link: Link,
-    mut evloop: Loop,
+    evloop: Loop,
     peer: Arc<str>,
 ) -> Result<(), AdapterError> {
     let m = &ctx.metrics;
@@ -268,8 +317,10 @@ async fn run(
         outbox: Outbox::new(cfg.max_buffered, cfg.max_buffered_bytes.as_usize()),
         echo: use_echo.then(|| EchoWindow::new(ECHO_WINDOW, 100_000)),
         pending_acks: VecDeque::new(),
+        routed: false,
         wanted,
         subscribed: HashMap::new(),
+        subs_dirty: true,
         no_local: cfg.version == 5 && share.is_none(),
         connected: false,
         max_payload: cfg.max_payload.as_usize(),
@@ -279,7 +330,33 @@ async fn run(
     let mut retry_at: Option<tokio::time::Instant> = None;
     let mut interest_open = true;
     let mut last_err = String::new();
+    // rumqttc's poll is not cancel-safe (a request taken from its channel is
+    // lost if the poll is dropped while writing it), so one poll at a time
+    // owns the event loop and lives across turns of the select until it
+    // yields an event; `idle` holds the loop between polls.
+    let polling = step(None);
+    tokio::pin!(polling);
+    let mut armed = false;
+    let mut idle = Some(evloop);
+    // Events rumqttc had already read when it handed out the last one.
+    let mut buffered = 0;
     loop {
+        if !armed
+            && retry_at.is_none()
+            && let Some(l) = idle.take()
+        {
+            polling.set(step(Some(l)));
+            armed = true;
+        }
+        if c.routed && buffered == 0 {
+            // Every publication of the last read went to the router: step
+            // aside so that the router and the adapters it woke (on this
+            // worker) forward them before this task polls its connection
+            // again and writes the acknowledgements; neither is on the
+            // forwarding path then.
+            c.routed = false;
+            tokio::task::yield_now().await;
+        }
         c.pump();
         let dropped_before = c.outbox.stats.dropped_qos0;
         tokio::select! {
@@ -291,7 +368,11 @@ async fn run(
                     None => std::future::pending().await,
                 }
             } => retry_at = None,
-            ev = evloop.poll(), if retry_at.is_none() => match ev {
+            (l, ev, n) = &mut polling, if armed => {
+                armed = false;
+                idle = l;
+                buffered = n;
+                match ev {
                 Ok(Ev::ConnAck(session_present)) => {
                     c.connected = true;
                     backoff.reset();
@@ -300,6 +381,7 @@ async fn run(
                     tracing::info!(adapter = %ctx.name, session_present, "MQTT client connected.");
                     if !session_present {
                         c.subscribed.clear();
+                        c.subs_dirty = true;
                         let before = c.outbox.stats.republished;
                         c.outbox.on_session_lost();
                         c.counters.republished.add(c.outbox.stats.republished - before);
@@ -316,26 +398,18 @@ async fn run(
                     if c.connected {
                         c.outbox.on_disconnect();
                     }
+                    // Like rumqttc's own queue: acknowledgements are not
+                    // carried over to the next connection (the broker sends
+                    // the publication again).
+                    c.pending_acks.clear();
                     c.connected = false;
                     ctx.health.down(format!("broker unreachable: {e}"));
                     last_err = e;
                     retry_at = Some(tokio::time::Instant::now() + backoff.next_delay());
                 }
-            },
+            }},
             d = ctx.deliveries.recv(), if c.outbox.has_room() => match d {
-                Some(d) => {
-                    c.take(d);
-                    // Take what else is ready in one go (fewer turns of the loop).
-                    for _ in 0..256 {
-                        if !c.outbox.has_room() {
-                            break;
-                        }
-                        match ctx.deliveries.try_recv() {
-                            Some(d) => c.take(d),
-                            None => break,
-                        }
-                    }
-                }
+                Some(d) => c.take(d),
                 None => break,
             },
             r = interest.changed(), if interest_open => {
@@ -344,9 +418,15 @@ async fn run(
                     interest_open = false;
                 } else {
                     c.wanted = filters_of(&interest.borrow_and_update(), share.as_deref());
+                    c.subs_dirty = true;
                 }
             }
         }
+        // Take what else is ready in one go (fewer turns of the loop), also
+        // while the event loop keeps the select busy: the router's queue for
+        // this adapter must not fill up (and drop QoS 0) while the outbox
+        // has room.
+        c.take_ready(256);
         let dropped = c.outbox.stats.dropped_qos0 - dropped_before;
         if dropped > 0 {
             c.counters.qos0_dropped.add(dropped);
@@ -360,8 +440,16 @@ async fn run(
         c.pump();
         c.link.try_disconnect();
         let _ = tokio::time::timeout(Duration::from_secs(1), async {
-            while let Ok(ev) = evloop.poll().await {
-                if matches!(ev, Ev::Disconnected) {
+            loop {
+                if !armed {
+                    let Some(l) = idle.take() else { break };
+                    polling.set(step(Some(l)));
+                    armed = true;
+                }
+                let (l, ev, _) = (&mut polling).await;
+                armed = false;
+                idle = l;
+                if matches!(ev, Ok(Ev::Disconnected) | Err(_)) {
                     break;
                 }
             }

@@ -229,6 +229,11 @@ impl EchoWindow {
         }
     }
 
+    /// Whether no publication of ours is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
     /// Notes a publication of ours.
     pub fn note(&mut self, topic: &str, payload: &[u8], now: Instant) {
         self.expire(now);
