@@ -36,7 +36,7 @@ mod table;
 mod template;
 
 pub use index::PatternIndex;
-pub use router::{DEFAULT_MAX_HOPS, Planned, Router, Slot, SlotSpec};
+pub use router::{DEFAULT_MAX_HOPS, Planned, Router, Slot, SlotSpec, Tables};
 pub use run::run;
 pub use table::{Route, RouteError, RouteSpec, RouteTable};
 pub use template::{Captures, DestAdapter, Expansion, Template, TemplateError, TopicBuf};

@@ -65,6 +65,23 @@ pub struct Router {
     max_hops: u8,
 }
 
+/// The route table as one routing loop sees it, refreshed when swapped.
+pub struct Tables<'r>(arc_swap::Cache<&'r ArcSwap<RouteTable>, Arc<RouteTable>>);
+
+impl std::fmt::Debug for Tables<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Tables")
+    }
+}
+
+impl Tables<'_> {
+    /// The current table (the newest one stored by
+    /// [`Router::swap_routes`]).
+    pub fn current(&mut self) -> &RouteTable {
+        self.0.load()
+    }
+}
+
 /// A delivery for the adapter in slot `.0`.
 pub type Planned = (usize, Delivery);
 
@@ -161,7 +178,18 @@ impl Router {
     /// at all once its hop count reached the limit. Each destination's last
     /// value is recorded before the delivery is queued.
     pub fn route(&self, msg: &Message, out: &mut Vec<Planned>) {
-        let table = self.table.load();
+        self.route_in(&self.table.load(), msg, out);
+    }
+
+    /// A handle on the current route table for one routing loop: checking
+    /// it for a swap costs one atomic load, where [`route`](Self::route)
+    /// takes a guard per message. Use with [`route_in`](Self::route_in).
+    pub fn tables(&self) -> Tables<'_> {
+        Tables(arc_swap::Cache::new(&self.table))
+    }
+
+    /// [`route`](Self::route) with the table given (from [`Tables::current`]).
+    pub fn route_in(&self, table: &RouteTable, msg: &Message, out: &mut Vec<Planned>) {
         let origin_slot = self.slot_of_origin(&msg.origin.adapter);
         let mut matched: smallvec_lite::Small = smallvec_lite::Small::new();
         if let Some(s) = origin_slot {
@@ -547,6 +575,23 @@ mod tests {
                 .dropped(DropReason::Transcode),
             1
         );
+    }
+
+    #[test]
+    fn a_routing_loop_sees_a_swap_at_its_next_message() {
+        let r = router(&[RouteSpec::new("mqtt:a", ["http:{0}"])]);
+        let mut tables = r.tables();
+        let mut out = Vec::new();
+        let m = Message::json("mqtt:a", "1").unwrap();
+        r.route_in(tables.current(), &m, &mut out);
+        assert_eq!(out.len(), 1);
+        r.swap_routes(&[RouteSpec::new("mqtt:b", ["http:{0}"])])
+            .unwrap();
+        r.route_in(tables.current(), &m, &mut out);
+        assert_eq!(out.len(), 1, "the old route is gone");
+        for (_, d) in out {
+            d.ack.done();
+        }
     }
 
     #[test]

@@ -52,8 +52,10 @@ pub async fn run(
 }
 
 async fn dispatch(router: &Router, batch: &mut Vec<Message>, out: &mut Vec<Planned>) {
+    // Checked for a swap per message, for one atomic load.
+    let mut tables = router.tables();
     for msg in batch.drain(..) {
-        router.route(&msg, out);
+        router.route_in(tables.current(), &msg, out);
         for (slot, d) in out.drain(..) {
             let Some(q) = router.queue(slot) else {
                 d.ack.dropped(DropReason::NoAdapter);
