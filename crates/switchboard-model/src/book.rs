@@ -157,6 +157,7 @@ impl Held {
 
     /// Records one more message; `room`: whether the book has room for a new
     /// instance.
+    #[inline]
     fn update(&mut self, msg: &Arc<Message>, room: bool) -> Change {
         self.count += 1;
         self.updated = msg.timestamp;
@@ -264,6 +265,7 @@ type PerAdapter = HashMap<Topic, Held>;
 struct Adapters(Vec<(Arc<str>, PerAdapter)>);
 
 impl Adapters {
+    #[inline]
     fn position(&self, name: &str) -> Option<usize> {
         let p = name.as_ptr();
         self.0
@@ -435,10 +437,12 @@ impl AddressBook {
         Some(msg)
     }
 
+    #[inline]
     fn instance_room(&self) -> bool {
         (self.instances.load(Ordering::Relaxed) as usize) < self.max_entries
     }
 
+    #[inline]
     fn count_instances(&self, c: Change) {
         if c.added > 0 {
             self.instances.fetch_add(c.added as u64, Ordering::Relaxed);
@@ -451,6 +455,7 @@ impl AddressBook {
         }
     }
 
+    #[inline]
     fn feed_taps(&self, adapter: &Arc<str>, msg: &Message) {
         if !self.tapped.load(Ordering::Acquire) {
             return;

@@ -110,12 +110,14 @@ impl Trace {
     }
 
     /// Whether `adapter:topic` is already on the trace.
+    #[inline]
     pub fn passed_at(&self, adapter: &str, topic: &str) -> bool {
         self.addresses()
             .any(|a| *a.adapter == *adapter && a.topic.as_str() == topic)
     }
 
     /// The addresses passed, oldest first.
+    #[inline]
     pub fn addresses(&self) -> impl Iterator<Item = &Address> {
         self.path
             .as_deref()
@@ -135,6 +137,7 @@ impl Trace {
     }
 
     /// A trace one hop further that also passed `adapter:topic`.
+    #[inline]
     pub fn extended_at(&self, adapter: &Arc<str>, topic: &Topic) -> Trace {
         let path = match &self.last {
             None => self.path.clone(),

@@ -28,6 +28,7 @@ pub struct Ack {
 
 impl Ack {
     /// An acknowledgement that counts on `counters`.
+    #[inline]
     pub fn new(counters: Arc<RouteCounters>) -> Self {
         Ack {
             counters: Some(counters),
@@ -40,6 +41,7 @@ impl Ack {
     }
 
     /// The sink accepted the message.
+    #[inline]
     pub fn done(self) {
         if let Some(c) = &self.counters {
             c.delivered.fetch_add(1, Ordering::Relaxed);
@@ -158,6 +160,7 @@ impl DeliveryQueue {
 
     /// Pushes without waiting. A QoS >= 1 delivery that finds the queue full
     /// with nothing to evict is handed back as `Err`.
+    #[inline]
     pub fn try_push(&self, d: Delivery) -> Result<Pushed, Box<Delivery>> {
         let mut st = self.lock();
         if st.closed {
@@ -231,6 +234,7 @@ impl DeliveryQueue {
     }
 
     /// Takes the oldest delivery without waiting.
+    #[inline]
     pub fn try_recv(&self) -> Option<Delivery> {
         let mut st = self.lock();
         let d = st.items.pop_front();
