@@ -282,6 +282,15 @@ impl Adapters {
         self.position(name).map(|i| &mut self.0[i].1)
     }
 
+    /// The addresses of `name`, made when missing unless the book is `full`.
+    fn per_mut(&mut self, name: &Arc<str>, full: bool) -> Option<&mut PerAdapter> {
+        match self.position(name) {
+            Some(i) => Some(&mut self.0[i].1),
+            None if full => None,
+            None => Some(self.insert(name)),
+        }
+    }
+
     fn insert(&mut self, name: &Arc<str>) -> &mut PerAdapter {
         self.0.push((name.clone(), PerAdapter::default()));
         let last = self.0.len() - 1;
@@ -356,11 +365,7 @@ impl AddressBook {
         {
             let mut all = self.entries.write().unwrap_or_else(|e| e.into_inner());
             let full = self.len.load(Ordering::Relaxed) as usize >= self.max_entries;
-            let per = match all.position(adapter) {
-                Some(i) => Some(&mut all.0[i].1),
-                None if full => None,
-                None => Some(all.insert(adapter)),
-            };
+            let per = all.per_mut(adapter, full);
             match per {
                 Some(per) => match per.get_mut(&msg.topic) {
                     Some(e) => {
@@ -370,12 +375,7 @@ impl AddressBook {
                     None if full => {
                         self.refused.fetch_add(1, Ordering::Relaxed);
                     }
-                    None => {
-                        let (e, c) = Held::new(msg, self.instance_room());
-                        per.insert(msg.topic.clone(), e);
-                        self.len.fetch_add(1, Ordering::Relaxed);
-                        self.count_instances(c);
-                    }
+                    None => self.insert_new(per, msg),
                 },
                 None => {
                     self.refused.fetch_add(1, Ordering::Relaxed);
@@ -400,11 +400,7 @@ impl AddressBook {
         let msg = {
             let mut all = self.entries.write().unwrap_or_else(|e| e.into_inner());
             let full = self.len.load(Ordering::Relaxed) as usize >= self.max_entries;
-            let per = match all.position(adapter) {
-                Some(i) => Some(&mut all.0[i].1),
-                None if full => None,
-                None => Some(all.insert(adapter)),
-            };
+            let per = all.per_mut(adapter, full);
             match per {
                 Some(per) => match per.get_mut(topic) {
                     Some(e) => {
@@ -418,10 +414,7 @@ impl AddressBook {
                         if full {
                             self.refused.fetch_add(1, Ordering::Relaxed);
                         } else {
-                            let (e, c) = Held::new(&m, self.instance_room());
-                            per.insert(m.topic.clone(), e);
-                            self.len.fetch_add(1, Ordering::Relaxed);
-                            self.count_instances(c);
+                            self.insert_new(per, &m);
                         }
                         m
                     }
@@ -435,6 +428,14 @@ impl AddressBook {
         };
         self.feed_taps(adapter, &msg);
         Some(msg)
+    }
+
+    /// A new address, with room checked by the caller.
+    fn insert_new(&self, per: &mut PerAdapter, msg: &Arc<Message>) {
+        let (e, c) = Held::new(msg, self.instance_room());
+        per.insert(msg.topic.clone(), e);
+        self.len.fetch_add(1, Ordering::Relaxed);
+        self.count_instances(c);
     }
 
     #[inline]
