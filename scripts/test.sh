@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one test command: installs every tool the tests need (Debian packages,
-# Python packages in a venv), then runs the format check, clippy, docs, and
-# every test (inside a loopback-only network namespace, because DDS tests open
+# Python packages in a venv), then runs the format check, clippy, docs, the
+# doc examples, and every test (inside a loopback-only network namespace, because DDS tests open
 # participants) including the fuzz corpus replays. Works on a fresh Debian
 # machine as root.
 #
@@ -35,6 +35,9 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 step "building tests and examples"
 cargo build --workspace --examples --quiet
 cargo nextest run --workspace --no-run --cargo-quiet
+
+step "doc examples (nextest does not run doctests)"
+cargo test --workspace --doc --quiet
 
 step "fuzz targets compile"
 cargo check --manifest-path fuzz/Cargo.toml --bins --quiet
