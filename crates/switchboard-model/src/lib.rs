@@ -24,6 +24,8 @@ mod format;
 mod message;
 mod metrics;
 mod queue;
+#[cfg(feature = "tls")]
+pub mod tls;
 mod topic;
 pub mod units;
 

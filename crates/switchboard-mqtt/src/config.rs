@@ -322,12 +322,10 @@ impl Config {
                 issues.push(ConfigIssue::new("max_buffered", "must be at least 1"));
             }
         } else {
-            if self.tls_cert.is_some() != self.tls_key.is_some() {
-                issues.push(ConfigIssue::new(
-                    "tls_key",
-                    "tls_cert and tls_key go together",
-                ));
-            }
+            issues.extend(switchboard_model::tls::validate(
+                self.tls_cert.as_deref(),
+                self.tls_key.as_deref(),
+            ));
             for (key, set) in [
                 ("client_id", self.client_id.is_some()),
                 ("ca_file", self.ca_file.is_some()),
@@ -422,6 +420,24 @@ mod tests {
         .unwrap();
         let keys: Vec<String> = c.validate().into_iter().map(|i| i.key).collect();
         assert_eq!(keys, ["version", "tls_cert"]);
+        // The broker's listener: both files or neither, and they must load.
+        let keys = |toml: &str| -> Vec<(String, String)> {
+            toml::from_str::<Config>(toml)
+                .unwrap()
+                .validate()
+                .into_iter()
+                .map(|i| (i.key, i.message))
+                .collect()
+        };
+        let half = keys("listen = \"127.0.0.1:0\"\ntls_cert = \"c.pem\"");
+        assert_eq!(half, [("tls_key".into(), "tls_cert needs tls_key".into())]);
+        let missing = keys(
+            "listen = \"127.0.0.1:0\"\ntls_cert = \"/nonexistent/c.pem\"\ntls_key = \"/nonexistent/k.pem\"",
+        );
+        assert!(
+            missing[0].0 == "tls_cert" && missing[0].1.contains("cannot read /nonexistent/c.pem"),
+            "{missing:?}"
+        );
         assert!(toml::from_str::<Config>("bogus = 1").is_err());
         let c: Config = toml::from_str(
             r#"listen = "127.0.0.1:0"

@@ -2,70 +2,8 @@
 //! listener and the client's TLS/mTLS connection.
 
 use std::path::Path;
-use std::sync::Arc;
-
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-
-/// A TLS setup problem.
-#[derive(Debug, thiserror::Error)]
-pub enum TlsError {
-    /// A file could not be read.
-    #[error("cannot read {path}: {source}")]
-    Read {
-        /// The file.
-        path: String,
-        /// The OS error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// A file holds no usable certificate or key.
-    #[error("{0}: no certificate or private key found")]
-    Empty(String),
-    /// rustls refused the material.
-    #[error("TLS: {0}")]
-    Rustls(#[from] rustls::Error),
-}
-
-fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
-    std::fs::read(path).map_err(|source| TlsError::Read {
-        path: path.display().to_string(),
-        source,
-    })
-}
-
-/// Loads every certificate of a PEM file.
-pub fn certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let pem = read(path)?;
-    let certs: Vec<_> = rustls_pemfile::certs(&mut pem.as_slice())
-        .filter_map(Result::ok)
-        .collect();
-    if certs.is_empty() {
-        return Err(TlsError::Empty(path.display().to_string()));
-    }
-    Ok(certs)
-}
-
-/// Loads the first private key of a PEM file.
-pub fn key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
-    let pem = read(path)?;
-    rustls_pemfile::private_key(&mut pem.as_slice())
-        .ok()
-        .flatten()
-        .ok_or_else(|| TlsError::Empty(path.display().to_string()))
-}
-
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
-/// The server configuration of the broker's TLS listener.
-pub fn server_config(cert: &Path, key_file: &Path) -> Result<rustls::ServerConfig, TlsError> {
-    let cfg = rustls::ServerConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(certs(cert)?, key(key_file)?)?;
-    Ok(cfg)
-}
+use switchboard_model::tls::provider;
+pub use switchboard_model::tls::{TlsError, certs, key, server_config};
 
 /// The client configuration: trust `ca_file` (or the system roots), present
 /// `client_cert` + `client_key` when given.
