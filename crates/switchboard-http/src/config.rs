@@ -9,25 +9,19 @@ use switchboard_model::units::{ByteSize, ConfigIssue, DEFAULT_MAX_PAYLOAD, Human
 
 /// The HTTP adapter's configuration.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Where to listen (loopback by default).
-    #[serde(default = "default_listen")]
     pub listen: SocketAddr,
     /// Largest request body accepted (413 beyond it).
-    #[serde(default = "default_max_payload")]
     pub max_payload: ByteSize,
     /// Most concurrent connections; further ones are closed at once (counted).
-    #[serde(default = "default_max_connections")]
     pub max_connections: usize,
     /// Messages an SSE client may fall behind before it misses some (counted).
-    #[serde(default = "default_sse_buffer")]
     pub sse_buffer: usize,
     /// Interval of SSE keep-alive comments.
-    #[serde(default = "default_sse_keep_alive")]
     pub sse_keep_alive: HumanDuration,
     /// Access tokens (`[[adapter.http.token]]`); none means open.
-    #[serde(default)]
     pub token: Vec<TokenConfig>,
     /// PEM certificate chain: serve HTTPS (and WSS) on this listener.
     pub tls_cert: Option<std::path::PathBuf>,
@@ -35,30 +29,14 @@ pub struct Config {
     pub tls_key: Option<std::path::PathBuf>,
 }
 
-fn default_listen() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 8080))
-}
-fn default_max_payload() -> ByteSize {
-    DEFAULT_MAX_PAYLOAD
-}
-fn default_max_connections() -> usize {
-    1024
-}
-fn default_sse_buffer() -> usize {
-    1024
-}
-fn default_sse_keep_alive() -> HumanDuration {
-    HumanDuration(std::time::Duration::from_secs(15))
-}
-
 impl Default for Config {
     fn default() -> Self {
         Config {
-            listen: default_listen(),
-            max_payload: default_max_payload(),
-            max_connections: default_max_connections(),
-            sse_buffer: default_sse_buffer(),
-            sse_keep_alive: default_sse_keep_alive(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            max_payload: DEFAULT_MAX_PAYLOAD,
+            max_connections: 1024,
+            sse_buffer: 1024,
+            sse_keep_alive: HumanDuration(std::time::Duration::from_secs(15)),
             token: Vec::new(),
             tls_cert: None,
             tls_key: None,

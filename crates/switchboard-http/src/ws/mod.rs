@@ -25,37 +25,27 @@ use hub::{Hub, HubCounters};
 
 /// `[adapter.ws]`: the WebSocket adapter's configuration.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct WsConfig {
     /// Where to listen; equal to an HTTP adapter's `listen`, both share it.
-    #[serde(default = "default_listen")]
     pub listen: SocketAddr,
     /// Largest message (frame) accepted from a client.
-    #[serde(default = "default_max_payload")]
     pub max_payload: ByteSize,
     /// Most clients at once (further upgrades get 503).
-    #[serde(default = "default_max_clients")]
     pub max_clients: usize,
     /// Most subscriptions per client.
-    #[serde(default = "default_max_subscriptions")]
     pub max_subscriptions: usize,
     /// Messages queued per client before the oldest QoS 0 ones are dropped.
-    #[serde(default = "default_client_queue")]
     pub client_queue: usize,
     /// A client whose queue stays full this long is closed with 1008.
-    #[serde(default = "default_slow_timeout")]
     pub slow_timeout: HumanDuration,
     /// Interval of server pings.
-    #[serde(default = "default_ping_interval")]
     pub ping_interval: HumanDuration,
     /// A client silent this long (no frame, no pong) is closed.
-    #[serde(default = "default_idle_timeout")]
     pub idle_timeout: HumanDuration,
     /// Connection limit of the listener when this adapter binds it.
-    #[serde(default = "default_max_connections")]
     pub max_connections: usize,
     /// Access tokens; the bridge copies the HTTP adapter's when unset.
-    #[serde(default)]
     pub token: Vec<TokenConfig>,
     /// PEM certificate chain, when this adapter binds its own listener (WSS).
     pub tls_cert: Option<std::path::PathBuf>,
@@ -63,46 +53,18 @@ pub struct WsConfig {
     pub tls_key: Option<std::path::PathBuf>,
 }
 
-fn default_listen() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 8080))
-}
-fn default_max_payload() -> ByteSize {
-    DEFAULT_MAX_PAYLOAD
-}
-fn default_max_clients() -> usize {
-    10_000
-}
-fn default_max_subscriptions() -> usize {
-    100
-}
-fn default_client_queue() -> usize {
-    1024
-}
-fn default_slow_timeout() -> HumanDuration {
-    HumanDuration(std::time::Duration::from_secs(5))
-}
-fn default_ping_interval() -> HumanDuration {
-    HumanDuration(std::time::Duration::from_secs(20))
-}
-fn default_idle_timeout() -> HumanDuration {
-    HumanDuration(std::time::Duration::from_secs(60))
-}
-fn default_max_connections() -> usize {
-    10_240
-}
-
 impl Default for WsConfig {
     fn default() -> Self {
         WsConfig {
-            listen: default_listen(),
-            max_payload: default_max_payload(),
-            max_clients: default_max_clients(),
-            max_subscriptions: default_max_subscriptions(),
-            client_queue: default_client_queue(),
-            slow_timeout: default_slow_timeout(),
-            ping_interval: default_ping_interval(),
-            idle_timeout: default_idle_timeout(),
-            max_connections: default_max_connections(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            max_payload: DEFAULT_MAX_PAYLOAD,
+            max_clients: 10_000,
+            max_subscriptions: 100,
+            client_queue: 1024,
+            slow_timeout: HumanDuration(std::time::Duration::from_secs(5)),
+            ping_interval: HumanDuration(std::time::Duration::from_secs(20)),
+            idle_timeout: HumanDuration(std::time::Duration::from_secs(60)),
+            max_connections: 10_240,
             token: Vec::new(),
             tls_cert: None,
             tls_key: None,
