@@ -81,6 +81,13 @@ pub(crate) struct Client {
 }
 
 impl Client {
+    /// The observation of a mount at `peer` that `owns` a response.
+    pub(crate) fn obs_from(&self, peer: SocketAddr, owns: impl Fn(&Obs) -> bool) -> Option<usize> {
+        self.obs
+            .iter()
+            .position(|o| owns(o) && self.mounts.get(o.mount).is_some_and(|m| m.addr == peer))
+    }
+
     pub(crate) fn new(config: &Config, now: Instant) -> Self {
         let mut c = Client::default();
         for m in &config.mount {
@@ -160,6 +167,11 @@ impl Client {
 }
 
 impl Core {
+    /// Stops retransmitting the client request `id` (its response came).
+    pub(crate) fn forget_outgoing(&mut self, id: ReqId) {
+        self.outgoing.retain(|_, o| o.owner != Owner::Client(id));
+    }
+
     /// Whether `topic` lies under a mount prefix.
     pub fn is_mounted(&self, topic: &Topic) -> bool {
         self.client.mount_of(topic.as_str()).is_some()
@@ -264,8 +276,7 @@ impl Core {
             return;
         };
         if let Some(p) = m.inflight.take() {
-            self.outgoing
-                .retain(|_, o| o.owner != Owner::Client(ReqId::Put(mi)));
+            self.forget_outgoing(ReqId::Put(mi));
             self.push_event(Event::Delivered { id: p.id, ok });
         }
         self.start_next_put(mi, now);
@@ -296,8 +307,7 @@ impl Core {
             until: now + SEPARATE_WAIT,
         };
         let addr = m.addr;
-        self.outgoing
-            .retain(|_, x| x.owner != Owner::Client(ReqId::Obs(i)));
+        self.forget_outgoing(ReqId::Obs(i));
         self.send_con(
             addr,
             mid,
@@ -401,8 +411,7 @@ impl Core {
             .iter()
             .position(|m| m.addr == peer && m.inflight.as_ref().is_some_and(|p| p.token == tok))
         {
-            self.outgoing
-                .retain(|_, o| o.owner != Owner::Client(ReqId::Put(mi)));
+            self.forget_outgoing(ReqId::Put(mi));
             if code == ResponseType::Continue {
                 let b1 = wire::opt_block(pkt, CoapOption::Block1);
                 if let Some(put) = self.client.mounts[mi].inflight.as_mut() {
@@ -426,18 +435,10 @@ impl Core {
             }
             return true;
         }
-        let Some(i) = self.client.obs.iter().position(|o| {
-            o.token == tok
-                && self
-                    .client
-                    .mounts
-                    .get(o.mount)
-                    .is_some_and(|m| m.addr == peer)
-        }) else {
+        let Some(i) = self.client.obs_from(peer, |o| o.token == tok) else {
             return false;
         };
-        self.outgoing
-            .retain(|_, o| o.owner != Owner::Client(ReqId::Obs(i)));
+        self.forget_outgoing(ReqId::Obs(i));
         let ok = matches!(code, ResponseType::Content | ResponseType::Valid);
         if !ok {
             self.obs_lost(i, now);

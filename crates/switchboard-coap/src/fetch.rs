@@ -90,18 +90,13 @@ impl Core {
     /// A response to a Block2 fetch; whether it was one.
     pub(crate) fn fetch_response(&mut self, peer: SocketAddr, pkt: &Packet, now: Instant) -> bool {
         let tok = pkt.get_token();
-        let Some(i) = self.client.obs.iter().position(|o| {
-            o.fetch.as_ref().is_some_and(|f| f.token == tok)
-                && self
-                    .client
-                    .mounts
-                    .get(o.mount)
-                    .is_some_and(|m| m.addr == peer)
-        }) else {
+        let Some(i) = self
+            .client
+            .obs_from(peer, |o| o.fetch.as_ref().is_some_and(|f| f.token == tok))
+        else {
             return false;
         };
-        self.outgoing
-            .retain(|_, o| o.owner != Owner::Client(ReqId::Fetch(i)));
+        self.forget_outgoing(ReqId::Fetch(i));
         let o = &mut self.client.obs[i];
         let Some(mut f) = o.fetch.take() else {
             return true;
