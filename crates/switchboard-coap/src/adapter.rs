@@ -38,9 +38,7 @@ impl Adapter for CoapAdapter {
         ctx: AdapterContext,
     ) -> BoxFuture<'static, Result<Running, AdapterError>> {
         Box::pin(async move {
-            if let Some(i) = self.config.validate().first() {
-                return Err(AdapterError::Config(format!("{}: {}", i.key, i.message)));
-            }
+            AdapterError::from_issues(self.config.validate())?;
             let addr: SocketAddr = self.config.listen.parse().map_err(|_| {
                 AdapterError::Config(format!("bad listen address `{}`", self.config.listen))
             })?;

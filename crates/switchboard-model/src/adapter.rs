@@ -47,6 +47,17 @@ pub enum AdapterError {
     Other(Box<dyn std::error::Error + Send + Sync>),
 }
 
+impl AdapterError {
+    /// The first of a configuration's issues as an error, for an adapter that
+    /// checks its configuration again when started.
+    pub fn from_issues(issues: Vec<crate::units::ConfigIssue>) -> Result<(), AdapterError> {
+        match issues.into_iter().next() {
+            Some(i) => Err(AdapterError::Config(format!("{}: {}", i.key, i.message))),
+            None => Ok(()),
+        }
+    }
+}
+
 /// A socket an adapter serves, reported once bound (the actual port when `:0`
 /// was asked for).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -318,5 +329,22 @@ impl AdapterContext {
                 interest_tx,
             },
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::units::ConfigIssue;
+
+    #[test]
+    fn the_first_issue_becomes_the_start_error() {
+        assert!(AdapterError::from_issues(Vec::new()).is_ok());
+        let e = AdapterError::from_issues(vec![
+            ConfigIssue::new("url", "bad scheme"),
+            ConfigIssue::new("version", "3 or 5"),
+        ])
+        .unwrap_err();
+        assert_eq!(e.to_string(), "invalid configuration: url: bad scheme");
     }
 }

@@ -65,10 +65,7 @@ impl Adapter for MqttAdapter {
         ctx: AdapterContext,
     ) -> BoxFuture<'static, Result<Running, AdapterError>> {
         Box::pin(async move {
-            let issues = self.config.validate();
-            if let Some(i) = issues.first() {
-                return Err(AdapterError::Config(format!("{}: {}", i.key, i.message)));
-            }
+            AdapterError::from_issues(self.config.validate())?;
             if self.config.is_broker() {
                 broker::start(self.config, ctx, self.handle).await
             } else {
