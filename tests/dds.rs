@@ -68,6 +68,34 @@ fn cyclone(args: &[&str]) -> Streaming {
     Streaming::spawn(&python(), &a)
 }
 
+/// Publishes with `publish` until the Cyclone reader `r` prints a sample (the
+/// bridge's writer may match it a moment after the reader is ready), and
+/// returns that sample.
+fn publish_until_read(r: &Streaming, mut publish: impl FnMut()) -> Value {
+    let line = wait_for("a sample at the Cyclone reader", T, || {
+        publish();
+        r.wait_line(Duration::from_millis(300), |l| l.contains("\"sample\""))
+    });
+    let v: Value = serde_json::from_str(&line).unwrap();
+    v["sample"].clone()
+}
+
+/// `PUT`s a JSON body to `url` and expects 204.
+fn put_json(url: &str, body: &str) {
+    let (code, _) = curl(
+        &[
+            "-X",
+            "PUT",
+            "-H",
+            "Content-Type: application/json",
+            "--data",
+            body,
+        ],
+        url,
+    );
+    assert_eq!(code, 204);
+}
+
 #[test]
 fn dds_cyclone_sample_reaches_http_as_json() {
     ensure_isolated();
@@ -102,23 +130,8 @@ fn dds_http_json_reaches_cyclone_reader_typed() {
     assert!(r.wait_line(T, |l| l.contains("ready")).is_some());
     let sample = json!({"id": 9, "value": -3.5, "label": "from curl"});
     let url = format!("{}/topics/cmd/command", b.http("http"));
-    let line = wait_for("the sample at the Cyclone reader", T, || {
-        let (code, _) = curl(
-            &[
-                "-X",
-                "PUT",
-                "-H",
-                "Content-Type: application/json",
-                "--data",
-                &sample.to_string(),
-            ],
-            &url,
-        );
-        assert_eq!(code, 204);
-        r.wait_line(Duration::from_millis(300), |l| l.contains("\"sample\""))
-    });
-    let v: Value = serde_json::from_str(&line).unwrap();
-    assert_eq!(v["sample"], sample);
+    let got = publish_until_read(&r, || put_json(&url, &sample.to_string()));
+    assert_eq!(got, sample);
 }
 
 #[test]
@@ -260,7 +273,7 @@ fn dds_mosquitto_pub_json_reaches_cyclone_reader_typed() {
     let r = cyclone(&["read", "56", "cmd_reading", "Reading", "1"]);
     assert!(r.wait_line(T, |l| l.contains("ready")).is_some());
     let sample = json!({"id": 12, "value": 0.5, "label": "from mosquitto_pub"});
-    let line = wait_for("the sample at the Cyclone reader", T, || {
+    let got = publish_until_read(&r, || {
         let out = common::run(
             "mosquitto_pub",
             &[
@@ -277,10 +290,8 @@ fn dds_mosquitto_pub_json_reaches_cyclone_reader_typed() {
             ],
         );
         assert!(out.status.success(), "{}", out.stderr);
-        r.wait_line(Duration::from_millis(300), |l| l.contains("\"sample\""))
     });
-    let v: Value = serde_json::from_str(&line).unwrap();
-    assert_eq!(v["sample"], sample);
+    assert_eq!(got, sample);
 }
 
 #[test]
@@ -559,24 +570,9 @@ fn dds_healthz_and_metrics_show_participant_and_per_topic_figures() {
         "60",
     ]);
     assert!(r.wait_line(T, |l| l.contains("ready")).is_some());
-    let put = |body: &str| {
-        let (code, _) = curl(
-            &[
-                "-X",
-                "PUT",
-                "-H",
-                "Content-Type: application/json",
-                "--data",
-                body,
-            ],
-            &format!("{base}/topics/cmd/command"),
-        );
-        assert_eq!(code, 204);
-    };
-    wait_for("a sample at the Cyclone reader", T, || {
-        put(r#"{"id": 2, "value": 2.0, "label": "c"}"#);
-        r.wait_line(Duration::from_millis(300), |l| l.contains("\"sample\""))
-    });
+    let url = format!("{base}/topics/cmd/command");
+    let put = |body: &str| put_json(&url, body);
+    publish_until_read(&r, || put(r#"{"id": 2, "value": 2.0, "label": "c"}"#));
     // A payload that does not fit test::Reading.
     put(r#"{"id": "two"}"#);
     let lbl = |t: &str| format!("{{adapter=\"dds\",topic=\"{t}\"}}");
