@@ -102,34 +102,15 @@ reliability = "best_effort"
     a.stop().await;
 }
 
-/// Pushes `msg` every 200 ms until the reader reports a sample (volatile
-/// readers only see what is written after they matched).
-async fn deliver_until_read(
-    a: &Running,
-    r: &mut Peer,
-    msg: switchboard_model::Message,
-) -> serde_json::Value {
-    let deadline = tokio::time::Instant::now() + T;
-    loop {
-        a.deliver(msg.clone());
-        if let Some(s) = r.try_expect("sample", Duration::from_millis(300)).await {
-            return s;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "reader got nothing; saw {:?}",
-            r.seen
-        );
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn adapter_writes_final_and_appendable_to_cyclone_readers() {
     let a = Running::start("domain = 13\ndiscover = false").await;
     let mut r = Peer::spawn(&["read", "13", "out_final", "Reading", "1"]);
     r.expect("ready", T).await;
     let cdr = encode("Reading", r#"{"id":7,"value":1.25,"label":"to cyclone"}"#).await;
-    let s = deliver_until_read(&a, &mut r, cdr_message("out_final", "test::Reading", cdr)).await;
+    let s = a
+        .deliver_until_read(&mut r, cdr_message("out_final", "test::Reading", cdr))
+        .await;
     assert_eq!(
         s,
         serde_json::json!({"id":7,"value":1.25,"label":"to cyclone"})
@@ -140,7 +121,9 @@ async fn adapter_writes_final_and_appendable_to_cyclone_readers() {
     r.expect("ready", T).await;
     let cdr = encode("AReading", r#"{"id":8,"value":2.0,"label":"appendable"}"#).await;
     assert_eq!(&cdr[..2], &[0, 9]);
-    let s = deliver_until_read(&a, &mut r, cdr_message("out_app", "test::AReading", cdr)).await;
+    let s = a
+        .deliver_until_read(&mut r, cdr_message("out_app", "test::AReading", cdr))
+        .await;
     assert_eq!(
         s,
         serde_json::json!({"id":8,"value":2.0,"label":"appendable"})
@@ -337,12 +320,12 @@ async fn ros2_chatter_both_ways() {
     let mut r = Peer::spawn(&["read", "17", "rt/chatter_back", "String", "1"]);
     r.expect("ready", T).await;
     let cdr = encode("String", r#"{"data":"from the bridge"}"#).await;
-    let s = deliver_until_read(
-        &a,
-        &mut r,
-        cdr_message("chatter_back", "std_msgs::msg::String", cdr),
-    )
-    .await;
+    let s = a
+        .deliver_until_read(
+            &mut r,
+            cdr_message("chatter_back", "std_msgs::msg::String", cdr),
+        )
+        .await;
     assert_eq!(s, serde_json::json!({"data":"from the bridge"}));
     a.stop().await;
 }
@@ -377,7 +360,7 @@ async fn one_mebibyte_samples_both_ways() {
     let mut r = Peer::spawn(&["read", "18", "blob_out", "Blob", "1"]);
     r.expect("ready", T).await;
     let out = cdr_message("blob_out", "test::Blob", m.payload.to_vec());
-    let s = deliver_until_read(&a, &mut r, out).await;
+    let s = a.deliver_until_read(&mut r, out).await;
     assert_eq!(
         s,
         serde_json::json!({"__bytes__": BLOB, "pattern_ok": true})

@@ -32,21 +32,6 @@ fn json_message(topic: &str, v: &Value) -> Message {
         .with_qos(Qos::AtLeastOnce)
 }
 
-async fn deliver_until_read(a: &Running, r: &mut Peer, msg: Message) -> Value {
-    let deadline = tokio::time::Instant::now() + T;
-    loop {
-        a.deliver(msg.clone());
-        if let Some(s) = r.try_expect("sample", Duration::from_millis(300)).await {
-            return s;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "reader got nothing; saw {:?}",
-            r.seen
-        );
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cyclone_final_and_appendable_samples_become_json() {
     let mut a = Running::start(&config(31, "discover = true")).await;
@@ -98,7 +83,8 @@ type = "test::AReading"
     let mut r = Peer::spawn(&["read", "32", "j_final", "Reading", "1"]);
     r.expect("ready", T).await;
     assert_eq!(
-        deliver_until_read(&a, &mut r, json_message("j_final", &v)).await,
+        a.deliver_until_read(&mut r, json_message("j_final", &v))
+            .await,
         v
     );
 
@@ -109,7 +95,7 @@ type = "test::AReading"
     let m = Message::at("mqtt:j_app", cbor, Format::Cbor).unwrap();
     let mut r = Peer::spawn(&["read", "32", "j_app", "AReading", "1"]);
     r.expect("ready", T).await;
-    assert_eq!(deliver_until_read(&a, &mut r, m).await, v);
+    assert_eq!(a.deliver_until_read(&mut r, m).await, v);
     a.stop().await;
 }
 

@@ -207,6 +207,24 @@ impl Running {
             .flatten()
     }
 
+    /// Delivers `msg` every 300 ms until the reader `r` reports a sample
+    /// (volatile readers only see what is written after they matched), and
+    /// returns the sample.
+    pub async fn deliver_until_read(&self, r: &mut Peer, msg: Message) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            self.deliver(msg.clone());
+            if let Some(s) = r.try_expect("sample", Duration::from_millis(300)).await {
+                return s;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "reader got nothing; saw {:?}",
+                r.seen
+            );
+        }
+    }
+
     pub fn deliver(&self, msg: Message) {
         let _ = self.ctx.deliveries.try_push(Delivery {
             message: msg.into(),
