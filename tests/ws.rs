@@ -146,6 +146,30 @@ fn ws_and_http_share_a_port_and_bridge_both_ways() {
 }
 
 #[test]
+fn shutdown_closes_websocket_clients_with_1001() {
+    let port = free_port();
+    let mut b = BridgeProc::start(&config(port, ""));
+    let url = format!("ws://127.0.0.1:{port}/ws");
+    let ws = client_for(
+        &url,
+        &[json!({"op": "sub", "topic": "#", "ref": 1})],
+        10,
+        30,
+    );
+    wait_frame(&ws, "the sub reply", |f| f["op"] == "ok");
+    let st = b
+        .terminate(Duration::from_secs(10))
+        .expect("the bridge exits");
+    assert!(st.success(), "{st:?}");
+    let close = ws
+        .wait_line(Duration::from_secs(10), |l| l.contains("\"close\""))
+        .expect("the client saw the close");
+    let v: Value = serde_json::from_str(&close).unwrap();
+    // A close frame from the bridge, not a dropped connection (1006).
+    assert_eq!(v["close"], 1001, "{close}");
+}
+
+#[test]
 fn errors_carry_the_ref_and_the_connection_survives() {
     let port = free_port();
     let b = BridgeProc::start(&config(port, ""));

@@ -648,6 +648,36 @@ mod tests {
     }
 
     #[test]
+    fn record_at_lends_the_held_topic_and_refuses_bad_text() {
+        let b = AddressBook::default();
+        let a: Arc<str> = Arc::from("http");
+        let first = b
+            .record_at(&a, "t/1", |t| Arc::new(msg(t.as_str(), "1", false)))
+            .unwrap();
+        let mut lent = None;
+        let second = b
+            .record_at(&a, "t/1", |t| {
+                lent = Some(t.clone());
+                Arc::new(msg(t.as_str(), "2", false))
+            })
+            .unwrap();
+        // The second message was built around the book's own topic.
+        assert!(Arc::ptr_eq(lent.unwrap().as_arc(), first.topic.as_arc()));
+        assert_eq!(&second.payload[..], b"2");
+        assert_eq!(
+            b.latest(&Address::new(a.clone(), Topic::new("t/1").unwrap()))
+                .unwrap()
+                .payload,
+            "2"
+        );
+        assert!(
+            b.record_at(&a, "bad/+", |t| Arc::new(msg(t.as_str(), "x", false)))
+                .is_none()
+        );
+        assert_eq!(b.len(), 1);
+    }
+
+    #[test]
     fn latest_and_retained() {
         let b = AddressBook::new(10);
         let mqtt: Arc<str> = "mqtt".into();

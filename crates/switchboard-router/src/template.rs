@@ -433,6 +433,10 @@ mod tests {
             Template::parse("x:", &from),
             Err(TemplateError::Empty)
         ));
+        assert!(matches!(
+            Template::parse("x:a\0b/{1}", &from),
+            Err(TemplateError::Nul(_))
+        ));
         assert_eq!(
             Template::parse("*:{0}", &from).unwrap().adapter,
             DestAdapter::AllButOrigin
