@@ -301,7 +301,28 @@ fn runtime() -> tokio::runtime::Runtime {
     b.enable_all().build().expect("runtime")
 }
 
+/// The bridge binary (`examples/bridge`, release) next to this bench.
+fn bridge_bin() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let p = exe.parent()?.parent()?.join("examples").join("bridge");
+    p.exists().then_some(p)
+}
+
 fn switchboard_run(cfg: &str, pub_port: u16, b: u16, qos: u8, n: usize, rate: u32) -> Figures {
+    if std::env::var_os("MQTT_RELAY_PROCESS").is_some() {
+        let bin = bridge_bin().expect("examples/bridge: cargo build --release --example bridge");
+        let conf = std::env::temp_dir().join(format!("sb-relay-{}.toml", std::process::id()));
+        std::fs::write(&conf, cfg).expect("write config");
+        let child = Command::new(bin)
+            .args(["--config", conf.to_str().unwrap_or_default()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("bridge");
+        let _p = Proc(child);
+        wait_port(pub_port);
+        return measure(pub_port, b, qos, n, rate);
+    }
     let rt = runtime();
     let handle = rt
         .block_on(async { switchboard::Bridge::from_toml_str(cfg)?.start().await })

@@ -386,6 +386,48 @@ async fn keep_alive_expiry_publishes_will() {
     assert_eq!(watcher.lines().await, ["ka/w silent"]);
 }
 
+/// Traffic renews the keep-alive (the broker's timer is set from the last
+/// read, not per packet): a client that pings every 0.5 s with keep alive
+/// 1 s (deadline 1.5 s) stays for 3.5 s, then is dropped about 1.5 s after
+/// it falls silent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_alive_is_renewed_by_traffic_then_expires() {
+    let s = start("mqtt", BROKER).await;
+    let port = s.addr.port();
+    let mut c = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    // CONNECT 3.1.1, clean session, keep alive 1 s, client id "kp".
+    let connect = [
+        0x10, 14, 0, 4, b'M', b'Q', b'T', b'T', 4, 0x02, 0, 1, 0, 2, b'k', b'p',
+    ];
+    c.write_all(&connect).await.unwrap();
+    let mut ack = [0u8; 4];
+    within("CONNACK", c.read_exact(&mut ack)).await.unwrap();
+    assert_eq!(ack, [0x20, 2, 0, 0]);
+    for _ in 0..7 {
+        // The client's own pace, well inside its keep alive.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        c.write_all(&[0xC0, 0]).await.unwrap();
+        let mut resp = [0u8; 2];
+        within("PINGRESP", c.read_exact(&mut resp))
+            .await
+            .expect("still connected");
+        assert_eq!(resp, [0xD0, 0]);
+    }
+    let silent = std::time::Instant::now();
+    let mut rest = Vec::new();
+    within(
+        "the broker to drop the silent client",
+        c.read_to_end(&mut rest),
+    )
+    .await
+    .ok();
+    let after = silent.elapsed();
+    assert!(
+        after >= Duration::from_millis(1400) && after < Duration::from_secs(4),
+        "dropped {after:?} after the last ping"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn v5_will_delay() {
     let s = start("mqtt", BROKER).await;

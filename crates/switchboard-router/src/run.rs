@@ -24,6 +24,10 @@ pub async fn run(
 ) {
     let mut batch: Vec<Message> = Vec::with_capacity(BATCH);
     let mut out: Vec<Planned> = Vec::with_capacity(BATCH);
+    // One shutdown future for all turns (a fresh one per turn registers
+    // with the token under its lock each time).
+    let cancelled = shutdown.cancelled();
+    tokio::pin!(cancelled);
     loop {
         tokio::select! {
             biased;
@@ -33,7 +37,7 @@ pub async fn run(
                 }
                 dispatch(&router, &mut batch, &mut out).await;
             }
-            () = shutdown.cancelled() => {
+            () = &mut cancelled => {
                 while let Ok(m) = rx.try_recv() {
                     batch.push(m);
                     if batch.len() == BATCH {

@@ -250,7 +250,10 @@ impl<W: AsyncWrite + Unpin + Send> Conn<W> {
         for _ in 0..sent {
             self.shared.metrics.inc_sent();
         }
+        // Biased, the write first: a write that completes at once (the
+        // usual case) never polls the shutdown future.
         let r = tokio::select! {
+            biased;
             r = self.wr.write_all(&self.wbuf) => r,
             () = self.shared.shutdown.cancelled() => Err(std::io::Error::other("shutdown")),
         };
@@ -264,8 +267,21 @@ impl<W: AsyncWrite + Unpin + Send> Conn<W> {
     async fn run<R: AsyncRead + Unpin>(&mut self, rd: &mut R, mut rbuf: BytesMut) -> End {
         let ka =
             (self.keep_alive > 0).then(|| Duration::from_millis(u64::from(self.keep_alive) * 1500));
-        let far = TokioInstant::now() + Duration::from_secs(86_400 * 365);
-        let mut ka_deadline = ka.map_or(far, |d| TokioInstant::now() + d);
+        // The futures of the select live across turns: a fresh shutdown
+        // future, notification and keep-alive timer per packet each take
+        // locks (and a timer-wheel entry) for nothing. The timer is not
+        // moved per packet either: when it fires early, it is set again
+        // from the last read.
+        let token = self.shared.shutdown.clone();
+        let shutdown = token.cancelled();
+        tokio::pin!(shutdown);
+        let wake = self.link.wake.clone();
+        let notified = wake.notified();
+        tokio::pin!(notified);
+        let mut last_read = TokioInstant::now();
+        let far = last_read + Duration::from_secs(86_400 * 365);
+        let keep_alive = tokio::time::sleep_until(ka.map_or(far, |d| last_read + d));
+        tokio::pin!(keep_alive);
         let mut got_bytes = true;
         loop {
             let mut routed = false;
@@ -287,10 +303,13 @@ impl<W: AsyncWrite + Unpin + Send> Conn<W> {
                     }
                 }
             }
-            if routed {
+            if routed && !self.out.is_empty() {
                 // Let the router and the adapters it woke (on this worker)
                 // forward what this read brought before the acknowledgements
                 // are written: the ack write is then off the forwarding path.
+                // Not without acks to write (QoS 0): a yield with nothing
+                // else queued sends tokio looking for work and waking the
+                // other worker thread, a wasted wake-up per message.
                 tokio::task::yield_now().await;
             }
             if self.flush().await.is_err() {
@@ -299,11 +318,11 @@ impl<W: AsyncWrite + Unpin + Send> Conn<W> {
             if rbuf.capacity() - rbuf.len() < 1024 {
                 rbuf.reserve(8192);
             }
-            let wake = self.link.wake.clone();
             tokio::select! {
                 biased;
-                () = self.shared.shutdown.cancelled() => return End::Shutdown,
-                () = wake.notified() => {
+                () = &mut shutdown => return End::Shutdown,
+                () = &mut notified => {
+                    notified.set(wake.notified());
                     let kick = self.link.kick.load(Ordering::Relaxed);
                     if kick != 0 {
                         return End::Abnormal(Some(kick));
@@ -313,16 +332,21 @@ impl<W: AsyncWrite + Unpin + Send> Conn<W> {
                 }
                 r = rd.read_buf(&mut rbuf) => match r {
                     Ok(n) if n > 0 => {
-                        if let Some(d) = ka {
-                            ka_deadline = TokioInstant::now() + d;
+                        if ka.is_some() {
+                            last_read = TokioInstant::now();
                         }
                         got_bytes = true;
                     }
                     _ => return End::Abnormal(None),
                 },
-                () = tokio::time::sleep_until(ka_deadline) => {
-                    tracing::debug!(client = %self.client, "MQTT keep-alive expired.");
-                    return End::Abnormal(Some(0x8D));
+                () = &mut keep_alive, if ka.is_some() => {
+                    let due = last_read + ka.unwrap_or_default();
+                    if TokioInstant::now() >= due {
+                        tracing::debug!(client = %self.client, "MQTT keep-alive expired.");
+                        return End::Abnormal(Some(0x8D));
+                    }
+                    keep_alive.as_mut().reset(due);
+                    got_bytes = false;
                 }
             }
         }

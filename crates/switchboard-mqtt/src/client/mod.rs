@@ -18,6 +18,7 @@
 //!   window of topic + payload hashes;
 //! - reconnection uses capped exponential backoff with jitter.
 
+mod gate;
 mod link;
 pub mod outbox;
 
@@ -27,6 +28,7 @@ use std::time::{Duration, Instant};
 
 use switchboard_model::{AdapterContext, AdapterError, Counter, Interest, Running};
 
+use self::gate::{Gate, Gated};
 use self::link::{Ev, InPub, Link, Loop, RawPub};
 use self::outbox::{Backoff, EchoWindow, OutMsg, Outbox};
 use crate::config::{BrokerUrl, Config};
@@ -340,6 +342,14 @@ async fn run(
     let mut idle = Some(evloop);
     // Events rumqttc had already read when it handed out the last one.
     let mut buffered = 0;
+    // The requests `pump` sends wake the event loop, i.e. this task: the
+    // gate turns that into one more poll of the loop (see `gate`).
+    let gate = Gate::new();
+    // One shutdown future for all turns (a fresh one per turn registers
+    // with the token under its lock each time).
+    let token = ctx.shutdown.clone();
+    let shutdown = token.cancelled();
+    tokio::pin!(shutdown);
     loop {
         if !armed
             && retry_at.is_none()
@@ -353,22 +363,26 @@ async fn run(
             // aside so that the router and the adapters it woke (on this
             // worker) forward them before this task polls its connection
             // again and writes the acknowledgements; neither is on the
-            // forwarding path then.
+            // forwarding path then. Only with acknowledgements to write: a
+            // yield costs a wake-up of the other worker thread.
             c.routed = false;
-            tokio::task::yield_now().await;
+            if !c.pending_acks.is_empty() {
+                tokio::task::yield_now().await;
+            }
         }
+        gate.close();
         c.pump();
         let dropped_before = c.outbox.stats.dropped_qos0;
         tokio::select! {
             biased;
-            () = ctx.shutdown.cancelled() => break,
+            () = &mut shutdown => break,
             () = async {
                 match retry_at {
                     Some(t) => tokio::time::sleep_until(t).await,
                     None => std::future::pending().await,
                 }
             } => retry_at = None,
-            (l, ev, n) = &mut polling, if armed => {
+            (l, ev, n) = Gated { gate: &gate, fut: polling.as_mut() }, if armed => {
                 armed = false;
                 idle = l;
                 buffered = n;
@@ -422,6 +436,8 @@ async fn run(
                 }
             }
         }
+        // Open in case the select ended before it polled the event loop.
+        gate.open();
         // Take what else is ready in one go (fewer turns of the loop), also
         // while the event loop keeps the select busy: the router's queue for
         // this adapter must not fill up (and drop QoS 0) while the outbox
