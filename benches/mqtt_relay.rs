@@ -161,6 +161,43 @@ struct Figures {
     received: usize,
     p50_us: f64,
     p99_us: f64,
+    /// CPU time the relay spent per message while paced (the latency run).
+    cpu_us: f64,
+}
+
+/// Where the relay's CPU time is read: a process (every thread of it), or
+/// this process's tokio threads (switchboard in-process).
+#[derive(Clone, Copy)]
+enum Cpu {
+    Process(u32),
+    TokioThreads,
+}
+
+impl Cpu {
+    /// Nanoseconds on CPU so far (`/proc/PID/task/*/schedstat`, field 1).
+    fn ns(self) -> u64 {
+        let dir = match self {
+            Cpu::Process(pid) => format!("/proc/{pid}/task"),
+            Cpu::TokioThreads => "/proc/self/task".to_owned(),
+        };
+        let Ok(tasks) = std::fs::read_dir(&dir) else {
+            return 0;
+        };
+        let mut total = 0;
+        for t in tasks.flatten() {
+            if matches!(self, Cpu::TokioThreads) {
+                let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+                if !comm.starts_with("tokio-r") {
+                    continue;
+                }
+            }
+            total += std::fs::read_to_string(t.path().join("schedstat"))
+                .ok()
+                .and_then(|s| s.split_whitespace().next().and_then(|x| x.parse::<u64>().ok()))
+                .unwrap_or(0);
+        }
+        total
+    }
 }
 
 fn drain(rx: &mpsc::Receiver<(u128, u128)>) {
@@ -168,7 +205,7 @@ fn drain(rx: &mpsc::Receiver<(u128, u128)>) {
 }
 
 /// Sends `n` messages as fast as possible, then `paced` at `rate`/s.
-fn measure(a: u16, b: u16, qos: u8, n: usize, rate: u32) -> Figures {
+fn measure(a: u16, b: u16, qos: u8, n: usize, rate: u32, cpu: Cpu) -> Figures {
     let (_sub, rx) = subscriber(b, qos);
     let mut p = publisher(a, qos);
     let mut stdin = p.0.stdin.take().expect("stdin");
@@ -219,6 +256,7 @@ fn measure(a: u16, b: u16, qos: u8, n: usize, rate: u32) -> Figures {
     // Latency at a fixed rate.
     let count = (rate as usize) * 3;
     let gap = Duration::from_secs_f64(1.0 / f64::from(rate.max(1)));
+    let cpu0 = cpu.ns();
     let start = Instant::now();
     for i in 0..count {
         let due = start + gap * u32::try_from(i).unwrap_or(u32::MAX);
@@ -237,6 +275,7 @@ fn measure(a: u16, b: u16, qos: u8, n: usize, rate: u32) -> Figures {
             Err(_) => break,
         }
     }
+    let cpu_us = cpu.ns().saturating_sub(cpu0) as f64 / 1e3 / count.max(1) as f64;
     lat.sort_by(|x, y| x.total_cmp(y));
     let pct = |q: f64| {
         if lat.is_empty() {
@@ -251,6 +290,7 @@ fn measure(a: u16, b: u16, qos: u8, n: usize, rate: u32) -> Figures {
         received,
         p50_us: pct(0.5),
         p99_us: pct(0.99),
+        cpu_us,
     }
 }
 
@@ -319,9 +359,10 @@ fn switchboard_run(cfg: &str, pub_port: u16, b: u16, qos: u8, n: usize, rate: u3
             .stderr(Stdio::null())
             .spawn()
             .expect("bridge");
+        let pid = child.id();
         let _p = Proc(child);
         wait_port(pub_port);
-        return measure(pub_port, b, qos, n, rate);
+        return measure(pub_port, b, qos, n, rate, Cpu::Process(pid));
     }
     let rt = runtime();
     let handle = rt
@@ -330,7 +371,7 @@ fn switchboard_run(cfg: &str, pub_port: u16, b: u16, qos: u8, n: usize, rate: u3
     if pub_port != 0 {
         wait_port(pub_port);
     }
-    let f = measure(pub_port, b, qos, n, rate);
+    let f = measure(pub_port, b, qos, n, rate, Cpu::TokioThreads);
     if std::env::var_os("MQTT_RELAY_DEBUG").is_some() {
         use std::sync::atomic::Ordering::Relaxed;
         for s in handle.router().slots() {
@@ -403,7 +444,7 @@ qos = {qos}
                      cleansession true\n"
                 ),
             );
-            measure(a, b, qos, n, rate)
+            measure(a, b, qos, n, rate, Cpu::Process(_relay.0.id()))
         }
         Setup::MosquittoBridge => {
             let m = free_port();
@@ -416,7 +457,7 @@ qos = {qos}
                      cleansession true\n"
                 ),
             );
-            measure(m, b, qos, n, rate)
+            measure(m, b, qos, n, rate, Cpu::Process(_bridged.0.id()))
         }
     }
 }
@@ -437,8 +478,8 @@ fn main() {
     let dir = tmp("relay");
     println!("mqtt_relay: {n} x 64 B for throughput, {rate}/s for 3 s for latency");
     println!(
-        "{:<28} {:>12} {:>9} {:>10} {:>10}",
-        "relay", "msg/s", "received", "p50 us", "p99 us"
+        "{:<28} {:>12} {:>9} {:>10} {:>10} {:>11}",
+        "relay", "msg/s", "received", "p50 us", "p99 us", "cpu us/msg"
     );
     let rounds: usize = std::env::var("MQTT_RELAY_ROUNDS")
         .ok()
@@ -486,14 +527,21 @@ fn main() {
             let runs_rate: Vec<f64> = rate_v.iter().map(|x| x.round()).collect();
             let runs_p50: Vec<f64> = p50.iter().map(|x| x.round()).collect();
             let runs_p99: Vec<f64> = p99.iter().map(|x| x.round()).collect();
-            let m = (median(&mut rate_v), median(&mut p50), median(&mut p99));
+            let mut cpu: Vec<f64> = r.iter().map(|f| f.cpu_us).collect();
+            let m = (
+                median(&mut rate_v),
+                median(&mut p50),
+                median(&mut p99),
+                median(&mut cpu),
+            );
             println!(
-                "{:<28} {:>12.0} {:>9} {:>10.0} {:>10.0}",
+                "{:<28} {:>12.0} {:>9} {:>10.0} {:>10.0} {:>11.1}",
                 format!("{} QoS {qos}", relays[i].name()),
                 m.0,
                 n * rounds - lost,
                 m.1,
                 m.2,
+                m.3,
             );
             println!("    runs: msg/s {runs_rate:?} p50 {runs_p50:?} p99 {runs_p99:?}");
             med.push(m);
@@ -501,10 +549,11 @@ fn main() {
         for pair in med.chunks(2) {
             if let [s, m] = pair {
                 println!(
-                    "ratio QoS {qos} (switchboard / mosquitto, same hops): throughput {:.2}, p50 {:.2}, p99 {:.2}",
+                    "ratio QoS {qos} (switchboard / mosquitto, same hops): throughput {:.2}, p50 {:.2}, p99 {:.2}, cpu per message {:.2}",
                     s.0 / m.0,
                     s.1 / m.1,
-                    s.2 / m.2
+                    s.2 / m.2,
+                    s.3 / m.3
                 );
             }
         }
