@@ -345,6 +345,8 @@ async fn run(
     // The requests `pump` sends wake the event loop, i.e. this task: the
     // gate turns that into one more poll of the loop (see `gate`).
     let gate = Gate::new();
+    // Whether the last turn took a delivery (see the select).
+    let mut took = false;
     // One shutdown future for all turns (a fresh one per turn registers
     // with the token under its lock each time).
     let token = ctx.shutdown.clone();
@@ -373,6 +375,12 @@ async fn run(
         gate.close();
         c.pump();
         let dropped_before = c.outbox.stats.dropped_qos0;
+        // Deliveries before the event loop, so that a delivery that woke
+        // this task is taken (and written by the next poll) without a poll
+        // of the event loop first; but not twice in a row, so a steady
+        // stream of deliveries cannot keep the event loop from its turn.
+        let deliveries_first = !took;
+        took = false;
         tokio::select! {
             biased;
             () = &mut shutdown => break,
@@ -382,6 +390,13 @@ async fn run(
                     None => std::future::pending().await,
                 }
             } => retry_at = None,
+            d = ctx.deliveries.recv(), if deliveries_first && c.outbox.has_room() => match d {
+                Some(d) => {
+                    took = true;
+                    c.take(d);
+                }
+                None => break,
+            },
             (l, ev, n) = Gated { gate: &gate, fut: polling.as_mut() }, if armed => {
                 armed = false;
                 idle = l;
@@ -422,7 +437,7 @@ async fn run(
                     retry_at = Some(tokio::time::Instant::now() + backoff.next_delay());
                 }
             }},
-            d = ctx.deliveries.recv(), if c.outbox.has_room() => match d {
+            d = ctx.deliveries.recv(), if !deliveries_first && c.outbox.has_room() => match d {
                 Some(d) => c.take(d),
                 None => break,
             },
