@@ -193,7 +193,11 @@ impl Cpu {
             }
             total += std::fs::read_to_string(t.path().join("schedstat"))
                 .ok()
-                .and_then(|s| s.split_whitespace().next().and_then(|x| x.parse::<u64>().ok()))
+                .and_then(|s| {
+                    s.split_whitespace()
+                        .next()
+                        .and_then(|x| x.parse::<u64>().ok())
+                })
                 .unwrap_or(0);
         }
         total

@@ -173,7 +173,8 @@ impl Bridge {
             let slot = &router.slots()[i];
             let ctx = AdapterContext {
                 name: name.clone(),
-                ingress: Ingress::new(name.clone(), tx.clone(), book.clone(), slot.metrics.clone()),
+                ingress: Ingress::new(name.clone(), tx.clone(), book.clone(), slot.metrics.clone())
+                    .with_dispatch(router.clone()),
                 deliveries: slot.queue.clone(),
                 interest: slot.interest_rx(),
                 book: book.clone(),

@@ -119,6 +119,25 @@ pub enum IngressError {
     Full(Box<Message>),
 }
 
+/// Routing in the publishing task: what [`Ingress::publish_direct`] calls
+/// instead of handing the message to the router's task (implemented by the
+/// router).
+pub trait Dispatch: Send + Sync + std::fmt::Debug {
+    /// Routes `msg` (already recorded at its source address) and queues its
+    /// deliveries. A delivery at QoS >= 1 that does not fit its full queue is
+    /// appended to `wait`, for the caller to push with back-pressure. `Err`
+    /// when the router has stopped or a destination queue is closed: the
+    /// message may not have reached every destination.
+    fn dispatch(&self, msg: &Message, wait: &mut Vec<Waiting>) -> Result<(), Stopped>;
+}
+
+/// A delivery waiting for room in its queue (see [`Dispatch`]).
+pub type Waiting = (Arc<DeliveryQueue>, crate::Delivery);
+
+/// The router has stopped (see [`Dispatch::dispatch`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stopped;
+
 /// The sender of messages into the router, bound to one adapter instance.
 #[derive(Clone, Debug)]
 pub struct Ingress {
@@ -126,6 +145,7 @@ pub struct Ingress {
     tx: mpsc::Sender<Message>,
     book: Arc<AddressBook>,
     metrics: Arc<AdapterMetrics>,
+    direct: Option<Arc<dyn Dispatch>>,
 }
 
 impl Ingress {
@@ -141,7 +161,15 @@ impl Ingress {
             tx,
             book,
             metrics,
+            direct: None,
         }
+    }
+
+    /// Lets [`publish_direct`](Self::publish_direct) route in the caller's
+    /// task through `dispatch` (without it, it goes through the channel).
+    pub fn with_dispatch(mut self, dispatch: Arc<dyn Dispatch>) -> Self {
+        self.direct = Some(dispatch);
+        self
     }
 
     fn prepare(&self, mut msg: Message) -> Message {
@@ -161,6 +189,34 @@ impl Ingress {
             .send(msg)
             .await
             .map_err(|e| IngressError::Closed(Box::new(e.0)))
+    }
+
+    /// Like [`Ingress::publish`], but routes the message in the caller's task
+    /// when the bridge allows it: no hand-over to the router's task, so one
+    /// task switch less between receipt and forwarding. Waits while a
+    /// destination's queue is full (QoS >= 1), which back-pressures this
+    /// caller only.
+    ///
+    /// Only for a task that drains no delivery queue (one task per peer
+    /// connection, say): a task waiting for room in a queue that it drains
+    /// itself, directly or through a route back, would wait forever. An
+    /// adapter whose one task both publishes and takes deliveries uses
+    /// `publish` (the router's task then does the waiting).
+    /// Messages of one caller keep their order.
+    pub async fn publish_direct(&self, msg: Message) -> Result<(), IngressError> {
+        let Some(d) = &self.direct else {
+            return self.publish(msg).await;
+        };
+        let msg = self.prepare(msg);
+        let mut wait = Vec::new();
+        let mut stopped = d.dispatch(&msg, &mut wait).is_err();
+        for (q, delivery) in wait {
+            stopped |= q.push(delivery).await == crate::Pushed::Closed;
+        }
+        if stopped {
+            return Err(IngressError::Closed(Box::new(msg)));
+        }
+        Ok(())
     }
 
     /// Like [`Ingress::publish`] without waiting: hands the message back when

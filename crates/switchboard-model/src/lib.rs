@@ -30,8 +30,9 @@ mod topic;
 pub mod units;
 
 pub use adapter::{
-    Adapter, AdapterContext, AdapterError, AdapterInfo, BoxFuture, BridgeInfo, Endpoint, Ingress,
-    IngressError, Interest, NoBridgeInfo, RouteInfo, Running, StandaloneHarness,
+    Adapter, AdapterContext, AdapterError, AdapterInfo, BoxFuture, BridgeInfo, Dispatch, Endpoint,
+    Ingress, IngressError, Interest, NoBridgeInfo, RouteInfo, Running, StandaloneHarness, Stopped,
+    Waiting,
 };
 pub use address::{AdapterSel, Address, AddressPattern, validate_adapter_name};
 pub use book::{

@@ -3,13 +3,15 @@
 //! produce deliveries for per-destination queues. Pure logic: no protocol, no
 //! I/O; the async driver is in `run.rs`.
 
+use std::cell::Cell;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 use switchboard_model::{
-    Ack, AdapterMetrics, Address, AddressBook, Delivery, DeliveryQueue, DropReason, Endpoint,
-    Health, Interest, Message, Topic,
+    Ack, AdapterMetrics, Address, AddressBook, Delivery, DeliveryQueue, Dispatch, DropReason,
+    Endpoint, Health, Interest, Message, Pushed, Stopped, Topic, Waiting,
 };
 use tokio::sync::watch;
 
@@ -63,6 +65,8 @@ pub struct Router {
     table: ArcSwap<RouteTable>,
     book: Arc<AddressBook>,
     max_hops: u8,
+    /// Set when the router stops: no more direct dispatch.
+    stopped: AtomicBool,
 }
 
 /// The route table as one routing loop sees it, refreshed when swapped.
@@ -118,6 +122,7 @@ impl Router {
             table: ArcSwap::from_pointee(table),
             book,
             max_hops,
+            stopped: AtomicBool::new(false),
         })
     }
 
@@ -130,6 +135,12 @@ impl Router {
         }
         self.table.store(Arc::new(table));
         Ok(())
+    }
+
+    /// Stops direct dispatch ([`Dispatch`]): from now on it reports
+    /// [`Stopped`]. The driver calls this before it closes the queues.
+    pub fn stop(&self) {
+        self.stopped.store(true, Ordering::Release);
     }
 
     /// Adapter names in slot order.
@@ -455,6 +466,35 @@ mod smallvec_lite {
     }
 }
 
+thread_local! {
+    /// The deliveries buffer of direct dispatch, reused per thread.
+    static PLANNED: Cell<Vec<Planned>> = const { Cell::new(Vec::new()) };
+}
+
+impl Dispatch for Router {
+    fn dispatch(&self, msg: &Message, wait: &mut Vec<Waiting>) -> Result<(), Stopped> {
+        if self.stopped.load(Ordering::Acquire) {
+            return Err(Stopped);
+        }
+        let mut out = PLANNED.with(Cell::take);
+        self.route(msg, &mut out);
+        let mut closed = false;
+        for (slot, d) in out.drain(..) {
+            let Some(q) = self.queue(slot) else {
+                d.ack.dropped(DropReason::NoAdapter);
+                continue;
+            };
+            match q.try_push(d) {
+                Ok(Pushed::Closed) => closed = true,
+                Ok(_) => {}
+                Err(d) => wait.push((q.clone(), *d)),
+            }
+        }
+        PLANNED.with(|p| p.set(out));
+        if closed { Err(Stopped) } else { Ok(()) }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -592,6 +632,59 @@ mod tests {
         for (_, d) in out {
             d.ack.done();
         }
+    }
+
+    /// Direct dispatch (routing in the publishing task): deliveries are
+    /// queued at once, a full QoS 1 queue makes the publisher wait for room,
+    /// and a stopped router refuses.
+    #[tokio::test]
+    async fn direct_dispatch_queues_waits_and_stops() {
+        let slots = [("mqtt", 16), ("http", 1)]
+            .map(|(n, c)| SlotSpec {
+                name: n.into(),
+                kind: n.into(),
+                queue_capacity: c,
+            })
+            .to_vec();
+        let mut spec = RouteSpec::new("mqtt:#", ["http:{0}"]);
+        spec.qos = Some(Qos::AtLeastOnce);
+        let book = Arc::new(AddressBook::default());
+        let r = Arc::new(Router::new(slots, &[spec], book.clone(), 3).unwrap());
+        let (tx, _rx) = tokio::sync::mpsc::channel(1);
+        let ingress =
+            switchboard_model::Ingress::new("mqtt".into(), tx, book, r.slots()[0].metrics.clone())
+                .with_dispatch(r.clone());
+        let http = r.queue(1).unwrap().clone();
+        ingress
+            .publish_direct(Message::json("x:a", "1").unwrap())
+            .await
+            .unwrap();
+        assert_eq!(http.len(), 1);
+        // The queue is full: the second publish waits until one is taken.
+        let second = tokio::spawn({
+            let ingress = ingress.clone();
+            async move {
+                ingress
+                    .publish_direct(Message::json("x:b", "2").unwrap())
+                    .await
+            }
+        });
+        tokio::task::yield_now().await;
+        assert!(!second.is_finished());
+        let first = http.recv().await.unwrap();
+        assert_eq!(first.message.topic.as_str(), "a");
+        first.ack.done();
+        second.await.unwrap().unwrap();
+        let next = http.recv().await.unwrap();
+        assert_eq!(next.message.topic.as_str(), "b");
+        next.ack.done();
+        r.stop();
+        assert!(
+            ingress
+                .publish_direct(Message::json("x:c", "3").unwrap())
+                .await
+                .is_err()
+        );
     }
 
     #[test]

@@ -49,6 +49,7 @@ pub async fn run(
             }
         }
     }
+    router.stop();
     for s in router.slots() {
         s.queue.close();
     }

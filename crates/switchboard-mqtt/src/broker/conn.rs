@@ -610,7 +610,9 @@ pub(crate) async fn deliver(shared: &Arc<Shared>, p: Publish, publisher: Option<
         publisher.cloned(),
     ) {
         Ok(m) => {
-            if shared.ingress.publish(m).await.is_err() {
+            // Routed in this connection's task: no hand-over to the
+            // router's task. Safe to wait here: this task drains no queue.
+            if shared.ingress.publish_direct(m).await.is_err() {
                 tracing::debug!("The router has stopped; message not forwarded.");
             }
         }

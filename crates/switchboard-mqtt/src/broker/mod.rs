@@ -349,10 +349,12 @@ async fn run(
 
 /// Messages routed to this adapter go to the subscribed clients.
 async fn route_deliveries(shared: Arc<Shared>, ctx: AdapterContext) {
+    let shutdown = ctx.shutdown.cancelled();
+    tokio::pin!(shutdown);
     loop {
         let d = tokio::select! {
             d = ctx.deliveries.recv() => d,
-            () = ctx.shutdown.cancelled() => None,
+            () = &mut shutdown => None,
         };
         let Some(d) = d else { break };
         let p = publish_of(&d.message);
