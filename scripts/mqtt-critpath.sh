@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# The forwarding path of the embedded MQTT relay, measured in the relay
+# itself: bpftrace times each message from the relay thread's return from
+# epoll_wait (the PUBLISH is readable) to its write to broker B, for
+# switchboard (embedded broker + client adapter to B, `examples/bridge`) and
+# for mosquitto bridged to B, alternating. Far less noisy than end-to-end
+# latency, which includes mosquitto_pub, B and mosquitto_sub.
+#
+#   scripts/mqtt-critpath.sh [ROUNDS]
+#
+# QoS 0 only: at QoS 1 the relay also wakes for PUBACKs, which this simple
+# probe does not tell apart from PUBLISHes.
+#
+# Needs root (bpftrace), mosquitto, mosquitto-clients and bpftrace (apt), and
+# a release build of the bridge: cargo build --release --example bridge.
+# Everything listens on 127.0.0.1; every process started here is stopped by
+# PID on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rounds="${1:-3}"
+qos=0
+target="${CARGO_TARGET_DIR:-$HOME/.cache/switchboard/target}"
+bridge="${BRIDGE_BIN:-$target/release/examples/bridge}"
+[ -x "$bridge" ] || { echo "no $bridge: cargo build --release --example bridge" >&2; exit 2; }
+command -v bpftrace >/dev/null || { echo "bpftrace missing: apt-get install -y bpftrace" >&2; exit 2; }
+ulimit -l 8192 || true
+
+dir="$(mktemp -d)"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() {
+  for _ in $(seq 1 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "nothing listens on $1" >&2
+  exit 1
+}
+# The fd of PID's connection to B (port $2).
+fd_to() {
+  for _ in $(seq 1 100); do
+    fd=$(ss -tnpH "dst 127.0.0.1:$2" | grep "pid=$1," | sed 's/.*fd=\([0-9]*\).*/\1/' | head -1)
+    [ -n "$fd" ] && { echo "$fd"; return 0; }
+    sleep 0.1
+  done
+  echo "PID $1 has no connection to port $2" >&2
+  exit 1
+}
+
+b=$(port); sb=$(port); mq=$(port)
+printf 'listener %s 127.0.0.1\nallow_anonymous true\n' "$b" > "$dir/b.conf"
+printf 'listener %s 127.0.0.1\nallow_anonymous true\nconnection to_b\naddress 127.0.0.1:%s\ntopic bench/# out %s\ncleansession true\n' \
+  "$mq" "$b" "$qos" > "$dir/mq.conf"
+cat > "$dir/sb.toml" <<EOF
+[adapter.m]
+kind = "mqtt"
+listen = "127.0.0.1:$sb"
+[adapter.b]
+kind = "mqtt"
+url = "mqtt://127.0.0.1:$b"
+[[route]]
+from = "m:bench/#"
+to = ["b:{0}"]
+qos = $qos
+EOF
+mosq=/usr/sbin/mosquitto
+[ -x "$mosq" ] || mosq=mosquitto
+"$mosq" -c "$dir/b.conf" >/dev/null 2>&1 & pids+=($!)
+wait_port "$b"
+"$mosq" -c "$dir/mq.conf" >/dev/null 2>&1 & pids+=($!); mq_pid=$!
+"$bridge" --config "$dir/sb.toml" >"$dir/sb.log" 2>&1 & pids+=($!); sb_pid=$!
+wait_port "$mq"; wait_port "$sb"
+mq_fd=$(fd_to "$mq_pid" "$b"); sb_fd=$(fd_to "$sb_pid" "$b")
+
+cat > "$dir/path.bt" <<'EOF'
+tracepoint:syscalls:sys_exit_epoll_wait /pid == $1 && args->ret > 0/ { @t0 = nsecs; @armed = 1; }
+tracepoint:syscalls:sys_enter_writev, tracepoint:syscalls:sys_enter_write
+  /pid == $1 && @armed == 1 && args->fd == $2/ {
+  @us = lhist((nsecs - @t0) / 1000, 0, 200, 1); @armed = 0; }
+EOF
+
+# One measurement: 3000 paced messages through PORT, the relay PID/FD traced.
+measure() {
+  local port=$1 pid=$2 fd=$3 out="$dir/out.$2"
+  timeout -s INT 5 bpftrace "$dir/path.bt" "$pid" "$fd" >"$out" 2>&1 &
+  local bt=$!
+  sleep 1.5
+  python3 -c '
+import time
+t = time.time()
+for i in range(3000):
+    print("x" * 60, flush=True)
+    t += 0.001
+    d = t - time.time()
+    if d > 0:
+        time.sleep(d)
+' | mosquitto_pub -h 127.0.0.1 -p "$port" -q "$qos" -t bench/x -l
+  wait "$bt" || true
+  python3 - "$out" <<'EOF'
+import re, sys
+rows = [(int(a), int(c)) for a, _, c in re.findall(r"^\[(\d+), (\d+)\)\s+(\d+)", open(sys.argv[1]).read(), re.M)]
+n = sum(c for _, c in rows)
+acc = 0
+for lo, c in rows:
+    acc += c
+    if acc >= n / 2:
+        print(f"median {lo} us of {n} messages")
+        break
+else:
+    print("no samples")
+EOF
+}
+
+echo "epoll wake -> write to B, QoS $qos, $rounds rounds"
+for r in $(seq 1 "$rounds"); do
+  printf 'round %s  mosquitto bridge: ' "$r"; measure "$mq" "$mq_pid" "$mq_fd"
+  printf 'round %s  switchboard:      ' "$r"; measure "$sb" "$sb_pid" "$sb_fd"
+done
