@@ -75,14 +75,22 @@ fn mosquitto(dir: &Path, name: &str, port: u16, extra: &str) -> Proc {
     } else {
         "mosquitto"
     };
-    let child = Command::new(bin)
-        .args(["-c", conf.to_str().unwrap_or_default()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("mosquitto (Debian package mosquitto)");
+    let p = quiet(bin, "-c", &conf, "mosquitto (Debian package mosquitto)");
     wait_port(port);
-    Proc(child)
+    p
+}
+
+/// Starts `bin OPT FILE` with its output discarded.
+fn quiet(bin: impl AsRef<std::ffi::OsStr>, opt: &str, file: &Path, what: &str) -> Proc {
+    Proc(
+        Command::new(bin)
+            .arg(opt)
+            .arg(file)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect(what),
+    )
 }
 
 fn now_ns() -> u128 {
@@ -357,14 +365,8 @@ fn switchboard_run(cfg: &str, pub_port: u16, b: u16, qos: u8, n: usize, rate: u3
         let bin = bridge_bin().expect("examples/bridge: cargo build --release --example bridge");
         let conf = std::env::temp_dir().join(format!("sb-relay-{}.toml", std::process::id()));
         std::fs::write(&conf, cfg).expect("write config");
-        let child = Command::new(bin)
-            .args(["--config", conf.to_str().unwrap_or_default()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("bridge");
-        let pid = child.id();
-        let _p = Proc(child);
+        let p = quiet(bin, "--config", &conf, "bridge");
+        let pid = p.0.id();
         wait_port(pub_port);
         return measure(pub_port, b, qos, n, rate, Cpu::Process(pid));
     }
