@@ -206,6 +206,96 @@ qos = 1
     drop(broker);
 }
 
+/// A client adapter routing its broker's messages back to the same broker,
+/// each to three topics, through a queue of two: every message makes routing
+/// wait for room in the adapter's own full queue, which only the adapter's
+/// task drains. It must keep draining (no deadlock), keep the order, and
+/// acknowledge each message only after it was queued. 200 QoS 1 messages
+/// in/seq -> out/{a,b,c}/seq, checked by mosquitto_sub.
+#[test]
+fn client_routing_into_its_own_full_queue_neither_stalls_nor_reorders() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempdir::Dir::new("mosquitto");
+    let conf = mosquitto_dir(&dir, port);
+    let _broker = mosquitto(&conf, port);
+    let b = BridgeProc::start(&format!(
+        r#"
+[bridge]
+queue_capacity = 2
+[adapter.cloud]
+kind = "mqtt"
+url = "mqtt://127.0.0.1:{port}"
+max_buffered = 2
+[adapter.http]
+listen = "127.0.0.1:0"
+[[route]]
+from = "cloud:in/#"
+to = ["cloud:out/a/{{1}}", "cloud:out/b/{{1}}", "cloud:out/c/{{1}}"]
+qos = 1
+"#
+    ));
+    let http = b.http("http");
+    let sub = mosquitto_sub(port, &["-q", "1", "-t", "out/#"]);
+    // The route's subscription is in once a probe comes through.
+    wait_for("the probe routed back", T, || {
+        mosquitto_pub(port, &["-q", "1", "-t", "in/probe", "-m", "p"]);
+        sub.lines()
+            .iter()
+            .any(|l| l == "out/c/probe p")
+            .then_some(())
+    });
+    let mut publisher = Command::new("mosquitto_pub")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(["-q", "1", "-t", "in/seq", "-l"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = publisher.stdin.take().unwrap();
+        let lines: String = (1..=200).map(|i| format!("{i}\n")).collect();
+        stdin.write_all(lines.as_bytes()).unwrap();
+    }
+    assert!(publisher.wait().unwrap().success());
+    for t in ["a", "b", "c"] {
+        let prefix = format!("out/{t}/seq ");
+        let got = wait_for("all 200 routed back", T, || {
+            let got: Vec<u32> = sub
+                .lines()
+                .iter()
+                .filter_map(|l| l.strip_prefix(&prefix)?.parse().ok())
+                .collect();
+            (got.len() >= 200).then_some(got)
+        });
+        assert_eq!(
+            got,
+            (1..=200).collect::<Vec<_>>(),
+            "out/{t}: each once, in order"
+        );
+    }
+    let (_, m) = curl(&[], &format!("{http}/metrics"));
+    let waited: u64 = m
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("switchboard_mqtt_client_waited_for_room{adapter=\"cloud\"} ")?
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0);
+    assert!(
+        waited > 0,
+        "routing never had to wait; the test proves nothing:\n{m}"
+    );
+    assert!(
+        m.contains("switchboard_mqtt_client_held_dropped{adapter=\"cloud\"} 0"),
+        "{m}"
+    );
+}
+
 /// The `count` of an address in `/api/topics`.
 fn topic_count(http: &str, address: &str) -> u64 {
     let (code, body) = curl(&[], &format!("{http}/api/topics"));

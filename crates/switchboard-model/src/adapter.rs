@@ -219,6 +219,30 @@ impl Ingress {
         Ok(())
     }
 
+    /// Whether [`dispatch_now`](Self::dispatch_now) routes in the caller's
+    /// task (the bridge gave this ingress a dispatcher).
+    pub fn has_dispatch(&self) -> bool {
+        self.direct.is_some()
+    }
+
+    /// Routes the message in the caller's task without waiting: every
+    /// delivery that fits its queue is queued, the ones at QoS >= 1 that
+    /// find their queue full are appended to `wait`, in order, for the
+    /// caller to push once there is room ([`DeliveryQueue::room`]) while it
+    /// goes on draining its own queue. While any is waiting, the caller holds
+    /// its next messages back (they could overtake it). Without a dispatcher
+    /// this is [`try_publish`](Self::try_publish).
+    pub fn dispatch_now(&self, msg: Message, wait: &mut Vec<Waiting>) -> Result<(), IngressError> {
+        let Some(d) = &self.direct else {
+            return self.try_publish(msg);
+        };
+        let msg = self.prepare(msg);
+        if d.dispatch(&msg, wait).is_err() {
+            return Err(IngressError::Closed(Box::new(msg)));
+        }
+        Ok(())
+    }
+
     /// Like [`Ingress::publish`] without waiting: hands the message back when
     /// the router's queue is full. Its last value is recorded either way.
     pub fn try_publish(&self, msg: Message) -> Result<(), IngressError> {

@@ -223,6 +223,29 @@ impl DeliveryQueue {
         }
     }
 
+    /// Waits until the queue has room (or is closed), for a caller that
+    /// then uses [`try_push`](Self::try_push) (it may find the room taken
+    /// again). Cancel-safe: a wake-up it took is passed on when dropped.
+    pub async fn room(&self) {
+        loop {
+            let notified = self.not_full.notified();
+            {
+                let st = self.lock();
+                if st.closed || st.items.len() < self.capacity {
+                    return;
+                }
+            }
+            let _parked = self.park(false);
+            {
+                let st = self.lock();
+                if st.closed || st.items.len() < self.capacity {
+                    return;
+                }
+            }
+            notified.await;
+        }
+    }
+
     fn park(&self, rx: bool) -> Parked<'_> {
         let mut st = self.lock();
         if rx {
@@ -378,6 +401,43 @@ mod tests {
         second.ack.done();
         q.close();
         assert!(q.recv().await.is_none());
+    }
+
+    /// `room` waits for a pop (or the close); a `room` future dropped while
+    /// waiting takes no wake-up away from the others.
+    #[tokio::test]
+    async fn room_waits_for_a_pop() {
+        let c = Arc::new(RouteCounters::default());
+        let q = Arc::new(DeliveryQueue::new(1));
+        q.push(d(Qos::AtLeastOnce, 1, &c)).await;
+        // Like the MQTT client: wait for room, then try to push.
+        let waiter = tokio::spawn({
+            let (q, c) = (q.clone(), c.clone());
+            async move {
+                q.room().await;
+                q.try_push(d(Qos::AtLeastOnce, 2, &c)).map_err(|_| ())
+            }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished());
+        {
+            let room = q.room();
+            tokio::pin!(room);
+            let polled = std::future::poll_fn(|cx| {
+                std::task::Poll::Ready(std::future::Future::poll(room.as_mut(), cx))
+            })
+            .await;
+            assert!(polled.is_pending());
+        }
+        let first = q.recv().await.unwrap();
+        first.ack.done();
+        assert_eq!(waiter.await.unwrap(), Ok(Pushed::Queued));
+        let second = q.recv().await.unwrap();
+        assert_eq!(second.message.payload[0], 2);
+        second.ack.done();
+        q.close();
+        // Closed: no waiting.
+        q.room().await;
     }
 
     #[tokio::test]

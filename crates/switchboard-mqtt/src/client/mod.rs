@@ -26,7 +26,9 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use switchboard_model::{AdapterContext, AdapterError, Counter, Interest, Running};
+use switchboard_model::{
+    AdapterContext, AdapterError, Counter, Interest, Message, Pushed, Running, Waiting,
+};
 
 use self::gate::{Gate, Gated};
 use self::link::{Ev, InPub, Link, Loop, RawPub};
@@ -43,7 +45,14 @@ struct Counters {
     reconnects: Counter,
     republished: Counter,
     too_large: Counter,
+    held_dropped: Counter,
+    waited: Counter,
 }
+
+/// Publications read while one waits for room in a destination queue, at
+/// most (beyond, they are dropped and counted; the broker's in-flight window
+/// keeps QoS >= 1 well below this).
+const HELD_MAX: usize = 4096;
 
 /// Builds the client and returns the running adapter (it connects in the
 /// background; the health turns up on the first CONNACK).
@@ -101,6 +110,13 @@ struct Client {
     outbox: Outbox,
     echo: Option<EchoWindow>,
     pending_acks: VecDeque<RawPub>,
+    /// Deliveries of the last routed publication that wait for room in their
+    /// (full) queues, in order; its acknowledgement waits with them.
+    blocked: VecDeque<Waiting>,
+    blocked_ack: Option<RawPub>,
+    /// Publications read meanwhile, in order (`None`: nothing to route, only
+    /// the acknowledgement, which must keep its place).
+    held: VecDeque<(Option<Message>, Option<RawPub>)>,
     /// Publications went to the router since this task last stepped aside.
     routed: bool,
     /// Filters we want, at their QoS.
@@ -229,6 +245,13 @@ impl Client {
                 p.meta.as_ref(),
                 Some(self.peer.clone()),
             ) {
+                Ok(m) if self.ctx.ingress.has_dispatch() => {
+                    // Routed in this task; what waits for room waits in
+                    // the select loop, which keeps draining our own queue.
+                    self.routed = true;
+                    self.route_or_hold(Some(m), (p.qos > 0).then_some(p.raw));
+                    return;
+                }
                 Ok(m) => {
                     // Acknowledge only once the router took it.
                     if self.ctx.ingress.publish(m).await.is_err() {
@@ -241,11 +264,84 @@ impl Client {
                 }
             }
         }
+        if p.qos > 0 && !self.is_clear() {
+            // Acknowledgements keep the order of the publications.
+            self.route_or_hold(None, Some(p.raw));
+            return;
+        }
         // Sent by `pump` once the router and the destination adapters had
         // their turn (see `run`): forwarding comes before acknowledging.
         self.routed = true;
         if p.qos > 0 {
             self.pending_acks.push_back(p.raw);
+        }
+    }
+
+    /// Whether nothing waits for room and nothing is held back.
+    fn is_clear(&self) -> bool {
+        self.blocked.is_empty() && self.held.is_empty()
+    }
+
+    /// Routes a publication now, or holds it back behind one waiting for
+    /// room (routing it now could overtake that one).
+    fn route_or_hold(&mut self, m: Option<Message>, ack: Option<RawPub>) {
+        if self.is_clear() {
+            self.route_now(m, ack);
+        } else if self.held.len() < HELD_MAX {
+            self.held.push_back((m, ack));
+        } else {
+            self.counters.held_dropped.inc();
+            self.ctx.metrics.inc_dropped();
+        }
+    }
+
+    /// Routes in this task: deliveries that fit are queued; the ones that
+    /// find their queue full wait in `blocked`, with the acknowledgement.
+    fn route_now(&mut self, m: Option<Message>, ack: Option<RawPub>) {
+        if let Some(m) = m {
+            let mut wait = Vec::new();
+            if self.ctx.ingress.dispatch_now(m, &mut wait).is_err() {
+                // The router stopped: not acknowledged.
+                return;
+            }
+            if !wait.is_empty() {
+                self.counters.waited.inc();
+                self.blocked.extend(wait);
+                self.blocked_ack = ack;
+                return;
+            }
+        }
+        if let Some(a) = ack {
+            self.pending_acks.push_back(a);
+        }
+    }
+
+    /// A queue some delivery waits on has room: push what fits, in order;
+    /// once all are in, acknowledge and route what was held back.
+    fn on_room(&mut self) {
+        while let Some((q, d)) = self.blocked.pop_front() {
+            match q.try_push(d) {
+                Ok(Pushed::Closed) => {
+                    // The router is stopping: not acknowledged.
+                    self.blocked.clear();
+                    self.blocked_ack = None;
+                    return;
+                }
+                Ok(_) => {}
+                Err(d) => {
+                    self.blocked.push_front((q, *d));
+                    return;
+                }
+            }
+        }
+        if let Some(a) = self.blocked_ack.take() {
+            self.pending_acks.push_back(a);
+        }
+        while self.blocked.is_empty() {
+            let Some((m, ack)) = self.held.pop_front() else {
+                break;
+            };
+            self.route_now(m, ack);
         }
     }
 
@@ -303,6 +399,14 @@ async fn run(
             "mqtt_client_too_large",
             "Incoming publications over max_payload, dropped.",
         ),
+        held_dropped: m.counter(
+            "mqtt_client_held_dropped",
+            "Incoming publications dropped while too many waited for room in full queues.",
+        ),
+        waited: m.counter(
+            "mqtt_client_waited_for_room",
+            "Incoming publications whose routing waited for room in a full destination queue.",
+        ),
     };
     let share = cfg.share_group.clone();
     let mut interest = ctx.interest.clone();
@@ -319,6 +423,9 @@ async fn run(
         outbox: Outbox::new(cfg.max_buffered, cfg.max_buffered_bytes.as_usize()),
         echo: use_echo.then(|| EchoWindow::new(ECHO_WINDOW, 100_000)),
         pending_acks: VecDeque::new(),
+        blocked: VecDeque::new(),
+        blocked_ack: None,
+        held: VecDeque::new(),
         routed: false,
         wanted,
         subscribed: HashMap::new(),
@@ -381,9 +488,16 @@ async fn run(
         // stream of deliveries cannot keep the event loop from its turn.
         let deliveries_first = !took;
         took = false;
+        let room_of = c.blocked.front().map(|(q, _)| q.clone());
         tokio::select! {
             biased;
             () = &mut shutdown => break,
+            () = async {
+                match &room_of {
+                    Some(q) => q.room().await,
+                    None => std::future::pending().await,
+                }
+            }, if room_of.is_some() => c.on_room(),
             () = async {
                 match retry_at {
                     Some(t) => tokio::time::sleep_until(t).await,
@@ -431,6 +545,10 @@ async fn run(
                     // carried over to the next connection (the broker sends
                     // the publication again).
                     c.pending_acks.clear();
+                    c.blocked_ack = None;
+                    for h in &mut c.held {
+                        h.1 = None;
+                    }
                     c.connected = false;
                     ctx.health.down(format!("broker unreachable: {e}"));
                     last_err = e;
@@ -486,6 +604,9 @@ async fn run(
             }
         })
         .await;
+    }
+    for (_, d) in c.blocked.drain(..) {
+        d.ack.failed();
     }
     let left = c.outbox.fail_all();
     if left > 0 {
