@@ -397,44 +397,39 @@ fn switchboard_run(cfg: &str, pub_port: u16, b: u16, qos: u8, n: usize, rate: u3
     f
 }
 
-fn relay(dir: &Path, r: Setup, a: u16, b: u16, qos: u8, n: usize, rate: u32) -> Figures {
-    match r {
-        Setup::SwitchboardClients => {
-            let cfg = format!(
-                r#"
-[adapter.a]
+/// switchboard as the relay: an `mqtt` adapter `src` (`source`: a client
+/// of A, or the embedded broker) and a client adapter `b` to B, one route.
+fn switchboard_config(source: &str, b: u16, qos: u8) -> String {
+    format!(
+        r#"
+[adapter.src]
 kind = "mqtt"
-url = "mqtt://127.0.0.1:{a}"
-max_buffered = 1000000
+{source}
 [adapter.b]
 kind = "mqtt"
 url = "mqtt://127.0.0.1:{b}"
 max_buffered = 1000000
 [[route]]
-from = "a:bench/#"
+from = "src:bench/#"
 to = ["b:{{0}}"]
 qos = {qos}
 "#
+    )
+}
+
+fn relay(dir: &Path, r: Setup, a: u16, b: u16, qos: u8, n: usize, rate: u32) -> Figures {
+    match r {
+        Setup::SwitchboardClients => {
+            let cfg = switchboard_config(
+                &format!("url = \"mqtt://127.0.0.1:{a}\"\nmax_buffered = 1000000"),
+                b,
+                qos,
             );
             switchboard_run(&cfg, a, b, qos, n, rate)
         }
         Setup::SwitchboardEmbedded => {
             let m = free_port();
-            let cfg = format!(
-                r#"
-[adapter.m]
-kind = "mqtt"
-listen = "127.0.0.1:{m}"
-[adapter.b]
-kind = "mqtt"
-url = "mqtt://127.0.0.1:{b}"
-max_buffered = 1000000
-[[route]]
-from = "m:bench/#"
-to = ["b:{{0}}"]
-qos = {qos}
-"#
-            );
+            let cfg = switchboard_config(&format!(r#"listen = "127.0.0.1:{m}""#), b, qos);
             switchboard_run(&cfg, m, b, qos, n, rate)
         }
         Setup::MosquittoRelay => {

@@ -11,7 +11,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{BridgeProc, Streaming, curl, python, wait_for};
+use common::{BridgeProc, Streaming, curl, put_json, python, wait_for};
 use serde_json::{Value, json};
 
 const T: Duration = Duration::from_secs(30);
@@ -78,22 +78,6 @@ fn publish_until_read(r: &Streaming, mut publish: impl FnMut()) -> Value {
     });
     let v: Value = serde_json::from_str(&line).unwrap();
     v["sample"].clone()
-}
-
-/// `PUT`s a JSON body to `url` and expects 204.
-fn put_json(url: &str, body: &str) {
-    let (code, _) = curl(
-        &[
-            "-X",
-            "PUT",
-            "-H",
-            "Content-Type: application/json",
-            "--data",
-            body,
-        ],
-        url,
-    );
-    assert_eq!(code, 204);
 }
 
 #[test]

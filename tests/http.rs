@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{BridgeProc, Streaming, curl, example_bin, run, wait_for};
+use common::{BridgeProc, Streaming, curl, example_bin, put_json, run, wait_for};
 
 const TWO_HTTP: &str = r#"
 [bridge]
@@ -36,18 +36,7 @@ format = "cbor"
 fn put_then_get_returns_value_and_content_type() {
     let b = BridgeProc::start(TWO_HTTP);
     let base = b.http("http");
-    let (code, _) = curl(
-        &[
-            "-X",
-            "PUT",
-            "-H",
-            "Content-Type: application/json",
-            "--data",
-            r#"{"v":1}"#,
-        ],
-        &format!("{base}/topics/a/b%20c"),
-    );
-    assert_eq!(code, 204);
+    put_json(&format!("{base}/topics/a/b%20c"), r#"{"v":1}"#);
     let out = run("curl", &["-s", "-i", &format!("{base}/topics/a/b%20c")]);
     assert!(out.stdout.starts_with("HTTP/1.1 200"), "{}", out.stdout);
     assert!(

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{BridgeProc, Streaming, curl, run, tempdir, wait_for};
+use common::{BridgeProc, Streaming, curl, free_port, run, tempdir, wait_for};
 
 const T: Duration = Duration::from_secs(20);
 
@@ -122,6 +122,37 @@ fn mosquitto(conf: &Path, port: u16) -> Mosquitto {
     Mosquitto(child)
 }
 
+/// A mosquitto on a free port with persistence in its own directory.
+struct Broker {
+    port: u16,
+    conf: PathBuf,
+    proc: Mosquitto,
+    _dir: tempdir::Dir,
+}
+
+impl Broker {
+    fn start() -> Broker {
+        let port = free_port();
+        let dir = tempdir::Dir::new("mosquitto");
+        let conf = mosquitto_dir(&dir, port);
+        Broker {
+            port,
+            proc: mosquitto(&conf, port),
+            conf,
+            _dir: dir,
+        }
+    }
+
+    /// SIGTERM (mosquitto saves its sessions), and wait for the exit.
+    fn stop(&mut self) {
+        Command::new("kill")
+            .args(["-TERM", &self.proc.0.id().to_string()])
+            .status()
+            .unwrap();
+        let _ = self.proc.0.wait();
+    }
+}
+
 fn mosquitto_dir(dir: &tempdir::Dir, port: u16) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
     // mosquitto started as root drops to its own user: let it save its sessions.
@@ -141,14 +172,8 @@ fn mosquitto_dir(dir: &tempdir::Dir, port: u16) -> PathBuf {
 
 #[test]
 fn broker_restart_loses_no_qos1_message_from_http() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let dir = tempdir::Dir::new("mosquitto");
-    let conf = mosquitto_dir(&dir, port);
-    let mut broker = mosquitto(&conf, port);
+    let mut broker = Broker::start();
+    let port = broker.port;
     let b = BridgeProc::start(&format!(
         r#"
 [adapter.cloud]
@@ -178,15 +203,11 @@ qos = 1
         put(i);
     }
     // Stop the broker (SIGTERM: it saves its sessions) and keep publishing.
-    Command::new("kill")
-        .args(["-TERM", &broker.0.id().to_string()])
-        .status()
-        .unwrap();
-    let _ = broker.0.wait();
+    broker.stop();
     for i in 21..=35 {
         put(i);
     }
-    broker = mosquitto(&conf, port);
+    broker.proc = mosquitto(&broker.conf, port);
     for i in 36..=50 {
         put(i);
     }
@@ -214,14 +235,8 @@ qos = 1
 /// in/seq -> out/{a,b,c}/seq, checked by mosquitto_sub.
 #[test]
 fn client_routing_into_its_own_full_queue_neither_stalls_nor_reorders() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let dir = tempdir::Dir::new("mosquitto");
-    let conf = mosquitto_dir(&dir, port);
-    let _broker = mosquitto(&conf, port);
+    let broker = Broker::start();
+    let port = broker.port;
     let b = BridgeProc::start(&format!(
         r#"
 [bridge]
@@ -314,14 +329,8 @@ fn topic_count(http: &str, address: &str) -> u64 {
 
 #[test]
 fn mqtt311_echo_suppressed_on_a_bidirectional_route() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let dir = tempdir::Dir::new("mosquitto");
-    let conf = mosquitto_dir(&dir, port);
-    let _broker = mosquitto(&conf, port);
+    let broker = Broker::start();
+    let port = broker.port;
     let b = BridgeProc::start(&format!(
         r#"
 [adapter.cloud]

@@ -9,7 +9,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{BridgeProc, Streaming, curl, free_port, peer_script, python, rss_kib, run, wait_for};
+use common::{
+    BridgeProc, Streaming, curl, free_port, peer_script, put_json, python, rss_kib, run, wait_for,
+};
 use serde_json::{Value, json};
 
 fn config(port: u16, extra: &str) -> String {
@@ -88,18 +90,7 @@ fn ws_and_http_share_a_port_and_bridge_both_ways() {
     wait_frame(&sub, "sub ok", |f| f["op"] == "ok" && f["ref"] == 1);
 
     // HTTP -> route -> WebSocket.
-    let (code, _) = curl(
-        &[
-            "-X",
-            "PUT",
-            "-H",
-            "Content-Type: application/json",
-            "--data",
-            r#"{"v":1}"#,
-        ],
-        &format!("{http}/topics/sensors/a"),
-    );
-    assert_eq!(code, 204);
+    put_json(&format!("{http}/topics/sensors/a"), r#"{"v":1}"#);
     let m = wait_frame(&sub, "routed msg", |f| {
         f["op"] == "msg" && f["topic"] == "sensors/a"
     });

@@ -289,6 +289,22 @@ pub fn run(program: &str, args: &[&str]) -> Out {
 }
 
 /// curl: returns (HTTP status, body). Extra args go before the URL.
+/// `PUT`s a JSON body to `url` with curl and expects 204.
+pub fn put_json(url: &str, body: &str) {
+    let (code, out) = curl(
+        &[
+            "-X",
+            "PUT",
+            "-H",
+            "Content-Type: application/json",
+            "--data",
+            body,
+        ],
+        url,
+    );
+    assert_eq!(code, 204, "PUT {url}: {out}");
+}
+
 pub fn curl(args: &[&str], url: &str) -> (u16, String) {
     let mut a: Vec<&str> = vec!["-s", "-S", "--max-time", "10", "-w", "\n%{http_code}"];
     a.extend_from_slice(args);
