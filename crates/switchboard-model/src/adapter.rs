@@ -207,9 +207,9 @@ impl Ingress {
         let Some(d) = &self.direct else {
             return self.publish(msg).await;
         };
-        let msg = self.prepare(msg);
         let mut wait = Vec::new();
-        let mut stopped = d.dispatch(&msg, &mut wait).is_err();
+        let msg = self.route_here(d.as_ref(), msg, &mut wait)?;
+        let mut stopped = false;
         for (q, delivery) in wait {
             stopped |= q.push(delivery).await == crate::Pushed::Closed;
         }
@@ -217,6 +217,26 @@ impl Ingress {
             return Err(IngressError::Closed(Box::new(msg)));
         }
         Ok(())
+    }
+
+    /// Records and routes `msg` through `d`; hands it back once routed.
+    fn route_here(
+        &self,
+        d: &dyn Dispatch,
+        msg: Message,
+        wait: &mut Vec<Waiting>,
+    ) -> Result<Message, IngressError> {
+        let msg = self.prepare(msg);
+        match d.dispatch(&msg, wait) {
+            Ok(()) => Ok(msg),
+            Err(Stopped) => {
+                // Nothing will push what waits: the router is stopping.
+                for (_, d) in wait.drain(..) {
+                    d.ack.dropped(crate::DropReason::Closed);
+                }
+                Err(IngressError::Closed(Box::new(msg)))
+            }
+        }
     }
 
     /// Whether [`dispatch_now`](Self::dispatch_now) routes in the caller's
@@ -233,14 +253,10 @@ impl Ingress {
     /// its next messages back (they could overtake it). Without a dispatcher
     /// this is [`try_publish`](Self::try_publish).
     pub fn dispatch_now(&self, msg: Message, wait: &mut Vec<Waiting>) -> Result<(), IngressError> {
-        let Some(d) = &self.direct else {
-            return self.try_publish(msg);
-        };
-        let msg = self.prepare(msg);
-        if d.dispatch(&msg, wait).is_err() {
-            return Err(IngressError::Closed(Box::new(msg)));
+        match &self.direct {
+            Some(d) => self.route_here(d.as_ref(), msg, wait).map(drop),
+            None => self.try_publish(msg),
         }
-        Ok(())
     }
 
     /// Like [`Ingress::publish`] without waiting: hands the message back when
