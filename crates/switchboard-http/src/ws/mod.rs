@@ -16,6 +16,7 @@ use hyper::body::Incoming;
 use serde::Deserialize;
 use switchboard_model::units::{ByteSize, ConfigIssue, DEFAULT_MAX_PAYLOAD, HumanDuration};
 use switchboard_model::{Adapter, AdapterContext, AdapterError, BoxFuture, Counter, Running};
+use tokio_util::task::TaskTracker;
 
 use crate::acl::{Acl, TokenConfig, presented_token};
 use crate::listener::{Listeners, Mount, ServerLimits};
@@ -141,6 +142,10 @@ pub(crate) struct WsShared {
     pub(crate) refused: Counter,
     pub(crate) protocol_errors: Counter,
     pub(crate) subs_refused: Counter,
+    /// Every upgraded connection's task: the adapter's task waits for them
+    /// at shutdown so each client gets its 1001 close frame before the
+    /// process exits.
+    pub(crate) conns: TaskTracker,
 }
 
 struct WsMount(Arc<WsShared>);
@@ -185,7 +190,8 @@ fn upgrade(shared: Arc<WsShared>, mut req: Request<Incoming>, peer: SocketAddr) 
         );
     }
     let on_upgrade = hyper::upgrade::on(&mut req);
-    tokio::spawn(async move {
+    let conns = shared.conns.clone();
+    conns.spawn(async move {
         match on_upgrade.await {
             Ok(upgraded) => conn::run(shared, upgraded, access, peer).await,
             Err(e) => tracing::debug!(peer = %peer, error = %e, "WebSocket upgrade failed."),
@@ -248,6 +254,7 @@ impl Adapter for WsAdapter {
                 acl,
                 config: self.config,
                 ctx,
+                conns: TaskTracker::new(),
             });
             let attached = self
                 .listeners
@@ -260,10 +267,33 @@ impl Adapter for WsAdapter {
                 )
                 .await?;
             shared.ctx.health.up();
-            Ok(attached.into_running("ws", deliver(shared.clone())))
+            Ok(attached.into_running("ws", deliver_then_close(shared.clone())))
         })
     }
 }
+
+/// Delivers until the router closes the queue, then (once shutdown is
+/// signalled) waits a bounded time for every connection to send its close
+/// frame: without this the process could exit first and clients would see
+/// a dropped connection (1006) instead of 1001.
+async fn deliver_then_close(shared: Arc<WsShared>) {
+    deliver(shared.clone()).await;
+    shared.ctx.shutdown.cancelled().await;
+    shared.conns.close();
+    if tokio::time::timeout(CLOSE_WAIT, shared.conns.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            adapter = %shared.ctx.name,
+            open = shared.conns.len(),
+            "WebSocket connections still open after the close wait."
+        );
+    }
+}
+
+/// How long shutdown waits for WebSocket clients to be sent their close.
+const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
 async fn deliver(shared: Arc<WsShared>) {
     while let Some(d) = shared.ctx.deliveries.recv().await {
