@@ -1,34 +1,148 @@
-//! One face over rumqttc's MQTT 3.1.1 and MQTT 5 clients: building the
-//! options (credentials, TLS through rustls, manual acks, persistent
-//! sessions), the requests the adapter makes (`try_*`, never blocking the
-//! event loop's task) and the events it needs, version-neutral.
+//! One face over rumqttc's MQTT 3.1.1 and MQTT 5 session state and codec:
+//! building the options (credentials, TLS through rustls, manual acks,
+//! persistent sessions), connecting, reading and writing packets from the
+//! adapter's own task, and the events it needs, version-neutral.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use rumqttc::v5::mqttbytes::v5 as p5;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::outbox::OutMsg;
 use crate::config::{BrokerUrl, Config};
 use crate::mapping::MqttMeta;
 
-/// The request side of the client.
-pub(crate) enum Link {
-    V4(rumqttc::AsyncClient),
-    V5(rumqttc::v5::AsyncClient),
+/// The connection to the broker, driven from the adapter's own task: our
+/// transport (TCP, or TLS through rustls) and framing, with rumqttc's
+/// packet codec and its session state (packet identifiers, the in-flight
+/// window, QoS 2 flows, keep-alive bookkeeping). Reading is cancel-safe;
+/// our packets are encoded straight into the write buffer and written by
+/// [`Conn::flush`]: no request channel and no second task between a
+/// publication routed here and its write.
+pub(crate) struct Conn {
+    host: String,
+    port: u16,
+    tls: Option<tokio_rustls::TlsConnector>,
+    io: Option<Io>,
+    v: Ver,
 }
 
-/// The event loop of the client.
-pub(crate) enum Loop {
-    V4(Box<rumqttc::EventLoop>),
-    V5(Box<rumqttc::v5::EventLoop>),
+enum Ver {
+    V4(Box<V4>),
+    V5(Box<V5>),
+}
+
+struct V4 {
+    o: rumqttc::MqttOptions,
+    state: rumqttc::MqttState,
+    /// What the session still needs after a connection loss (rumqttc's
+    /// `clean`: unacknowledged publications, releases).
+    pending: Vec<rumqttc::Request>,
+    max_packet: usize,
+}
+
+struct V5 {
+    o: rumqttc::v5::MqttOptions,
+    state: rumqttc::v5::MqttState,
+    pending: Vec<rumqttc::v5::Request>,
+    /// Keep-alive: ours, or the broker's (CONNACK).
+    ka: Duration,
+    /// Our limit, lowered to the broker's receive maximum (CONNACK).
+    max_inflight: u16,
+    max_in: Option<u32>,
+    /// The broker's maximum packet size (CONNACK).
+    max_out: Option<u32>,
+}
+
+trait Stream: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Stream for T {}
+
+/// One connection's socket and buffers.
+struct Io {
+    s: Box<dyn Stream>,
+    rbuf: BytesMut,
+    wbuf: BytesMut,
+}
+
+impl Io {
+    /// Reads more bytes (cancel-safe: bytes are appended only when read).
+    async fn fill(&mut self) -> Result<(), String> {
+        if self.rbuf.capacity() - self.rbuf.len() < 1024 {
+            self.rbuf.reserve(8 * 1024);
+        }
+        match self.s.read_buf(&mut self.rbuf).await {
+            Ok(0) => Err("the broker closed the connection".into()),
+            Ok(_) => Ok(()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// The next packet, waiting for it (cancel-safe).
+    async fn next<P>(
+        &mut self,
+        parse: impl Fn(&mut BytesMut) -> Result<Option<P>, String>,
+    ) -> Result<P, String> {
+        loop {
+            if let Some(p) = parse(&mut self.rbuf)? {
+                return Ok(p);
+            }
+            self.fill().await?;
+        }
+    }
+
+    /// The next packet if it has arrived already.
+    fn try_next<P>(
+        &mut self,
+        parse: impl Fn(&mut BytesMut) -> Result<Option<P>, String>,
+    ) -> Result<Option<P>, String> {
+        use futures_util::FutureExt;
+        if let Some(p) = parse(&mut self.rbuf)? {
+            return Ok(Some(p));
+        }
+        match self.fill().now_or_never() {
+            Some(r) => {
+                r?;
+                parse(&mut self.rbuf)
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Writes the write buffer out (not cancel-safe: await it to the end).
+    async fn flush(&mut self) -> Result<(), String> {
+        while !self.wbuf.is_empty() {
+            match self.s.write_buf(&mut self.wbuf).await {
+                Ok(0) => return Err("the broker closed the connection".into()),
+                Ok(_) => {}
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        self.s.flush().await.map_err(|e| e.to_string())
+    }
+}
+
+fn parse4(buf: &mut BytesMut, max: usize) -> Result<Option<rumqttc::Packet>, String> {
+    match rumqttc::Packet::read(buf, max) {
+        Ok(p) => Ok(Some(p)),
+        Err(rumqttc::mqttbytes::Error::InsufficientBytes(_)) => Ok(None),
+        Err(e) => Err(format!("bad packet from the broker: {e}")),
+    }
+}
+
+fn parse5(buf: &mut BytesMut, max: Option<u32>) -> Result<Option<p5::Packet>, String> {
+    match p5::Packet::read(buf, max) {
+        Ok(p) => Ok(Some(p)),
+        Err(rumqttc::v5::mqttbytes::Error::InsufficientBytes(_)) => Ok(None),
+        Err(e) => Err(format!("bad packet from the broker: {e}")),
+    }
 }
 
 /// An incoming PUBLISH as received, for the manual acknowledgement.
-pub(crate) enum RawPub {
-    V4(rumqttc::Publish),
-    V5(p5::Publish),
+pub(crate) struct RawPub {
+    pkid: u16,
+    qos: u8,
 }
 
 /// An incoming publication.
@@ -41,18 +155,14 @@ pub(crate) struct InPub {
     pub(crate) raw: RawPub,
 }
 
-/// What the adapter needs to know from the event loop.
+/// What the adapter needs to know from the connection.
 pub(crate) enum Ev {
-    /// Connected; whether the broker kept our session.
-    ConnAck(bool),
     /// A publication from the broker.
     Publish(Box<InPub>),
     /// We sent a PUBLISH with this packet identifier.
     Sent(u16),
     /// The broker acknowledged this packet identifier (PUBACK / PUBCOMP).
     Acked(u16),
-    /// We sent DISCONNECT.
-    Disconnected,
     /// Anything else.
     Other,
 }
@@ -73,68 +183,72 @@ fn qos5(n: u8) -> rumqttc::v5::mqttbytes::QoS {
     }
 }
 
-/// Capacity of rumqttc's request channel (our outbox sits in front of it).
-const REQUEST_CAP: usize = 256;
 /// Outgoing QoS 1/2 publications in flight to the broker.
 const INFLIGHT: u16 = 256;
 
-/// Builds the client for `cfg`.
+/// Builds the (unconnected) connection for `cfg`.
 pub(crate) fn build(
     cfg: &Config,
     url: &BrokerUrl,
     tls: Option<Arc<rustls::ClientConfig>>,
     client_id: String,
-) -> (Link, Loop) {
+) -> Conn {
     let max_packet = cfg.max_payload.as_usize().saturating_add(65_536 + 4096);
-    let transport = tls.map(|t| rumqttc::Transport::Tls(rumqttc::TlsConfiguration::Rustls(t)));
     let secs = cfg.keep_alive.0.as_secs();
-    if cfg.version == 5 {
+    let login = url.username.as_ref().map(|u| {
+        let p = url.password.as_ref().map_or("", |p| p.expose());
+        (u.clone(), p.to_owned())
+    });
+    let v = if cfg.version == 5 {
         let mut o = rumqttc::v5::MqttOptions::new(client_id, url.host.clone(), url.port);
         o.set_keep_alive(Duration::from_secs(secs.max(5)));
         o.set_clean_start(cfg.clean_session);
         if !cfg.clean_session {
             o.set_session_expiry_interval(Some(u32::MAX));
         }
-        o.set_manual_acks(true);
-        o.set_outgoing_inflight_upper_limit(INFLIGHT);
-        o.set_max_packet_size(u32::try_from(max_packet).ok());
-        o.set_connection_timeout(5);
-        // Each publication is one small write: no Nagle delay behind an
-        // unacknowledged segment (the broker may delay its TCP ACKs).
-        let mut net = o.network_options();
-        net.set_tcp_nodelay(true);
-        o.set_network_options(net);
-        if let Some(u) = &url.username {
-            let p = url.password.as_ref().map_or("", |p| p.expose());
-            o.set_credentials(u.clone(), p.to_owned());
+        let max_in = u32::try_from(max_packet).ok();
+        o.set_max_packet_size(max_in);
+        if let Some((u, p)) = login {
+            o.set_credentials(u, p);
         }
-        if let Some(t) = transport {
-            o.set_transport(t);
-        }
-        let (c, l) = rumqttc::v5::AsyncClient::new(o, REQUEST_CAP);
-        (Link::V5(c), Loop::V5(Box::new(l)))
+        Ver::V5(Box::new(V5 {
+            ka: o.keep_alive(),
+            o,
+            state: rumqttc::v5::MqttState::new(INFLIGHT, true),
+            pending: Vec::new(),
+            max_inflight: INFLIGHT,
+            max_in,
+            max_out: None,
+        }))
     } else {
         let mut o = rumqttc::MqttOptions::new(client_id, url.host.clone(), url.port);
         o.set_keep_alive(Duration::from_secs(secs.max(1)));
         o.set_clean_session(cfg.clean_session);
-        o.set_manual_acks(true);
-        o.set_inflight(INFLIGHT);
-        o.set_max_packet_size(max_packet, max_packet);
-        if let Some(u) = &url.username {
-            let p = url.password.as_ref().map_or("", |p| p.expose());
-            o.set_credentials(u.clone(), p.to_owned());
+        if let Some((u, p)) = login {
+            o.set_credentials(u, p);
         }
-        if let Some(t) = transport {
-            o.set_transport(t);
-        }
-        let mut net = rumqttc::NetworkOptions::new();
-        net.set_connection_timeout(5);
-        net.set_tcp_nodelay(true);
-        let (c, mut l) = rumqttc::AsyncClient::new(o, REQUEST_CAP);
-        l.set_network_options(net);
-        (Link::V4(c), Loop::V4(Box::new(l)))
+        Ver::V4(Box::new(V4 {
+            o,
+            state: rumqttc::MqttState::new(INFLIGHT, true),
+            pending: Vec::new(),
+            max_packet,
+        }))
+    };
+    Conn {
+        host: url.host.clone(),
+        port: url.port,
+        tls: tls.map(tokio_rustls::TlsConnector::from),
+        io: None,
+        v,
     }
 }
+
+/// How long connecting (TCP, TLS, CONNECT/CONNACK) may take, and writing
+/// what is queued, before the connection counts as lost.
+const CONNECTION_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Packets read in one go before the adapter handles them.
+const READ_BATCH: usize = 16;
 
 fn meta5(p: &Option<p5::PublishProperties>) -> Option<MqttMeta> {
     p.as_ref().map(|p| MqttMeta {
@@ -144,132 +258,406 @@ fn meta5(p: &Option<p5::PublishProperties>) -> Option<MqttMeta> {
     })
 }
 
-impl Loop {
-    /// Events the client already read and has not handed out yet.
-    pub(crate) fn buffered(&self) -> usize {
-        match self {
-            Loop::V4(l) => l.state.events.len(),
-            Loop::V5(l) => l.state.events.len(),
-        }
-    }
+fn err(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
 
-    /// The next event; `Err` when the connection failed or dropped (poll
-    /// again, after a backoff, to reconnect).
-    pub(crate) async fn poll(&mut self) -> Result<Ev, String> {
-        match self {
-            Loop::V4(l) => {
-                use rumqttc::{Event, Outgoing, Packet};
-                let ev = l.poll().await.map_err(|e| e.to_string())?;
-                Ok(match ev {
-                    Event::Incoming(Packet::ConnAck(a)) => Ev::ConnAck(a.session_present),
-                    Event::Incoming(Packet::Publish(mut p)) => Ev::Publish(Box::new(InPub {
-                        // The acknowledgement needs only QoS and packet id.
-                        topic: std::mem::take(&mut p.topic),
-                        payload: std::mem::take(&mut p.payload),
-                        qos: p.qos as u8,
-                        retain: p.retain,
-                        meta: None,
-                        raw: RawPub::V4(p),
-                    })),
-                    Event::Incoming(Packet::PubAck(a)) => Ev::Acked(a.pkid),
-                    Event::Incoming(Packet::PubComp(a)) => Ev::Acked(a.pkid),
-                    Event::Outgoing(Outgoing::Publish(id)) => Ev::Sent(id),
-                    Event::Outgoing(Outgoing::Disconnect) => Ev::Disconnected,
-                    _ => Ev::Other,
-                })
+/// Hands a request to the 3.1.1 session state and encodes its packet.
+fn req4(io: &mut Option<Io>, v: &mut V4, r: rumqttc::Request) -> Result<(), String> {
+    let io = io.as_mut().ok_or("not connected")?;
+    if let Some(p) = v.state.handle_outgoing_packet(r).map_err(err)? {
+        p.write(&mut io.wbuf, v.max_packet).map_err(err)?;
+    }
+    Ok(())
+}
+
+/// Hands a request to the MQTT 5 session state and encodes its packet.
+fn req5(io: &mut Option<Io>, v: &mut V5, r: rumqttc::v5::Request) -> Result<(), String> {
+    let io = io.as_mut().ok_or("not connected")?;
+    if let Some(p) = v.state.handle_outgoing_packet(r).map_err(err)? {
+        p.write(&mut io.wbuf, v.max_out).map_err(err)?;
+    }
+    Ok(())
+}
+
+/// CONNECT / CONNACK on a fresh connection; whether the broker had a
+/// session for us.
+async fn handshake(v: &mut Ver, io: &mut Io) -> Result<bool, String> {
+    match v {
+        Ver::V4(v) => {
+            let o = &v.o;
+            let mut c = rumqttc::Connect::new(o.client_id());
+            c.keep_alive = u16::try_from(o.keep_alive().as_secs()).unwrap_or(u16::MAX);
+            c.clean_session = o.clean_session();
+            c.last_will = o.last_will();
+            c.login = o.credentials();
+            rumqttc::Packet::Connect(c)
+                .write(&mut io.wbuf, v.max_packet)
+                .map_err(err)?;
+            io.flush().await?;
+            let max = v.max_packet;
+            match io.next(|b| parse4(b, max)).await? {
+                rumqttc::Packet::ConnAck(a) if a.code == rumqttc::ConnectReturnCode::Success => {
+                    Ok(a.session_present)
+                }
+                rumqttc::Packet::ConnAck(a) => Err(format!("connection refused: {:?}", a.code)),
+                p => Err(format!("expected CONNACK, got {p:?}")),
             }
-            Loop::V5(l) => {
-                use rumqttc::v5::{Event, mqttbytes::v5::Packet};
-                let ev = l.poll().await.map_err(|e| e.to_string())?;
-                Ok(match ev {
-                    Event::Incoming(Packet::ConnAck(a)) => Ev::ConnAck(a.session_present),
-                    Event::Incoming(Packet::Publish(p)) => {
-                        let topic = String::from_utf8_lossy(&p.topic).into_owned();
-                        Ev::Publish(Box::new(InPub {
-                            topic,
-                            payload: p.payload.clone(),
-                            qos: p.qos as u8,
-                            retain: p.retain,
-                            meta: meta5(&p.properties),
-                            raw: RawPub::V5(p),
-                        }))
+        }
+        Ver::V5(v) => {
+            let o = &v.o;
+            let c = p5::Connect {
+                client_id: o.client_id(),
+                keep_alive: u16::try_from(o.keep_alive().as_secs()).unwrap_or(u16::MAX),
+                clean_start: o.clean_start(),
+                properties: o.connect_properties(),
+            };
+            p5::Packet::Connect(c, o.last_will(), o.credentials())
+                .write(&mut io.wbuf, None)
+                .map_err(err)?;
+            io.flush().await?;
+            let max = v.max_in;
+            match io.next(|b| parse5(b, max)).await? {
+                p5::Packet::ConnAck(a) if a.code == p5::ConnectReturnCode::Success => {
+                    v.ka = o.keep_alive();
+                    v.max_inflight = INFLIGHT;
+                    v.max_out = None;
+                    if let Some(props) = &a.properties {
+                        if let Some(k) = props.server_keep_alive {
+                            v.ka = Duration::from_secs(u64::from(k.max(1)));
+                        }
+                        if let Some(m) = props.receive_max {
+                            v.max_inflight = m.clamp(1, INFLIGHT);
+                        }
+                        v.max_out = props.max_packet_size;
                     }
-                    Event::Incoming(Packet::PubAck(a)) => Ev::Acked(a.pkid),
-                    Event::Incoming(Packet::PubComp(a)) => Ev::Acked(a.pkid),
-                    Event::Outgoing(rumqttc::Outgoing::Publish(id)) => Ev::Sent(id),
-                    Event::Outgoing(rumqttc::Outgoing::Disconnect) => Ev::Disconnected,
-                    _ => Ev::Other,
-                })
+                    let session = a.session_present;
+                    // The state learns the broker's limits (topic aliases,
+                    // receive maximum) from it too.
+                    v.state
+                        .handle_incoming_packet(p5::Packet::ConnAck(a))
+                        .map_err(err)?;
+                    v.state.events.clear();
+                    Ok(session)
+                }
+                p5::Packet::ConnAck(a) => Err(format!("connection refused: {:?}", a.code)),
+                p => Err(format!("expected CONNACK, got {p:?}")),
             }
         }
     }
 }
 
-impl Link {
+impl Conn {
     /// Whether this is an MQTT 5 client (publications carry properties).
     pub(crate) fn is_v5(&self) -> bool {
-        matches!(self, Link::V5(_))
+        matches!(self.v, Ver::V5(_))
     }
 
-    /// Hands a publication to the client; `false` when its channel is full.
-    pub(crate) fn try_publish(&self, m: &OutMsg) -> bool {
-        match self {
-            Link::V4(c) => c
-                .try_publish(&*m.topic, qos4(m.qos), m.retain, m.payload.to_vec())
-                .is_ok(),
-            Link::V5(c) => {
-                let props = p5::PublishProperties {
-                    payload_format_indicator: m.meta.payload_format,
-                    content_type: m.meta.content_type.clone(),
-                    user_properties: m.meta.user.clone(),
-                    ..Default::default()
-                };
-                c.try_publish_with_properties(
-                    &*m.topic,
-                    qos5(m.qos),
-                    m.retain,
-                    m.payload.clone(),
-                    props,
-                )
-                .is_ok()
+    /// The keep-alive interval agreed with the broker.
+    pub(crate) fn keep_alive(&self) -> Duration {
+        match &self.v {
+            Ver::V4(v) => v.o.keep_alive(),
+            Ver::V5(v) => v.ka,
+        }
+    }
+
+    /// Connects (TCP, TLS, CONNECT, CONNACK) and queues what a session the
+    /// broker kept still needs from us (publications not acknowledged,
+    /// releases). Returns whether the broker had a session for us. Not
+    /// cancel-safe: keep the future until it completes.
+    pub(crate) async fn connect(&mut self) -> Result<bool, String> {
+        self.io = None;
+        let s = tokio::time::timeout(CONNECTION_TIMEOUT, async {
+            let tcp = tokio::net::TcpStream::connect((self.host.as_str(), self.port))
+                .await
+                .map_err(err)?;
+            let _ = tcp.set_nodelay(true);
+            let s: Box<dyn Stream> = match &self.tls {
+                Some(c) => {
+                    let name =
+                        rustls::pki_types::ServerName::try_from(self.host.clone()).map_err(err)?;
+                    Box::new(c.connect(name, tcp).await.map_err(err)?)
+                }
+                None => Box::new(tcp),
+            };
+            let mut io = Io {
+                s,
+                rbuf: BytesMut::with_capacity(8 * 1024),
+                wbuf: BytesMut::with_capacity(8 * 1024),
+            };
+            let session = handshake(&mut self.v, &mut io).await?;
+            Ok::<_, String>((io, session))
+        })
+        .await
+        .unwrap_or_else(|_| Err("timed out connecting".into()));
+        let (io, session) = s?;
+        self.io = Some(io);
+        match &mut self.v {
+            Ver::V4(v) => {
+                let pending = std::mem::take(&mut v.pending);
+                if session {
+                    for r in pending {
+                        req4(&mut self.io, v, r)?;
+                    }
+                }
+            }
+            Ver::V5(v) => {
+                let pending = std::mem::take(&mut v.pending);
+                if session {
+                    for r in pending {
+                        req5(&mut self.io, v, r)?;
+                    }
+                }
+            }
+        }
+        Ok(session)
+    }
+
+    /// Waits for the next packet, then takes what else has already arrived
+    /// (at most a batch), handing each to the session state: the events are
+    /// then in [`Conn::next_event`], replies in the write buffer.
+    /// Cancel-safe: the only wait is for bytes, which stay in the buffer.
+    pub(crate) async fn read(&mut self) -> Result<(), String> {
+        let Some(io) = self.io.as_mut() else {
+            return std::future::pending().await;
+        };
+        match &mut self.v {
+            Ver::V4(v) => {
+                let max = v.max_packet;
+                let mut p = io.next(|b| parse4(b, max)).await?;
+                for n in 1..=READ_BATCH {
+                    if let Some(o) = v.state.handle_incoming_packet(p).map_err(err)? {
+                        o.write(&mut io.wbuf, max).map_err(err)?;
+                    }
+                    if n == READ_BATCH {
+                        break;
+                    }
+                    match io.try_next(|b| parse4(b, max))? {
+                        Some(n) => p = n,
+                        None => break,
+                    }
+                }
+            }
+            Ver::V5(v) => {
+                let max = v.max_in;
+                let mut p = io.next(|b| parse5(b, max)).await?;
+                for n in 1..=READ_BATCH {
+                    if let Some(o) = v.state.handle_incoming_packet(p).map_err(err)? {
+                        o.write(&mut io.wbuf, v.max_out).map_err(err)?;
+                    }
+                    if n == READ_BATCH {
+                        break;
+                    }
+                    match io.try_next(|b| parse5(b, max))? {
+                        Some(n) => p = n,
+                        None => break,
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The next event of the session state.
+    pub(crate) fn next_event(&mut self) -> Option<Ev> {
+        match &mut self.v {
+            Ver::V4(v) => {
+                use rumqttc::{Event, Outgoing, Packet};
+                let ev = v.state.events.pop_front()?;
+                Some(match ev {
+                    Event::Incoming(Packet::Publish(p)) => Ev::Publish(Box::new(InPub {
+                        raw: RawPub {
+                            pkid: p.pkid,
+                            qos: p.qos as u8,
+                        },
+                        topic: p.topic,
+                        payload: p.payload,
+                        qos: p.qos as u8,
+                        retain: p.retain,
+                        meta: None,
+                    })),
+                    Event::Incoming(Packet::PubAck(a)) => Ev::Acked(a.pkid),
+                    Event::Incoming(Packet::PubComp(a)) => Ev::Acked(a.pkid),
+                    Event::Outgoing(Outgoing::Publish(id)) => Ev::Sent(id),
+                    _ => Ev::Other,
+                })
+            }
+            Ver::V5(v) => {
+                use rumqttc::v5::Event;
+                let ev = v.state.events.pop_front()?;
+                Some(match ev {
+                    Event::Incoming(p5::Packet::Publish(p)) => Ev::Publish(Box::new(InPub {
+                        topic: String::from_utf8_lossy(&p.topic).into_owned(),
+                        meta: meta5(&p.properties),
+                        raw: RawPub {
+                            pkid: p.pkid,
+                            qos: p.qos as u8,
+                        },
+                        payload: p.payload,
+                        qos: p.qos as u8,
+                        retain: p.retain,
+                    })),
+                    Event::Incoming(p5::Packet::PubAck(a)) => Ev::Acked(a.pkid),
+                    Event::Incoming(p5::Packet::PubComp(a)) => Ev::Acked(a.pkid),
+                    Event::Outgoing(rumqttc::Outgoing::Publish(id)) => Ev::Sent(id),
+                    _ => Ev::Other,
+                })
             }
         }
     }
 
-    /// Acknowledges an incoming publication; `false` when the channel is full.
-    pub(crate) fn try_ack(&self, raw: &RawPub) -> bool {
-        match (self, raw) {
-            (Link::V4(c), RawPub::V4(p)) => c.try_ack(p).is_ok(),
-            (Link::V5(c), RawPub::V5(p)) => c.try_ack(p).is_ok(),
-            _ => true,
+    /// Whether a publication at `qos` may be sent now: QoS >= 1 waits while
+    /// the in-flight window is full or a packet identifier collided.
+    pub(crate) fn may_publish(&self, qos: u8) -> bool {
+        if self.io.is_none() {
+            return false;
+        }
+        if qos == 0 {
+            return true;
+        }
+        match &self.v {
+            Ver::V4(v) => v.state.inflight() < INFLIGHT && v.state.collision.is_none(),
+            Ver::V5(v) => v.state.inflight() < v.max_inflight && v.state.collision.is_none(),
         }
     }
 
-    /// Subscribes; `no_local` is honoured on MQTT 5 only.
-    pub(crate) fn try_subscribe(&self, filter: &str, qos: u8, no_local: bool) -> bool {
-        match self {
-            Link::V4(c) => c.try_subscribe(filter, qos4(qos)).is_ok(),
-            Link::V5(c) => {
+    /// Encodes a publication (see [`Conn::may_publish`] first).
+    pub(crate) fn publish(&mut self, m: &OutMsg) -> Result<(), String> {
+        match &mut self.v {
+            Ver::V4(v) => {
+                let mut p = rumqttc::Publish::from_bytes(&*m.topic, qos4(m.qos), m.payload.clone());
+                p.retain = m.retain;
+                req4(&mut self.io, v, rumqttc::Request::Publish(p))
+            }
+            Ver::V5(v) => {
+                let meta = &m.meta;
+                let props = (meta.payload_format.is_some()
+                    || meta.content_type.is_some()
+                    || !meta.user.is_empty())
+                .then(|| p5::PublishProperties {
+                    payload_format_indicator: meta.payload_format,
+                    content_type: meta.content_type.clone(),
+                    user_properties: meta.user.clone(),
+                    ..Default::default()
+                });
+                let mut p = p5::Publish::new(&*m.topic, qos5(m.qos), m.payload.clone(), props);
+                p.retain = m.retain;
+                req5(&mut self.io, v, rumqttc::v5::Request::Publish(p))
+            }
+        }
+    }
+
+    /// Encodes the acknowledgement of an incoming publication.
+    pub(crate) fn ack(&mut self, raw: &RawPub) -> Result<(), String> {
+        match &mut self.v {
+            Ver::V4(v) => {
+                let r = match raw.qos {
+                    0 => return Ok(()),
+                    1 => rumqttc::Request::PubAck(rumqttc::PubAck::new(raw.pkid)),
+                    _ => rumqttc::Request::PubRec(rumqttc::PubRec::new(raw.pkid)),
+                };
+                req4(&mut self.io, v, r)
+            }
+            Ver::V5(v) => {
+                let r = match raw.qos {
+                    0 => return Ok(()),
+                    1 => rumqttc::v5::Request::PubAck(p5::PubAck::new(raw.pkid, None)),
+                    _ => rumqttc::v5::Request::PubRec(p5::PubRec::new(raw.pkid, None)),
+                };
+                req5(&mut self.io, v, r)
+            }
+        }
+    }
+
+    /// Encodes a SUBSCRIBE; `no_local` is honoured on MQTT 5 only.
+    pub(crate) fn subscribe(
+        &mut self,
+        filter: &str,
+        qos: u8,
+        no_local: bool,
+    ) -> Result<(), String> {
+        match &mut self.v {
+            Ver::V4(v) => {
+                let r = rumqttc::Request::Subscribe(rumqttc::Subscribe::new(filter, qos4(qos)));
+                req4(&mut self.io, v, r)
+            }
+            Ver::V5(v) => {
                 let mut f = p5::Filter::new(filter, qos5(qos));
                 f.nolocal = no_local;
-                c.try_subscribe_many([f]).is_ok()
+                let r = rumqttc::v5::Request::Subscribe(p5::Subscribe::new(f, None));
+                req5(&mut self.io, v, r)
             }
         }
     }
 
-    /// Unsubscribes.
-    pub(crate) fn try_unsubscribe(&self, filter: &str) -> bool {
-        match self {
-            Link::V4(c) => c.try_unsubscribe(filter).is_ok(),
-            Link::V5(c) => c.try_unsubscribe(filter).is_ok(),
+    /// Encodes an UNSUBSCRIBE.
+    pub(crate) fn unsubscribe(&mut self, filter: &str) -> Result<(), String> {
+        match &mut self.v {
+            Ver::V4(v) => {
+                let r = rumqttc::Request::Unsubscribe(rumqttc::Unsubscribe::new(filter));
+                req4(&mut self.io, v, r)
+            }
+            Ver::V5(v) => {
+                let r = rumqttc::v5::Request::Unsubscribe(p5::Unsubscribe::new(filter, None));
+                req5(&mut self.io, v, r)
+            }
         }
     }
 
-    /// Asks for a clean DISCONNECT.
-    pub(crate) fn try_disconnect(&self) {
-        let _ = match self {
-            Link::V4(c) => c.try_disconnect().is_ok(),
-            Link::V5(c) => c.try_disconnect().is_ok(),
+    /// Encodes a PINGREQ; an error when the last one was never answered.
+    pub(crate) fn ping(&mut self) -> Result<(), String> {
+        match &mut self.v {
+            Ver::V4(v) => req4(&mut self.io, v, rumqttc::Request::PingReq(rumqttc::PingReq)),
+            Ver::V5(v) => req5(&mut self.io, v, rumqttc::v5::Request::PingReq),
+        }
+    }
+
+    /// Encodes a DISCONNECT.
+    pub(crate) fn disconnect(&mut self) -> Result<(), String> {
+        match &mut self.v {
+            Ver::V4(v) => req4(
+                &mut self.io,
+                v,
+                rumqttc::Request::Disconnect(rumqttc::Disconnect),
+            ),
+            Ver::V5(v) => req5(&mut self.io, v, rumqttc::v5::Request::Disconnect),
+        }
+    }
+
+    /// Whether encoded packets wait to be written.
+    pub(crate) fn has_output(&self) -> bool {
+        self.io.as_ref().is_some_and(|io| !io.wbuf.is_empty())
+    }
+
+    /// Writes what is encoded, within the connection timeout (a broker that
+    /// stops reading counts as lost). Not cancel-safe: await it to the end
+    /// (the adapter's loop does, outside its select).
+    pub(crate) async fn flush(&mut self) -> Result<(), String> {
+        let Some(io) = self.io.as_mut() else {
+            return Err("not connected".into());
         };
+        tokio::time::timeout(CONNECTION_TIMEOUT, io.flush())
+            .await
+            .unwrap_or_else(|_| Err("timed out writing to the broker".into()))
+    }
+
+    /// The connection failed: drops it and keeps what the session still
+    /// needs for the next one (unacknowledged publications and releases;
+    /// acknowledgements are not carried over, the broker sends those
+    /// publications again).
+    pub(crate) fn lost(&mut self) {
+        self.io = None;
+        match &mut self.v {
+            Ver::V4(v) => {
+                let kept = v.state.clean();
+                v.pending.extend(kept);
+                v.state.events.clear();
+            }
+            Ver::V5(v) => {
+                let kept = v.state.clean();
+                v.pending.extend(kept);
+                v.state.events.clear();
+            }
+        }
     }
 }

@@ -18,7 +18,6 @@
 //!   window of topic + payload hashes;
 //! - reconnection uses capped exponential backoff with jitter.
 
-mod gate;
 mod link;
 pub mod outbox;
 
@@ -30,8 +29,7 @@ use switchboard_model::{
     AdapterContext, AdapterError, Counter, Interest, Message, Pushed, Running, Waiting,
 };
 
-use self::gate::{Gate, Gated};
-use self::link::{Ev, InPub, Link, Loop, RawPub};
+use self::link::{Conn, Ev, InPub, RawPub};
 use self::outbox::{Backoff, EchoWindow, OutMsg, Outbox};
 use crate::config::{BrokerUrl, Config};
 use crate::mapping::{MqttMeta, meta_of, to_message};
@@ -74,15 +72,14 @@ pub(crate) async fn start(cfg: Config, ctx: AdapterContext) -> Result<Running, A
         .client_id
         .clone()
         .unwrap_or_else(|| format!("switchboard-{}-{}", ctx.name, std::process::id()));
-    let (link, evloop) = link::build(&cfg, &url, tls, client_id.clone());
+    let conn = link::build(&cfg, &url, tls, client_id.clone());
     tracing::info!(adapter = %ctx.name, host = %url.host, port = url.port, tls = url.tls,
         version = cfg.version, client_id = %client_id, "MQTT client starting.");
     ctx.health.down("connecting");
     let task = run(
         cfg,
         ctx,
-        link,
-        evloop,
+        conn,
         Arc::from(format!("{}:{}", url.host, url.port)),
     );
     Ok(Running {
@@ -106,7 +103,7 @@ fn filters_of(interest: &[Interest], group: Option<&str>) -> HashMap<String, u8>
 
 struct Client {
     ctx: AdapterContext,
-    link: Link,
+    is_v5: bool,
     outbox: Outbox,
     echo: Option<EchoWindow>,
     pending_acks: VecDeque<RawPub>,
@@ -130,14 +127,16 @@ struct Client {
     max_payload: usize,
     peer: Arc<str>,
     counters: Counters,
+    backoff: Backoff,
+    /// The last connection error (logged once while it repeats).
+    last_err: String,
 }
 
 impl Client {
-    /// Brings subscriptions in line with `wanted` (requests that do not fit
-    /// in the channel are retried on the next turn).
-    fn sync_subscriptions(&mut self) {
+    /// Brings subscriptions in line with `wanted`.
+    fn sync_subscriptions(&mut self, conn: &mut Conn) -> Result<(), String> {
         if !self.connected || !self.subs_dirty {
-            return;
+            return Ok(());
         }
         self.subs_dirty = false;
         let stale: Vec<String> = self
@@ -147,38 +146,32 @@ impl Client {
             .cloned()
             .collect();
         for f in stale {
-            if self.link.try_unsubscribe(&f) {
-                self.subscribed.remove(&f);
-            } else {
-                self.subs_dirty = true;
-            }
+            conn.unsubscribe(&f)?;
+            self.subscribed.remove(&f);
         }
         for (f, q) in &self.wanted {
             if self.subscribed.get(f) == Some(q) {
                 continue;
             }
-            if self.link.try_subscribe(f, *q, self.no_local) {
-                tracing::debug!(adapter = %self.ctx.name, filter = %f, qos = q, "MQTT subscribe.");
-                self.subscribed.insert(f.clone(), *q);
-            } else {
-                self.subs_dirty = true;
-            }
+            conn.subscribe(f, *q, self.no_local)?;
+            tracing::debug!(adapter = %self.ctx.name, filter = %f, qos = q, "MQTT subscribe.");
+            self.subscribed.insert(f.clone(), *q);
         }
+        Ok(())
     }
 
-    /// Sends pending acks, then queued messages, while the channel has room.
-    fn pump(&mut self) {
-        while let Some(raw) = self.pending_acks.front() {
-            if !self.link.try_ack(raw) {
-                return;
-            }
-            self.pending_acks.pop_front();
-        }
+    /// Queues pending acks, subscription changes, then the outbox's
+    /// messages while the in-flight window has room, for the connection to
+    /// write; `Err` when the session state refused (the connection is lost).
+    fn pump(&mut self, conn: &mut Conn) -> Result<(), String> {
         if !self.connected {
-            return;
+            return Ok(());
         }
-        self.sync_subscriptions();
-        let link = &self.link;
+        while let Some(raw) = self.pending_acks.pop_front() {
+            conn.ack(&raw)?;
+        }
+        self.sync_subscriptions(conn)?;
+        let mut failed = None;
         // Echoes come back only for filters we subscribe to.
         let mut echo = if self.wanted.is_empty() {
             None
@@ -187,7 +180,11 @@ impl Client {
         };
         let metrics = &self.ctx.metrics;
         self.outbox.flush(|m| {
-            if !link.try_publish(m) {
+            if failed.is_some() || !conn.may_publish(m.qos) {
+                return false;
+            }
+            if let Err(e) = conn.publish(m) {
+                failed = Some(e);
                 return false;
             }
             if let Some(w) = echo.as_deref_mut() {
@@ -196,6 +193,7 @@ impl Client {
             metrics.inc_sent();
             true
         });
+        failed.map_or(Ok(()), Err)
     }
 
     /// A message routed to the broker goes into the outbox (or is dropped
@@ -214,7 +212,7 @@ impl Client {
             qos: m.qos.as_u8(),
             retain: m.retain,
             // MQTT 3.1.1 has no properties: nothing to carry.
-            meta: if self.link.is_v5() {
+            meta: if self.is_v5 {
                 meta_of(m)
             } else {
                 MqttMeta::default()
@@ -345,6 +343,45 @@ impl Client {
         }
     }
 
+    /// Handles the connection's events: publications from the broker, our
+    /// publications' packet identifiers, the broker's acknowledgements.
+    async fn drain_events(&mut self, conn: &mut Conn) {
+        while let Some(ev) = conn.next_event() {
+            match ev {
+                Ev::Publish(p) => self.on_publish(*p).await,
+                Ev::Sent(id) => self.outbox.on_sent(id),
+                Ev::Acked(id) => self.outbox.on_acked(id),
+                Ev::Other => {}
+            }
+        }
+    }
+
+    /// The connection failed or was refused: drops it (keeping what its
+    /// session needs), keeps QoS >= 1 messages, and returns the backoff
+    /// before the next attempt.
+    fn lost(&mut self, conn: Option<&mut Conn>, e: String) -> Duration {
+        if let Some(conn) = conn {
+            conn.lost();
+        }
+        if self.connected || e != self.last_err {
+            tracing::warn!(adapter = %self.ctx.name, error = %e, "MQTT connection lost or refused; retrying.");
+        }
+        if self.connected {
+            self.outbox.on_disconnect();
+        }
+        // Acknowledgements are not carried over to the next connection (the
+        // broker sends the publication again).
+        self.pending_acks.clear();
+        self.blocked_ack = None;
+        for h in &mut self.held {
+            h.1 = None;
+        }
+        self.connected = false;
+        self.ctx.health.down(format!("broker unreachable: {e}"));
+        self.last_err = e;
+        self.backoff.next_delay()
+    }
+
     /// Takes the deliveries that are ready, as long as the outbox has room.
     fn take_ready(&mut self, budget: usize) {
         for _ in 0..budget {
@@ -359,22 +396,20 @@ impl Client {
     }
 }
 
-/// One poll of the event loop, owning it; hands it back with the event and
-/// how many events it had already read beyond this one.
-async fn step(l: Option<Loop>) -> (Option<Loop>, Result<Ev, String>, usize) {
-    let Some(mut l) = l else {
-        return (None, Err("no event loop".into()), 0);
+/// Connects, owning the connection for as long (the connect is not
+/// cancel-safe); hands it back with the outcome.
+async fn connect(conn: Option<Conn>) -> (Option<Conn>, Result<bool, String>) {
+    let Some(mut conn) = conn else {
+        return (None, Err("no connection".into()));
     };
-    let ev = l.poll().await;
-    let n = l.buffered();
-    (Some(l), ev, n)
+    let r = conn.connect().await;
+    (Some(conn), r)
 }
 
 async fn run(
     cfg: Config,
     ctx: AdapterContext,
-    link: Link,
-    evloop: Loop,
+    conn: Conn,
     peer: Arc<str>,
 ) -> Result<(), AdapterError> {
     let m = &ctx.metrics;
@@ -415,11 +450,10 @@ async fn run(
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(1, |d| d.as_nanos() as u64)
         ^ u64::from(std::process::id());
-    let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(10), seed);
     let use_echo = cfg.version == 4 || share.is_some();
     let mut c = Client {
         ctx: ctx.clone(),
-        link,
+        is_v5: conn.is_v5(),
         outbox: Outbox::new(cfg.max_buffered, cfg.max_buffered_bytes.as_usize()),
         echo: use_echo.then(|| EchoWindow::new(ECHO_WINDOW, 100_000)),
         pending_acks: VecDeque::new(),
@@ -435,23 +469,23 @@ async fn run(
         max_payload: cfg.max_payload.as_usize(),
         peer,
         counters,
+        backoff: Backoff::new(Duration::from_millis(100), Duration::from_secs(10), seed),
+        last_err: String::new(),
     };
     let mut retry_at: Option<tokio::time::Instant> = None;
     let mut interest_open = true;
-    let mut last_err = String::new();
-    // rumqttc's poll is not cancel-safe (a request taken from its channel is
-    // lost if the poll is dropped while writing it), so one poll at a time
-    // owns the event loop and lives across turns of the select until it
-    // yields an event; `idle` holds the loop between polls.
-    let polling = step(None);
-    tokio::pin!(polling);
+    // Connecting is not cancel-safe (rumqttc's connect), so one connect at a
+    // time owns the connection and lives across turns of the select until
+    // it completes; `idle` holds the connection otherwise. Once connected,
+    // reading is cancel-safe (`Conn::read`) and writing happens outside the
+    // select (`Conn::flush`).
+    let connecting = connect(None);
+    tokio::pin!(connecting);
     let mut armed = false;
-    let mut idle = Some(evloop);
-    // Events rumqttc had already read when it handed out the last one.
-    let mut buffered = 0;
-    // The requests `pump` sends wake the event loop, i.e. this task: the
-    // gate turns that into one more poll of the loop (see `gate`).
-    let gate = Gate::new();
+    let mut idle = Some(conn);
+    // A PINGREQ every keep-alive interval, whatever the traffic (as rumqttc).
+    let keep_alive = tokio::time::sleep(Duration::from_secs(3600));
+    tokio::pin!(keep_alive);
     // Whether the last turn took a delivery (see the select).
     let mut took = false;
     // One shutdown future for all turns (a fresh one per turn registers
@@ -461,34 +495,51 @@ async fn run(
     tokio::pin!(shutdown);
     loop {
         if !armed
+            && !c.connected
             && retry_at.is_none()
             && let Some(l) = idle.take()
         {
-            polling.set(step(Some(l)));
+            connecting.set(connect(Some(l)));
             armed = true;
         }
-        if c.routed && buffered == 0 {
+        if c.routed {
             // Every publication of the last read went to the router: step
             // aside so that the router and the adapters it woke (on this
-            // worker) forward them before this task polls its connection
-            // again and writes the acknowledgements; neither is on the
-            // forwarding path then. Only with acknowledgements to write: a
-            // yield costs a wake-up of the other worker thread.
+            // worker) forward them before this task writes the
+            // acknowledgements; neither is on the forwarding path then. Only
+            // with acknowledgements to write: a yield costs a wake-up of the
+            // other worker thread.
             c.routed = false;
             if !c.pending_acks.is_empty() {
                 tokio::task::yield_now().await;
             }
         }
-        gate.close();
-        c.pump();
+        // Queue what is ready (acknowledgements, subscriptions,
+        // publications) and write it, straight from this task.
+        if c.connected
+            && let Some(conn) = idle.as_mut()
+        {
+            let mut r = c.pump(conn);
+            c.drain_events(conn).await;
+            if r.is_ok() && conn.has_output() {
+                r = conn.flush().await;
+            }
+            if let Err(e) = r {
+                retry_at = Some(tokio::time::Instant::now() + c.lost(Some(conn), e));
+            }
+        }
         let dropped_before = c.outbox.stats.dropped_qos0;
-        // Deliveries before the event loop, so that a delivery that woke
-        // this task is taken (and written by the next poll) without a poll
-        // of the event loop first; but not twice in a row, so a steady
-        // stream of deliveries cannot keep the event loop from its turn.
+        // Deliveries before the connection, so that a delivery that woke
+        // this task is taken (and written at the top of the next turn)
+        // without a read first; but not twice in a row, so a steady stream
+        // of deliveries cannot keep the connection from its turn.
         let deliveries_first = !took;
         took = false;
         let room_of = c.blocked.front().map(|(q, _)| q.clone());
+        let up = c.connected;
+        let mut read = None;
+        let mut connected = None;
+        let mut ping = false;
         tokio::select! {
             biased;
             () = &mut shutdown => break,
@@ -511,50 +562,17 @@ async fn run(
                 }
                 None => break,
             },
-            (l, ev, n) = Gated { gate: &gate, fut: polling.as_mut() }, if armed => {
+            (l, r) = &mut connecting, if armed => {
                 armed = false;
-                idle = l;
-                buffered = n;
-                match ev {
-                Ok(Ev::ConnAck(session_present)) => {
-                    c.connected = true;
-                    backoff.reset();
-                    c.counters.reconnects.inc();
-                    ctx.health.up();
-                    tracing::info!(adapter = %ctx.name, session_present, "MQTT client connected.");
-                    if !session_present {
-                        c.subscribed.clear();
-                        c.subs_dirty = true;
-                        let before = c.outbox.stats.republished;
-                        c.outbox.on_session_lost();
-                        c.counters.republished.add(c.outbox.stats.republished - before);
-                    }
+                connected = Some((l, r));
+            }
+            r = async {
+                match idle.as_mut() {
+                    Some(conn) if up => conn.read().await,
+                    _ => std::future::pending().await,
                 }
-                Ok(Ev::Publish(p)) => c.on_publish(*p).await,
-                Ok(Ev::Sent(id)) => c.outbox.on_sent(id),
-                Ok(Ev::Acked(id)) => c.outbox.on_acked(id),
-                Ok(Ev::Other | Ev::Disconnected) => {}
-                Err(e) => {
-                    if c.connected || e != last_err {
-                        tracing::warn!(adapter = %ctx.name, error = %e, "MQTT connection lost or refused; retrying.");
-                    }
-                    if c.connected {
-                        c.outbox.on_disconnect();
-                    }
-                    // Like rumqttc's own queue: acknowledgements are not
-                    // carried over to the next connection (the broker sends
-                    // the publication again).
-                    c.pending_acks.clear();
-                    c.blocked_ack = None;
-                    for h in &mut c.held {
-                        h.1 = None;
-                    }
-                    c.connected = false;
-                    ctx.health.down(format!("broker unreachable: {e}"));
-                    last_err = e;
-                    retry_at = Some(tokio::time::Instant::now() + backoff.next_delay());
-                }
-            }},
+            } => read = Some(r),
+            () = &mut keep_alive, if up => ping = true,
             d = ctx.deliveries.recv(), if !deliveries_first && c.outbox.has_room() => match d {
                 Some(d) => c.take(d),
                 None => break,
@@ -569,10 +587,55 @@ async fn run(
                 }
             }
         }
-        // Open in case the select ended before it polled the event loop.
-        gate.open();
+        if let Some((l, r)) = connected {
+            idle = l;
+            match (r, idle.as_mut()) {
+                (Ok(session_present), Some(conn)) => {
+                    c.connected = true;
+                    c.backoff.reset();
+                    c.counters.reconnects.inc();
+                    ctx.health.up();
+                    tracing::info!(adapter = %ctx.name, session_present, "MQTT client connected.");
+                    keep_alive
+                        .as_mut()
+                        .reset(tokio::time::Instant::now() + conn.keep_alive());
+                    if !session_present {
+                        c.subscribed.clear();
+                        c.subs_dirty = true;
+                        let before = c.outbox.stats.republished;
+                        c.outbox.on_session_lost();
+                        c.counters
+                            .republished
+                            .add(c.outbox.stats.republished - before);
+                    }
+                }
+                (r, conn) => {
+                    let e = r.err().unwrap_or_else(|| "no connection".into());
+                    retry_at = Some(tokio::time::Instant::now() + c.lost(conn, e));
+                }
+            }
+        }
+        if let Some(conn) = idle.as_mut()
+            && c.connected
+        {
+            let mut r = read.unwrap_or(Ok(()));
+            if ping {
+                keep_alive
+                    .as_mut()
+                    .reset(tokio::time::Instant::now() + conn.keep_alive());
+                if r.is_ok() {
+                    r = conn.ping();
+                }
+            }
+            // What was read before a failure still counts (the broker
+            // sends unacknowledged publications again anyway).
+            c.drain_events(conn).await;
+            if let Err(e) = r {
+                retry_at = Some(tokio::time::Instant::now() + c.lost(Some(conn), e));
+            }
+        }
         // Take what else is ready in one go (fewer turns of the loop), also
-        // while the event loop keeps the select busy: the router's queue for
+        // while the connection keeps the select busy: the router's queue for
         // this adapter must not fill up (and drop QoS 0) while the outbox
         // has room.
         c.take_ready(256);
@@ -585,23 +648,13 @@ async fn run(
         }
     }
     // Shutdown: a clean DISCONNECT, best effort, then report what is left.
-    if c.connected {
-        c.pump();
-        c.link.try_disconnect();
+    if c.connected
+        && let Some(conn) = idle.as_mut()
+    {
         let _ = tokio::time::timeout(Duration::from_secs(1), async {
-            loop {
-                if !armed {
-                    let Some(l) = idle.take() else { break };
-                    polling.set(step(Some(l)));
-                    armed = true;
-                }
-                let (l, ev, _) = (&mut polling).await;
-                armed = false;
-                idle = l;
-                if matches!(ev, Ok(Ev::Disconnected) | Err(_)) {
-                    break;
-                }
-            }
+            c.pump(conn)?;
+            conn.disconnect()?;
+            conn.flush().await
         })
         .await;
     }
