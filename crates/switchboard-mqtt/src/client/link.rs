@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use rumqttc::v5::mqttbytes::v5 as p5;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 
 use super::outbox::OutMsg;
 use crate::config::{BrokerUrl, Config};
@@ -17,10 +17,11 @@ use crate::mapping::MqttMeta;
 /// The connection to the broker, driven from the adapter's own task: our
 /// transport (TCP, or TLS through rustls) and framing, with rumqttc's
 /// packet codec and its session state (packet identifiers, the in-flight
-/// window, QoS 2 flows, keep-alive bookkeeping). Reading is cancel-safe;
-/// our packets are encoded straight into the write buffer and written by
-/// [`Conn::flush`]: no request channel and no second task between a
-/// publication routed here and its write.
+/// window, QoS 2 flows, keep-alive bookkeeping). Our packets are encoded
+/// straight into the write buffer and written at once when the socket takes
+/// them ([`Conn::try_flush`]); the rest, and reading, wait in the adapter's
+/// select ([`Conn::sides`], both cancel-safe). No request channel and no
+/// second task between a publication routed here and its write.
 pub(crate) struct Conn {
     host: String,
     port: u16,
@@ -59,27 +60,94 @@ struct V5 {
 trait Stream: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> Stream for T {}
 
-/// One connection's socket and buffers.
+/// One connection's socket (split, so that reading and writing wait
+/// independently) and buffers.
 struct Io {
-    s: Box<dyn Stream>,
+    r: ReadHalf<Box<dyn Stream>>,
+    w: WriteHalf<Box<dyn Stream>>,
     rbuf: BytesMut,
     wbuf: BytesMut,
+    /// Written since the last flush (TLS keeps records until flushed).
+    unflushed: bool,
+}
+
+/// The reading side of a connection, for the adapter's select.
+pub(crate) struct Reader<'a> {
+    r: &'a mut ReadHalf<Box<dyn Stream>>,
+    buf: &'a mut BytesMut,
+}
+
+impl Reader<'_> {
+    /// Reads more bytes. Cancel-safe: bytes are appended only when read.
+    pub(crate) async fn fill(self) -> Result<(), String> {
+        fill(self.r, self.buf).await
+    }
+}
+
+/// The writing side of a connection, for the adapter's select.
+pub(crate) struct Writer<'a> {
+    w: &'a mut WriteHalf<Box<dyn Stream>>,
+    buf: &'a mut BytesMut,
+    unflushed: &'a mut bool,
+}
+
+impl Writer<'_> {
+    /// Writes some of what is encoded, or flushes. Cancel-safe: the buffer
+    /// is advanced only by what was written.
+    pub(crate) async fn step(self) -> Result<(), String> {
+        write_step(self.w, self.buf, self.unflushed).await
+    }
+}
+
+async fn fill(r: &mut ReadHalf<Box<dyn Stream>>, buf: &mut BytesMut) -> Result<(), String> {
+    if buf.capacity() - buf.len() < 1024 {
+        buf.reserve(8 * 1024);
+    }
+    match r.read_buf(buf).await {
+        Ok(0) => Err("the broker closed the connection".into()),
+        Ok(_) => Ok(()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+async fn write_step(
+    w: &mut WriteHalf<Box<dyn Stream>>,
+    buf: &mut BytesMut,
+    unflushed: &mut bool,
+) -> Result<(), String> {
+    if buf.is_empty() {
+        w.flush().await.map_err(err)?;
+        *unflushed = false;
+        return Ok(());
+    }
+    match w.write_buf(buf).await {
+        Ok(0) => Err("the broker closed the connection".into()),
+        Ok(_) => {
+            *unflushed = true;
+            Ok(())
+        }
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 impl Io {
-    /// Reads more bytes (cancel-safe: bytes are appended only when read).
-    async fn fill(&mut self) -> Result<(), String> {
-        if self.rbuf.capacity() - self.rbuf.len() < 1024 {
-            self.rbuf.reserve(8 * 1024);
-        }
-        match self.s.read_buf(&mut self.rbuf).await {
-            Ok(0) => Err("the broker closed the connection".into()),
-            Ok(_) => Ok(()),
-            Err(e) => Err(e.to_string()),
+    fn new(s: Box<dyn Stream>) -> Io {
+        let (r, w) = tokio::io::split(s);
+        Io {
+            r,
+            w,
+            rbuf: BytesMut::with_capacity(8 * 1024),
+            wbuf: BytesMut::with_capacity(8 * 1024),
+            unflushed: false,
         }
     }
 
-    /// The next packet, waiting for it (cancel-safe).
+    /// Whether encoded bytes wait to be written or flushed.
+    fn wants_write(&self) -> bool {
+        !self.wbuf.is_empty() || self.unflushed
+    }
+
+    /// The next packet, waiting for it (during the handshake).
     async fn next<P>(
         &mut self,
         parse: impl Fn(&mut BytesMut) -> Result<Option<P>, String>,
@@ -88,38 +156,28 @@ impl Io {
             if let Some(p) = parse(&mut self.rbuf)? {
                 return Ok(p);
             }
-            self.fill().await?;
+            fill(&mut self.r, &mut self.rbuf).await?;
         }
     }
 
-    /// The next packet if it has arrived already.
-    fn try_next<P>(
-        &mut self,
-        parse: impl Fn(&mut BytesMut) -> Result<Option<P>, String>,
-    ) -> Result<Option<P>, String> {
-        use futures_util::FutureExt;
-        if let Some(p) = parse(&mut self.rbuf)? {
-            return Ok(Some(p));
-        }
-        match self.fill().now_or_never() {
-            Some(r) => {
-                r?;
-                parse(&mut self.rbuf)
-            }
-            None => Ok(None),
-        }
-    }
-
-    /// Writes the write buffer out (not cancel-safe: await it to the end).
+    /// Writes and flushes everything encoded, waiting as long as it takes.
     async fn flush(&mut self) -> Result<(), String> {
-        while !self.wbuf.is_empty() {
-            match self.s.write_buf(&mut self.wbuf).await {
-                Ok(0) => return Err("the broker closed the connection".into()),
-                Ok(_) => {}
-                Err(e) => return Err(e.to_string()),
+        while self.wants_write() {
+            write_step(&mut self.w, &mut self.wbuf, &mut self.unflushed).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes and flushes what the socket takes now, without waiting.
+    fn try_flush(&mut self) -> Result<(), String> {
+        use futures_util::FutureExt;
+        while self.wants_write() {
+            match write_step(&mut self.w, &mut self.wbuf, &mut self.unflushed).now_or_never() {
+                Some(r) => r?,
+                None => break,
             }
         }
-        self.s.flush().await.map_err(|e| e.to_string())
+        Ok(())
     }
 }
 
@@ -243,12 +301,11 @@ pub(crate) fn build(
     }
 }
 
-/// How long connecting (TCP, TLS, CONNECT/CONNACK) may take, and writing
-/// what is queued, before the connection counts as lost.
+/// How long connecting (TCP, TLS, CONNECT/CONNACK) may take.
 const CONNECTION_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Packets read in one go before the adapter handles them.
-const READ_BATCH: usize = 16;
+/// Encoded bytes not yet written beyond which no publication is encoded.
+const WRITE_HIGH: usize = 64 * 1024;
 
 fn meta5(p: &Option<p5::PublishProperties>) -> Option<MqttMeta> {
     p.as_ref().map(|p| MqttMeta {
@@ -380,11 +437,7 @@ impl Conn {
                 }
                 None => Box::new(tcp),
             };
-            let mut io = Io {
-                s,
-                rbuf: BytesMut::with_capacity(8 * 1024),
-                wbuf: BytesMut::with_capacity(8 * 1024),
-            };
+            let mut io = Io::new(s);
             let session = handshake(&mut self.v, &mut io).await?;
             Ok::<_, String>((io, session))
         })
@@ -413,44 +466,43 @@ impl Conn {
         Ok(session)
     }
 
-    /// Waits for the next packet, then takes what else has already arrived
-    /// (at most a batch), handing each to the session state: the events are
-    /// then in [`Conn::next_event`], replies in the write buffer.
-    /// Cancel-safe: the only wait is for bytes, which stay in the buffer.
-    pub(crate) async fn read(&mut self) -> Result<(), String> {
+    /// The connection's two sides, for the adapter's select (`None` when
+    /// not connected).
+    pub(crate) fn sides(&mut self) -> Option<(Reader<'_>, Writer<'_>)> {
+        let io = self.io.as_mut()?;
+        Some((
+            Reader {
+                r: &mut io.r,
+                buf: &mut io.rbuf,
+            },
+            Writer {
+                w: &mut io.w,
+                buf: &mut io.wbuf,
+                unflushed: &mut io.unflushed,
+            },
+        ))
+    }
+
+    /// Hands every complete packet read so far to the session state: the
+    /// events are then in [`Conn::next_event`], replies encoded.
+    pub(crate) fn on_read(&mut self) -> Result<(), String> {
         let Some(io) = self.io.as_mut() else {
-            return std::future::pending().await;
+            return Ok(());
         };
         match &mut self.v {
             Ver::V4(v) => {
                 let max = v.max_packet;
-                let mut p = io.next(|b| parse4(b, max)).await?;
-                for n in 1..=READ_BATCH {
+                while let Some(p) = parse4(&mut io.rbuf, max)? {
                     if let Some(o) = v.state.handle_incoming_packet(p).map_err(err)? {
                         o.write(&mut io.wbuf, max).map_err(err)?;
-                    }
-                    if n == READ_BATCH {
-                        break;
-                    }
-                    match io.try_next(|b| parse4(b, max))? {
-                        Some(n) => p = n,
-                        None => break,
                     }
                 }
             }
             Ver::V5(v) => {
                 let max = v.max_in;
-                let mut p = io.next(|b| parse5(b, max)).await?;
-                for n in 1..=READ_BATCH {
+                while let Some(p) = parse5(&mut io.rbuf, max)? {
                     if let Some(o) = v.state.handle_incoming_packet(p).map_err(err)? {
                         o.write(&mut io.wbuf, v.max_out).map_err(err)?;
-                    }
-                    if n == READ_BATCH {
-                        break;
-                    }
-                    match io.try_next(|b| parse5(b, max))? {
-                        Some(n) => p = n,
-                        None => break,
                     }
                 }
             }
@@ -509,7 +561,13 @@ impl Conn {
     /// Whether a publication at `qos` may be sent now: QoS >= 1 waits while
     /// the in-flight window is full or a packet identifier collided.
     pub(crate) fn may_publish(&self, qos: u8) -> bool {
-        if self.io.is_none() {
+        // Beyond this, publications wait in the outbox (bounded, and
+        // back-pressuring the router) until the socket takes more.
+        if self
+            .io
+            .as_ref()
+            .is_none_or(|io| io.wbuf.len() >= WRITE_HIGH)
+        {
             return false;
         }
         if qos == 0 {
@@ -624,21 +682,26 @@ impl Conn {
         }
     }
 
-    /// Whether encoded packets wait to be written.
-    pub(crate) fn has_output(&self) -> bool {
-        self.io.as_ref().is_some_and(|io| !io.wbuf.is_empty())
+    /// Whether encoded bytes wait to be written or flushed.
+    pub(crate) fn wants_write(&self) -> bool {
+        self.io.as_ref().is_some_and(Io::wants_write)
     }
 
-    /// Writes what is encoded, within the connection timeout (a broker that
-    /// stops reading counts as lost). Not cancel-safe: await it to the end
-    /// (the adapter's loop does, outside its select).
+    /// Writes what the socket takes now, without waiting (the rest waits
+    /// for the select's writer).
+    pub(crate) fn try_flush(&mut self) -> Result<(), String> {
+        match self.io.as_mut() {
+            Some(io) => io.try_flush(),
+            None => Ok(()),
+        }
+    }
+
+    /// Writes everything encoded, waiting as long as it takes (shutdown).
     pub(crate) async fn flush(&mut self) -> Result<(), String> {
-        let Some(io) = self.io.as_mut() else {
-            return Err("not connected".into());
-        };
-        tokio::time::timeout(CONNECTION_TIMEOUT, io.flush())
-            .await
-            .unwrap_or_else(|_| Err("timed out writing to the broker".into()))
+        match self.io.as_mut() {
+            Some(io) => io.flush().await,
+            None => Ok(()),
+        }
     }
 
     /// The connection failed: drops it and keeps what the session still

@@ -521,8 +521,10 @@ async fn run(
         {
             let mut r = c.pump(conn);
             c.drain_events(conn).await;
-            if r.is_ok() && conn.has_output() {
-                r = conn.flush().await;
+            if r.is_ok() {
+                // What the socket does not take now waits for the writer
+                // branch of the select (reading goes on meanwhile).
+                r = conn.try_flush();
             }
             if let Err(e) = r {
                 retry_at = Some(tokio::time::Instant::now() + c.lost(Some(conn), e));
@@ -537,7 +539,13 @@ async fn run(
         took = false;
         let room_of = c.blocked.front().map(|(q, _)| q.clone());
         let up = c.connected;
+        let wants_write = up && idle.as_ref().is_some_and(Conn::wants_write);
+        let (reader, writer) = match idle.as_mut().filter(|_| up).and_then(Conn::sides) {
+            Some((r, w)) => (Some(r), Some(w)),
+            None => (None, None),
+        };
         let mut read = None;
+        let mut wrote = None;
         let mut connected = None;
         let mut ping = false;
         tokio::select! {
@@ -567,11 +575,17 @@ async fn run(
                 connected = Some((l, r));
             }
             r = async {
-                match idle.as_mut() {
-                    Some(conn) if up => conn.read().await,
-                    _ => std::future::pending().await,
+                match reader {
+                    Some(rd) => rd.fill().await,
+                    None => std::future::pending().await,
                 }
             } => read = Some(r),
+            r = async {
+                match writer {
+                    Some(w) => w.step().await,
+                    None => std::future::pending().await,
+                }
+            }, if wants_write => wrote = Some(r),
             () = &mut keep_alive, if up => ping = true,
             d = ctx.deliveries.recv(), if !deliveries_first && c.outbox.has_room() => match d {
                 Some(d) => c.take(d),
@@ -618,7 +632,16 @@ async fn run(
         if let Some(conn) = idle.as_mut()
             && c.connected
         {
-            let mut r = read.unwrap_or(Ok(()));
+            let mut r = match read {
+                Some(Ok(())) => conn.on_read(),
+                Some(Err(e)) => Err(e),
+                None => Ok(()),
+            };
+            if let Some(Err(e)) = wrote
+                && r.is_ok()
+            {
+                r = Err(e);
+            }
             if ping {
                 keep_alive
                     .as_mut()
