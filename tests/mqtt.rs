@@ -235,6 +235,17 @@ qos = 1
 /// in/seq -> out/{a,b,c}/seq, checked by mosquitto_sub.
 #[test]
 fn client_routing_into_its_own_full_queue_neither_stalls_nor_reorders() {
+    routing_into_own_full_queue(4);
+}
+
+/// The same through MQTT 5, where the broker's receive maximum (CONNACK)
+/// also limits what the client may have in flight.
+#[test]
+fn client_v5_routing_into_its_own_full_queue_neither_stalls_nor_reorders() {
+    routing_into_own_full_queue(5);
+}
+
+fn routing_into_own_full_queue(version: u8) {
     let broker = Broker::start();
     let port = broker.port;
     let b = BridgeProc::start(&format!(
@@ -244,6 +255,7 @@ queue_capacity = 2
 [adapter.cloud]
 kind = "mqtt"
 url = "mqtt://127.0.0.1:{port}"
+version = {version}
 max_buffered = 2
 [adapter.http]
 listen = "127.0.0.1:0"

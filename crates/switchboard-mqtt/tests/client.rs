@@ -240,3 +240,100 @@ async fn share_group_splits_one_stream() {
     let distinct: HashSet<_> = got.iter().collect();
     assert_eq!(distinct.len(), 20, "each message handled once");
 }
+
+fn counter(s: &Started, name: &str) -> switchboard_model::Counter {
+    s.ctx
+        .metrics
+        .extra()
+        .into_iter()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("no counter {name}"))
+}
+
+fn signal(broker: &Mosquitto, sig: &str) {
+    let pid = broker.child.id().unwrap().to_string();
+    let ok = std::process::Command::new("kill")
+        .args([sig, &pid])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill {sig} {pid}");
+}
+
+/// The client keeps its connection alive with PINGREQs (mosquitto logs
+/// them), and notices a broker that stops answering (SIGSTOP) through the
+/// unanswered PINGREQ: it drops the connection, connects again once the
+/// broker runs, and the QoS 1 messages routed meanwhile all arrive, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_alive_pings_and_notices_a_frozen_broker() {
+    for version in ["4", "5"] {
+        let dir = temp_dir("ka");
+        let log = dir.join("mosquitto.log");
+        let broker = Mosquitto::start(
+            0,
+            &format!("log_dest file {}\nlog_type all\n", log.display()),
+            Some(dir),
+        )
+        .await;
+        let port = broker.port;
+        let id = format!("ka-test-{version}");
+        let mut durable = sub(port, &["-c", "-i", "ka-sub", "-q", "1", "-t", "ka/#"]);
+        let s = start(
+            "cloud",
+            &format!(
+                "url = \"mqtt://127.0.0.1:{port}\"\nversion = {version}\nkeep_alive = \"{}s\"\nclient_id = \"{id}\"",
+                if version == "5" { 5 } else { 1 }
+            ),
+        )
+        .await;
+        let h = s.ctx.health.clone();
+        wait_for("the client to connect", move || h.get().up).await;
+        assert!(publish(port, &["-r", "-q", "1", "-t", "ka/probe", "-m", "0"]).await);
+        durable.read_until("the probe", |l| !l.is_empty()).await;
+        if version == "4" {
+            let needle = format!("Received PINGREQ from {id}");
+            wait_for("two PINGREQs from the client", || {
+                std::fs::read_to_string(&log).map_or(0, |t| t.matches(&needle).count()) >= 2
+            })
+            .await;
+        }
+        let connects = counter(&s, "mqtt_client_connects");
+        assert_eq!(connects.get(), 1, "never reconnected while pinging");
+
+        signal(&broker, "-STOP");
+        for i in 1..=10 {
+            deliver(&s, "cloud:ka/n", &i.to_string(), Qos::AtLeastOnce).await;
+        }
+        let h = s.ctx.health.clone();
+        within("the frozen broker to be noticed", async move {
+            while h.get().up {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+        signal(&broker, "-CONT");
+        let c = connects.clone();
+        wait_for("the client to connect again", move || c.get() >= 2).await;
+        let lines = durable
+            .read_until("all 10 messages", |l| {
+                l.iter()
+                    .filter(|x| x.starts_with("ka/n "))
+                    .collect::<HashSet<_>>()
+                    .len()
+                    >= 10
+            })
+            .await;
+        let mut firsts = Vec::new();
+        for l in &lines {
+            let Some(n) = l.strip_prefix("ka/n ") else {
+                continue;
+            };
+            let n: u32 = n.parse().unwrap();
+            if !firsts.contains(&n) {
+                firsts.push(n);
+            }
+        }
+        assert_eq!(firsts, (1..=10).collect::<Vec<_>>(), "version {version}");
+        drop(broker);
+    }
+}
