@@ -115,3 +115,9 @@ pub fn mqtt_config(data: &[u8]) {
         let _ = c.listen_addrs();
     }
 }
+
+/// Bytes from a broker into a connected client (both versions): framing,
+/// rumqttc's session state, the adapter's events and acknowledgements.
+pub fn mqtt_client_inbound(data: &[u8]) {
+    crate::client::fuzz_inbound(data);
+}

@@ -33,3 +33,23 @@ fn mqtt_packets_truncated() {
         }
     }
 }
+
+#[test]
+fn mqtt_client_inbound_corpus() {
+    replay(
+        "mqtt_client_inbound",
+        switchboard_mqtt::fuzzing::mqtt_client_inbound,
+    );
+}
+
+/// Every prefix of every client-inbound corpus file.
+#[test]
+fn mqtt_client_inbound_truncated() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/mqtt_client_inbound");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let data = std::fs::read(entry.unwrap().path()).unwrap();
+        for n in 0..=data.len() {
+            switchboard_mqtt::fuzzing::mqtt_client_inbound(&data[..n]);
+        }
+    }
+}

@@ -724,3 +724,44 @@ impl Conn {
         }
     }
 }
+
+/// Fuzzing: bytes from the broker into a connected client of each version,
+/// after a few publications of ours (so acknowledgements can match): the
+/// framing, the session state and the events must never panic.
+pub(crate) fn fuzz_inbound(data: &[u8]) {
+    let Ok(url) = BrokerUrl::parse("mqtt://127.0.0.1") else {
+        return;
+    };
+    for version in [4u8, 5] {
+        let cfg = Config {
+            version,
+            ..Config::default()
+        };
+        let mut conn = build(&cfg, &url, None, "fuzz".into());
+        let (a, _b) = tokio::io::duplex(64);
+        let mut io = Io::new(Box::new(a));
+        io.rbuf.extend_from_slice(data);
+        conn.io = Some(io);
+        for qos in [1u8, 2, 1, 0] {
+            let m = OutMsg {
+                topic: Arc::from("t"),
+                payload: Bytes::from_static(b"x"),
+                qos,
+                retain: false,
+                meta: MqttMeta::default(),
+            };
+            if conn.may_publish(qos) {
+                let _ = conn.publish(&m);
+            }
+        }
+        let r = conn.on_read();
+        while let Some(ev) = conn.next_event() {
+            if let Ev::Publish(p) = ev {
+                let _ = conn.ack(&p.raw);
+            }
+        }
+        if r.is_err() {
+            conn.lost();
+        }
+    }
+}

@@ -34,6 +34,8 @@ use self::outbox::{Backoff, EchoWindow, OutMsg, Outbox};
 use crate::config::{BrokerUrl, Config};
 use crate::mapping::{MqttMeta, meta_of, to_message};
 
+pub(crate) use self::link::fuzz_inbound;
+
 /// How long an echo of our own publication is recognised (3.1.1).
 const ECHO_WINDOW: Duration = Duration::from_secs(10);
 
