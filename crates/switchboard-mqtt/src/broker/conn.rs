@@ -53,6 +53,9 @@ struct Conn<W> {
 pub(crate) const TOPIC_ALIAS_MAX: u16 = 32;
 
 /// Serves one client on `stream` until it disconnects or the broker stops.
+/// Publications one connection routes in a row before it steps aside.
+const BURST: usize = 64;
+
 pub(crate) async fn serve<S>(shared: Arc<Shared>, stream: S, peer: Arc<str>)
 where
     S: AsyncRead + AsyncWrite + Send + Unpin,
@@ -283,15 +286,28 @@ impl<W: AsyncWrite + Unpin + Send> Conn<W> {
         let keep_alive = tokio::time::sleep_until(ka.map_or(far, |d| last_read + d));
         tokio::pin!(keep_alive);
         let mut got_bytes = true;
+        // Publications routed since this task last let others run.
+        let mut burst = 0usize;
         loop {
             let mut routed = false;
             if got_bytes {
                 loop {
                     match codec::decode(&mut rbuf, self.version, self.shared.max_packet) {
                         Ok(Some(p)) => {
-                            routed |= matches!(p, Inbound::Publish(_));
+                            let publish = matches!(p, Inbound::Publish(_));
+                            routed |= publish;
                             if let Err(end) = self.handle(p).await {
                                 return end;
+                            }
+                            burst += usize::from(publish);
+                            if burst >= BURST {
+                                // A client publishing as fast as it can
+                                // would otherwise keep the destination
+                                // adapters it woke (waiting on this worker)
+                                // from draining their queues, which then
+                                // overflow and drop QoS 0.
+                                burst = 0;
+                                tokio::task::yield_now().await;
                             }
                         }
                         Ok(None) => break,
@@ -302,6 +318,9 @@ impl<W: AsyncWrite + Unpin + Send> Conn<W> {
                         }
                     }
                 }
+            }
+            if !routed {
+                burst = 0;
             }
             if routed && !self.out.is_empty() {
                 // Let the router and the adapters it woke (on this worker)

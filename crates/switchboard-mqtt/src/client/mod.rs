@@ -49,6 +49,9 @@ struct Counters {
     waited: Counter,
 }
 
+/// Publications routed in a row before this task steps aside.
+const BURST: usize = 64;
+
 /// Publications read while one waits for room in a destination queue, at
 /// most (beyond, they are dropped and counted; the broker's in-flight window
 /// keeps QoS >= 1 well below this).
@@ -118,6 +121,8 @@ struct Client {
     held: VecDeque<(Option<Message>, Option<RawPub>)>,
     /// Publications went to the router since this task last stepped aside.
     routed: bool,
+    /// Publications routed in a row (see `BURST`).
+    burst: usize,
     /// Filters we want, at their QoS.
     wanted: HashMap<String, u8>,
     /// Whether `subscribed` may differ from `wanted`.
@@ -249,6 +254,7 @@ impl Client {
                     // Routed in this task; what waits for room waits in
                     // the select loop, which keeps draining our own queue.
                     self.routed = true;
+                    self.burst += 1;
                     self.route_or_hold(Some(m), (p.qos > 0).then_some(p.raw));
                     return;
                 }
@@ -463,6 +469,7 @@ async fn run(
         blocked_ack: None,
         held: VecDeque::new(),
         routed: false,
+        burst: 0,
         wanted,
         subscribed: HashMap::new(),
         subs_dirty: true,
@@ -512,9 +519,15 @@ async fn run(
             // with acknowledgements to write: a yield costs a wake-up of the
             // other worker thread.
             c.routed = false;
-            if !c.pending_acks.is_empty() {
+            // Also after a long run of publications (a burst): the
+            // adapters they went to, waiting on this worker, must get to
+            // drain their queues before these overflow and drop QoS 0.
+            if !c.pending_acks.is_empty() || c.burst >= BURST {
+                c.burst = 0;
                 tokio::task::yield_now().await;
             }
+        } else {
+            c.burst = 0;
         }
         // Queue what is ready (acknowledgements, subscriptions,
         // publications) and write it, straight from this task.
