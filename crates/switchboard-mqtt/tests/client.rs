@@ -119,11 +119,31 @@ async fn both_directions_v4_and_v5() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_restart_keeps_50_qos1_in_order() {
-    let mut broker = Mosquitto::start(0, "", None).await;
+    restart_keeps_50_in_order("").await;
+}
+
+/// The same with a persistent session: mosquitto (with persistence) still
+/// has our session after the restart, so the client resumes it and sends
+/// again what the broker had not acknowledged, with the same packet
+/// identifiers, before what was routed while the broker was down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_restart_resumes_a_persistent_session_in_order() {
+    restart_keeps_50_in_order("clean_session = false\nclient_id = \"persistent-relay\"").await;
+}
+
+async fn restart_keeps_50_in_order(extra: &str) {
+    let dir = temp_dir("restart");
+    let log = dir.join("mosquitto.log");
+    let mut broker = Mosquitto::start(
+        0,
+        &format!("log_dest file {}\nlog_type all\n", log.display()),
+        Some(dir),
+    )
+    .await;
     let port = broker.port;
     // A durable subscriber (persistent session, QoS 1).
     let mut durable = sub(port, &["-c", "-i", "durable-sub", "-q", "1", "-t", "seq/#"]);
-    let s = client(port, "", &[]).await;
+    let s = client(port, extra, &[]).await;
     // The durable subscriber is in once a retained probe reaches it.
     assert!(publish(port, &["-r", "-q", "1", "-t", "seq/probe", "-m", "0"]).await);
     durable.read_until("the probe", |l| !l.is_empty()).await;
@@ -159,6 +179,17 @@ async fn broker_restart_keeps_50_qos1_in_order() {
         }
     }
     assert_eq!(firsts, (1..=50).collect::<Vec<_>>());
+    assert_eq!(counter(&s, "mqtt_client_connects").get(), 2);
+    if extra.contains("clean_session = false") {
+        // The broker kept the session (mosquitto logs CONNACK's session
+        // present flag first), so nothing was published again as new.
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert!(
+            text.contains("Sending CONNACK to persistent-relay (1, 0)"),
+            "no resumed session in mosquitto's log"
+        );
+        assert_eq!(counter(&s, "mqtt_client_republished").get(), 0);
+    }
     drop(broker);
 }
 
@@ -335,5 +366,59 @@ async fn keep_alive_pings_and_notices_a_frozen_broker() {
         }
         assert_eq!(firsts, (1..=10).collect::<Vec<_>>(), "version {version}");
         drop(broker);
+    }
+}
+
+/// QoS 2 both ways through the client's own session handling: in (PUBLISH,
+/// our PUBREC, PUBREL, our PUBCOMP) and out (our PUBLISH, PUBREC, our
+/// PUBREL, PUBCOMP), each message once, checked in mosquitto's log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qos2_both_directions() {
+    let dir = temp_dir("qos2");
+    let log = dir.join("mosquitto.log");
+    let broker = Mosquitto::start(
+        0,
+        &format!("log_dest file {}\nlog_type all\n", log.display()),
+        Some(dir),
+    )
+    .await;
+    let port = broker.port;
+    for version in ["4", "5"] {
+        let id = format!("q2-{version}");
+        let mut s = client(
+            port,
+            &format!("version = {version}\nclient_id = \"{id}\""),
+            &[("in2/#", 2)],
+        )
+        .await;
+        await_subscribed(port, &mut s, "in2/ready").await;
+        assert!(publish(port, &["-q", "2", "-t", "in2/a", "-m", "twice?"]).await);
+        let m = within("the QoS 2 publication", s.harness.ingress_rx.recv())
+            .await
+            .unwrap();
+        assert_eq!(
+            (m.topic.as_str(), &m.payload[..], m.qos),
+            ("in2/a", &b"twice?"[..], Qos::ExactlyOnce)
+        );
+        let needle = format!("Received PUBCOMP from {id}");
+        wait_for("our PUBCOMP", || {
+            std::fs::read_to_string(&log).is_ok_and(|t| t.contains(&needle))
+        })
+        .await;
+
+        assert!(publish(port, &["-r", "-t", "out2/0", "-m", "probe"]).await);
+        let mut sub = sub(port, &["-C", "2", "-q", "2", "-t", "out2/#"]);
+        sub.read_until("the probe", |l| !l.is_empty()).await;
+        deliver(&s, "cloud:out2/x", "exactly", Qos::ExactlyOnce).await;
+        let lines = sub.lines().await;
+        assert_eq!(lines, ["out2/x exactly"], "version {version}");
+        let needle = format!("Received PUBREL from {id}");
+        wait_for("our PUBREL", || {
+            std::fs::read_to_string(&log).is_ok_and(|t| t.contains(&needle))
+        })
+        .await;
+        // Nothing more came in: the PUBREL/PUBCOMP exchange delivered once.
+        assert!(s.harness.ingress_rx.try_recv().is_err());
+        assert!(publish(port, &["-r", "-t", "out2/0", "-n"]).await);
     }
 }
