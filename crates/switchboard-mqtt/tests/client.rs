@@ -422,3 +422,38 @@ async fn qos2_both_directions() {
         assert!(publish(port, &["-r", "-t", "out2/0", "-n"]).await);
     }
 }
+
+/// MQTT 5: the broker's Server Keep Alive (CONNACK) replaces ours. Asked
+/// for 60 s, told 10 s by mosquitto (`max_keepalive 10`, its minimum), the
+/// client pings after 10 s (with 60 s it would not, and mosquitto would drop
+/// it at 15 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v5_follows_the_brokers_server_keep_alive() {
+    let dir = temp_dir("ska");
+    let log = dir.join("mosquitto.log");
+    let broker = Mosquitto::start(
+        0,
+        &format!(
+            "log_dest file {}\nlog_type all\nmax_keepalive 10\n",
+            log.display()
+        ),
+        Some(dir),
+    )
+    .await;
+    let port = broker.port;
+    let s = start(
+        "cloud",
+        &format!(
+            "url = \"mqtt://127.0.0.1:{port}\"\nversion = 5\nkeep_alive = \"60s\"\nclient_id = \"ska\""
+        ),
+    )
+    .await;
+    let h = s.ctx.health.clone();
+    wait_for("the client to connect", move || h.get().up).await;
+    wait_for("a PINGREQ", || {
+        std::fs::read_to_string(&log).is_ok_and(|t| t.contains("Received PINGREQ from ska"))
+    })
+    .await;
+    assert_eq!(counter(&s, "mqtt_client_connects").get(), 1);
+    drop(broker);
+}

@@ -301,6 +301,9 @@ pub(crate) fn build(
     }
 }
 
+/// The ping interval when the broker turned keep-alive off.
+const NO_KEEP_ALIVE: Duration = Duration::from_secs(365 * 86_400);
+
 /// How long connecting (TCP, TLS, CONNECT/CONNACK) may take.
 const CONNECTION_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -380,8 +383,14 @@ async fn handshake(v: &mut Ver, io: &mut Io) -> Result<bool, String> {
                     v.max_inflight = INFLIGHT;
                     v.max_out = None;
                     if let Some(props) = &a.properties {
+                        // The broker's keep-alive replaces ours [MQTT-3.2.2-21];
+                        // 0 turns the mechanism off (no PINGREQs then).
                         if let Some(k) = props.server_keep_alive {
-                            v.ka = Duration::from_secs(u64::from(k.max(1)));
+                            v.ka = if k == 0 {
+                                NO_KEEP_ALIVE
+                            } else {
+                                Duration::from_secs(u64::from(k))
+                            };
                         }
                         if let Some(m) = props.receive_max {
                             v.max_inflight = m.clamp(1, INFLIGHT);
