@@ -457,3 +457,23 @@ async fn v5_follows_the_brokers_server_keep_alive() {
     assert_eq!(counter(&s, "mqtt_client_connects").get(), 1);
     drop(broker);
 }
+
+/// MQTT 5: a publication over the broker's Maximum Packet Size (CONNACK;
+/// mosquitto's `max_packet_size 1000`) is dropped and counted; the
+/// connection stays up and what follows is delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v5_publication_over_the_brokers_maximum_packet_size_is_dropped() {
+    let broker = Mosquitto::start(0, "max_packet_size 1000\n", None).await;
+    let port = broker.port;
+    let s = client(port, "version = 5", &[]).await;
+    assert!(publish(port, &["-r", "-t", "big/0", "-m", "probe"]).await);
+    let mut sub = sub(port, &["-V", "mqttv5", "-C", "2", "-q", "1", "-t", "big/#"]);
+    sub.read_until("the probe", |l| !l.is_empty()).await;
+    deliver(&s, "cloud:big/x", &"x".repeat(2000), Qos::AtLeastOnce).await;
+    deliver(&s, "cloud:big/y", "small", Qos::AtLeastOnce).await;
+    let lines = sub.lines().await;
+    assert_eq!(lines, ["big/y small"]);
+    assert_eq!(counter(&s, "mqtt_client_too_large").get(), 1);
+    assert_eq!(counter(&s, "mqtt_client_connects").get(), 1);
+    assert!(publish(port, &["-r", "-t", "big/0", "-n"]).await);
+}

@@ -310,6 +310,21 @@ const CONNECTION_TIMEOUT: Duration = Duration::from_secs(5);
 /// Encoded bytes not yet written beyond which no publication is encoded.
 const WRITE_HIGH: usize = 64 * 1024;
 
+fn publish5(m: &OutMsg) -> p5::Publish {
+    let meta = &m.meta;
+    let props =
+        (meta.payload_format.is_some() || meta.content_type.is_some() || !meta.user.is_empty())
+            .then(|| p5::PublishProperties {
+                payload_format_indicator: meta.payload_format,
+                content_type: meta.content_type.clone(),
+                user_properties: meta.user.clone(),
+                ..Default::default()
+            });
+    let mut p = p5::Publish::new(&*m.topic, qos5(m.qos), m.payload.clone(), props);
+    p.retain = m.retain;
+    p
+}
+
 fn meta5(p: &Option<p5::PublishProperties>) -> Option<MqttMeta> {
     p.as_ref().map(|p| MqttMeta {
         content_type: p.content_type.clone(),
@@ -588,6 +603,21 @@ impl Conn {
         }
     }
 
+    /// Whether a publication is over the broker's Maximum Packet Size
+    /// (MQTT 5 CONNACK): it could never be sent [MQTT-3.1.2-24].
+    pub(crate) fn too_large(&self, m: &OutMsg) -> bool {
+        let Ver::V5(v) = &self.v else {
+            return false;
+        };
+        let Some(max) = v.max_out else {
+            return false;
+        };
+        let p = publish5(m);
+        // `size` counts the packet identifier only once it is assigned.
+        let size = p.size() + if m.qos > 0 { 2 } else { 0 };
+        u32::try_from(size).map_or(true, |n| n > max)
+    }
+
     /// Encodes a publication (see [`Conn::may_publish`] first).
     pub(crate) fn publish(&mut self, m: &OutMsg) -> Result<(), String> {
         match &mut self.v {
@@ -596,21 +626,7 @@ impl Conn {
                 p.retain = m.retain;
                 req4(&mut self.io, v, rumqttc::Request::Publish(p))
             }
-            Ver::V5(v) => {
-                let meta = &m.meta;
-                let props = (meta.payload_format.is_some()
-                    || meta.content_type.is_some()
-                    || !meta.user.is_empty())
-                .then(|| p5::PublishProperties {
-                    payload_format_indicator: meta.payload_format,
-                    content_type: meta.content_type.clone(),
-                    user_properties: meta.user.clone(),
-                    ..Default::default()
-                });
-                let mut p = p5::Publish::new(&*m.topic, qos5(m.qos), m.payload.clone(), props);
-                p.retain = m.retain;
-                req5(&mut self.io, v, rumqttc::v5::Request::Publish(p))
-            }
+            Ver::V5(v) => req5(&mut self.io, v, rumqttc::v5::Request::Publish(publish5(m))),
         }
     }
 

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use switchboard_model::{
-    AdapterContext, AdapterError, Counter, Interest, Message, Pushed, Running, Waiting,
+    AdapterContext, AdapterError, Counter, DropReason, Interest, Message, Pushed, Running, Waiting,
 };
 
 use self::link::{Conn, Ev, InPub, RawPub};
@@ -179,27 +179,41 @@ impl Client {
         }
         self.sync_subscriptions(conn)?;
         let mut failed = None;
-        // Echoes come back only for filters we subscribe to.
-        let mut echo = if self.wanted.is_empty() {
-            None
-        } else {
-            self.echo.as_mut()
-        };
-        let metrics = &self.ctx.metrics;
-        self.outbox.flush(|m| {
-            if failed.is_some() || !conn.may_publish(m.qos) {
-                return false;
+        loop {
+            // Echoes come back only for filters we subscribe to.
+            let mut echo = if self.wanted.is_empty() {
+                None
+            } else {
+                self.echo.as_mut()
+            };
+            let metrics = &self.ctx.metrics;
+            let mut too_large = false;
+            self.outbox.flush(|m| {
+                if failed.is_some() || !conn.may_publish(m.qos) {
+                    return false;
+                }
+                if conn.too_large(m) {
+                    too_large = true;
+                    return false;
+                }
+                if let Err(e) = conn.publish(m) {
+                    failed = Some(e);
+                    return false;
+                }
+                if let Some(w) = echo.as_deref_mut() {
+                    w.note(&m.topic, &m.payload, Instant::now());
+                }
+                metrics.inc_sent();
+                true
+            });
+            // Over the broker's maximum packet size: dropped and counted
+            // (sending it would only fail the connection, again and again).
+            if !too_large || !self.outbox.drop_front(DropReason::TooLarge) {
+                break;
             }
-            if let Err(e) = conn.publish(m) {
-                failed = Some(e);
-                return false;
-            }
-            if let Some(w) = echo.as_deref_mut() {
-                w.note(&m.topic, &m.payload, Instant::now());
-            }
-            metrics.inc_sent();
-            true
-        });
+            self.counters.too_large.inc();
+            self.ctx.metrics.inc_dropped();
+        }
         failed.map_or(Ok(()), Err)
     }
 
@@ -440,7 +454,7 @@ async fn run(
         ),
         too_large: m.counter(
             "mqtt_client_too_large",
-            "Incoming publications over max_payload, dropped.",
+            "Publications dropped as too large: over max_payload, or over the broker's maximum packet size.",
         ),
         held_dropped: m.counter(
             "mqtt_client_held_dropped",

@@ -149,6 +149,19 @@ impl Outbox {
         n
     }
 
+    /// Drops the next queued message (the broker could never take it) and
+    /// reports it dropped for `reason`; whether there was one.
+    pub fn drop_front(&mut self, reason: DropReason) -> bool {
+        match self.queue.pop_front() {
+            Some((m, ack)) => {
+                self.bytes -= m.payload.len();
+                ack.dropped(reason);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// The client sent a PUBLISH with `pkid` (in order of hand-over; a
     /// retransmission of a known identifier is ignored).
     pub fn on_sent(&mut self, pkid: u16) {
