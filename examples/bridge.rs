@@ -69,10 +69,11 @@ fn main() -> ExitCode {
         println!("configuration OK");
         return ExitCode::SUCCESS;
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = bridge.worker_threads() {
+        rt.worker_threads(n);
+    }
+    let runtime = match rt.enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("cannot start the runtime: {e}");
@@ -87,7 +88,8 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        tracing::info!("Bridge running.");
+        let workers = tokio::runtime::Handle::current().metrics().num_workers();
+        tracing::info!(workers, "Bridge running.");
         wait_for_signal().await;
         tracing::info!("Shutting down.");
         match handle.shutdown().await {

@@ -110,6 +110,15 @@ impl Bridge {
         })
     }
 
+    /// `[bridge] worker_threads` from the config: the worker threads the
+    /// runtime running this bridge should have (`None`: one per core). The
+    /// bridge binary builds its runtime with it.
+    pub fn worker_threads(&self) -> Option<usize> {
+        self.settings
+            .worker_threads
+            .map(std::num::NonZeroUsize::get)
+    }
+
     /// A builder for a bridge set up in code.
     pub fn builder() -> BridgeBuilder {
         BridgeBuilder::default()

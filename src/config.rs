@@ -89,6 +89,11 @@ pub struct BridgeSettings {
     /// Addresses the last-value cache holds at most.
     #[serde(default = "default_max_topics")]
     pub max_topics: usize,
+    /// Worker threads of the runtime the bridge binary starts (default: one
+    /// per CPU core). Read by `examples/bridge`; an embedding application
+    /// builds its own runtime (see [`crate::Bridge::worker_threads`]).
+    #[serde(default)]
+    pub worker_threads: Option<std::num::NonZeroUsize>,
 }
 
 fn default_shutdown_timeout() -> HumanDuration {
@@ -115,6 +120,7 @@ impl Default for BridgeSettings {
             queue_capacity: default_queue_capacity(),
             channel_capacity: default_channel_capacity(),
             max_topics: default_max_topics(),
+            worker_threads: None,
         }
     }
 }

@@ -377,3 +377,29 @@ fn default_config_is_printed_and_valid() {
     );
     assert!(out.status.success(), "{out:?}");
 }
+
+/// `[bridge] worker_threads` sizes the binary's runtime (default: one per
+/// core); 0 is a config error with its place in the file.
+#[test]
+fn worker_threads_sizes_the_runtime() {
+    let b = BridgeProc::start(&TWO_HTTP.replace("[bridge]\n", "[bridge]\nworker_threads = 1\n"));
+    assert!(
+        b.wait_log("workers=1", Duration::from_secs(5)),
+        "{}",
+        b.log_text()
+    );
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let d = BridgeProc::start(TWO_HTTP);
+    assert!(
+        d.wait_log(&format!("workers={cores}"), Duration::from_secs(5)),
+        "{}",
+        d.log_text()
+    );
+    let (_dir, path, out) = common::check_config("[bridge]\nworker_threads = 0\n");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        out.stderr.contains(&format!("{path}:2:")) && out.stderr.contains("worker_threads"),
+        "{}",
+        out.stderr
+    );
+}
