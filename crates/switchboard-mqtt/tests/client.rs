@@ -477,3 +477,42 @@ async fn v5_publication_over_the_brokers_maximum_packet_size_is_dropped() {
     assert_eq!(counter(&s, "mqtt_client_connects").get(), 1);
     assert!(publish(port, &["-r", "-t", "big/0", "-n"]).await);
 }
+
+/// A broker that stops taking what we write (SIGSTOP, with megabytes to
+/// send) counts as lost after the write-stall limit, long before a 60 s
+/// keep-alive would notice; once it runs again the client connects again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_that_stops_reading_is_dropped_after_the_write_stall_limit() {
+    let broker = Mosquitto::start(0, "", None).await;
+    let port = broker.port;
+    let s = start(
+        "cloud",
+        &format!("url = \"mqtt://127.0.0.1:{port}\"\nkeep_alive = \"60s\""),
+    )
+    .await;
+    let h = s.ctx.health.clone();
+    wait_for("the client to connect", move || h.get().up).await;
+    signal(&broker, "-STOP");
+    let big = "x".repeat(200 * 1024);
+    // 40 MB: more than the loopback socket buffers on both sides hold.
+    for _ in 0..200 {
+        deliver(&s, "cloud:stall/x", &big, Qos::AtMostOnce).await;
+    }
+    let h = s.ctx.health.clone();
+    within("the stall to be noticed", async move {
+        loop {
+            let st = h.get();
+            if !st.up {
+                return st.reason;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .filter(|r| r.contains("took nothing we wrote"))
+    .expect("dropped for the write stall");
+    signal(&broker, "-CONT");
+    let c = counter(&s, "mqtt_client_connects");
+    wait_for("the client to connect again", move || c.get() >= 2).await;
+    drop(broker);
+}

@@ -49,6 +49,10 @@ struct Counters {
     waited: Counter,
 }
 
+/// How long the broker may take none of our output before the connection
+/// counts as lost.
+const WRITE_STALL: Duration = Duration::from_secs(5);
+
 /// Publications routed in a row before this task steps aside.
 const BURST: usize = 64;
 
@@ -509,6 +513,12 @@ async fn run(
     // A PINGREQ every keep-alive interval, whatever the traffic (as rumqttc).
     let keep_alive = tokio::time::sleep(Duration::from_secs(3600));
     tokio::pin!(keep_alive);
+    // A broker that takes none of what we have to write for WRITE_STALL
+    // counts as lost (as rumqttc's flush timeout did), whatever the
+    // keep-alive.
+    let write_stall = tokio::time::sleep(WRITE_STALL);
+    tokio::pin!(write_stall);
+    let mut stall_armed = false;
     // Whether the last turn took a delivery (see the select).
     let mut took = false;
     // One shutdown future for all turns (a fresh one per turn registers
@@ -569,6 +579,15 @@ async fn run(
         let room_of = c.blocked.front().map(|(q, _)| q.clone());
         let up = c.connected;
         let wants_write = up && idle.as_ref().is_some_and(Conn::wants_write);
+        if !wants_write {
+            stall_armed = false;
+        } else if !stall_armed {
+            stall_armed = true;
+            write_stall
+                .as_mut()
+                .reset(tokio::time::Instant::now() + WRITE_STALL);
+        }
+        let mut stalled = false;
         let (reader, writer) = match idle.as_mut().filter(|_| up).and_then(Conn::sides) {
             Some((r, w)) => (Some(r), Some(w)),
             None => (None, None),
@@ -614,7 +633,16 @@ async fn run(
                     Some(w) => w.step().await,
                     None => std::future::pending().await,
                 }
-            }, if wants_write => wrote = Some(r),
+            }, if wants_write => {
+                if r.is_ok() {
+                    // Progress: the broker takes what we write.
+                    write_stall
+                        .as_mut()
+                        .reset(tokio::time::Instant::now() + WRITE_STALL);
+                }
+                wrote = Some(r);
+            }
+            () = &mut write_stall, if stall_armed => stalled = true,
             () = &mut keep_alive, if up => ping = true,
             d = ctx.deliveries.recv(), if !deliveries_first && c.outbox.has_room() => match d {
                 Some(d) => c.take(d),
@@ -666,6 +694,12 @@ async fn run(
                 Some(Err(e)) => Err(e),
                 None => Ok(()),
             };
+            if stalled && r.is_ok() {
+                r = Err(format!(
+                    "the broker took nothing we wrote for {} s",
+                    WRITE_STALL.as_secs()
+                ));
+            }
             if let Some(Err(e)) = wrote
                 && r.is_ok()
             {
