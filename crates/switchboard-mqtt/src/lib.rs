@@ -32,6 +32,12 @@ pub use config::{BrokerUrl, Config, User};
 
 use switchboard_model::{Adapter, AdapterContext, AdapterError, BoxFuture, Running};
 
+/// Publications a task (a broker connection, the client adapter) routes in
+/// a row before it yields once: the adapters it woke wait on the same
+/// worker, in tokio's LIFO slot that the other worker cannot steal from,
+/// and must drain their queues before those overflow and evict QoS 0.
+pub(crate) const BURST: usize = 64;
+
 /// The `mqtt` adapter: embedded broker or client, per its [`Config`].
 #[derive(Debug)]
 pub struct MqttAdapter {

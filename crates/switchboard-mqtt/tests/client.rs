@@ -158,26 +158,7 @@ async fn restart_keeps_50_in_order(extra: &str) {
     for i in 36..=50 {
         deliver(&s, "cloud:seq/n", &i.to_string(), Qos::AtLeastOnce).await;
     }
-    let lines = durable
-        .read_until("all 50 messages", |l| {
-            l.iter()
-                .filter(|x| x.starts_with("seq/n "))
-                .collect::<HashSet<_>>()
-                .len()
-                >= 50
-        })
-        .await;
-    // In order: the first occurrence of each number comes in sequence.
-    let mut firsts = Vec::new();
-    for l in &lines {
-        let Some(n) = l.strip_prefix("seq/n ") else {
-            continue;
-        };
-        let n: u32 = n.parse().unwrap();
-        if !firsts.contains(&n) {
-            firsts.push(n);
-        }
-    }
+    let firsts = numbered_in_order(&mut durable, "seq/n", 50).await;
     assert_eq!(firsts, (1..=50).collect::<Vec<_>>());
     assert_eq!(counter(&s, "mqtt_client_connects").get(), 2);
     if extra.contains("clean_session = false") {
@@ -272,6 +253,32 @@ async fn share_group_splits_one_stream() {
     assert_eq!(distinct.len(), 20, "each message handled once");
 }
 
+/// Reads `TOPIC N` lines until `count` different numbers came in; returns
+/// the numbers in the order of their first occurrence (QoS 1 may repeat).
+async fn numbered_in_order(sub: &mut Sub, topic: &str, count: usize) -> Vec<u32> {
+    let prefix = format!("{topic} ");
+    let lines = sub
+        .read_until(&format!("{count} messages on {topic}"), |l| {
+            l.iter()
+                .filter(|x| x.starts_with(&prefix))
+                .collect::<HashSet<_>>()
+                .len()
+                >= count
+        })
+        .await;
+    let mut firsts = Vec::new();
+    for l in &lines {
+        let Some(n) = l.strip_prefix(&prefix) else {
+            continue;
+        };
+        let n: u32 = n.parse().unwrap();
+        if !firsts.contains(&n) {
+            firsts.push(n);
+        }
+    }
+    firsts
+}
+
 fn counter(s: &Started, name: &str) -> switchboard_model::Counter {
     s.ctx
         .metrics
@@ -345,25 +352,7 @@ async fn keep_alive_pings_and_notices_a_frozen_broker() {
         signal(&broker, "-CONT");
         let c = connects.clone();
         wait_for("the client to connect again", move || c.get() >= 2).await;
-        let lines = durable
-            .read_until("all 10 messages", |l| {
-                l.iter()
-                    .filter(|x| x.starts_with("ka/n "))
-                    .collect::<HashSet<_>>()
-                    .len()
-                    >= 10
-            })
-            .await;
-        let mut firsts = Vec::new();
-        for l in &lines {
-            let Some(n) = l.strip_prefix("ka/n ") else {
-                continue;
-            };
-            let n: u32 = n.parse().unwrap();
-            if !firsts.contains(&n) {
-                firsts.push(n);
-            }
-        }
+        let firsts = numbered_in_order(&mut durable, "ka/n", 10).await;
         assert_eq!(firsts, (1..=10).collect::<Vec<_>>(), "version {version}");
         drop(broker);
     }

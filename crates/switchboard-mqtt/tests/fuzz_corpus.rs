@@ -22,16 +22,22 @@ fn mqtt_config_corpus() {
     replay("mqtt_config", switchboard_mqtt::fuzzing::mqtt_config);
 }
 
-/// Every prefix of every packet corpus file (truncation at each byte).
-#[test]
-fn mqtt_packets_truncated() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/mqtt_packets");
+/// Every prefix of every file of a target's corpus (truncation at each byte).
+fn replay_truncated(target: &str, f: fn(&[u8])) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/corpus")
+        .join(target);
     for entry in std::fs::read_dir(&dir).unwrap() {
         let data = std::fs::read(entry.unwrap().path()).unwrap();
         for n in 0..=data.len() {
-            switchboard_mqtt::fuzzing::mqtt_packets(&data[..n]);
+            f(&data[..n]);
         }
     }
+}
+
+#[test]
+fn mqtt_packets_truncated() {
+    replay_truncated("mqtt_packets", switchboard_mqtt::fuzzing::mqtt_packets);
 }
 
 #[test]
@@ -42,14 +48,10 @@ fn mqtt_client_inbound_corpus() {
     );
 }
 
-/// Every prefix of every client-inbound corpus file.
 #[test]
 fn mqtt_client_inbound_truncated() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/mqtt_client_inbound");
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let data = std::fs::read(entry.unwrap().path()).unwrap();
-        for n in 0..=data.len() {
-            switchboard_mqtt::fuzzing::mqtt_client_inbound(&data[..n]);
-        }
-    }
+    replay_truncated(
+        "mqtt_client_inbound",
+        switchboard_mqtt::fuzzing::mqtt_client_inbound,
+    );
 }

@@ -53,9 +53,6 @@ struct Conn<W> {
 pub(crate) const TOPIC_ALIAS_MAX: u16 = 32;
 
 /// Serves one client on `stream` until it disconnects or the broker stops.
-/// Publications one connection routes in a row before it steps aside.
-const BURST: usize = 64;
-
 pub(crate) async fn serve<S>(shared: Arc<Shared>, stream: S, peer: Arc<str>)
 where
     S: AsyncRead + AsyncWrite + Send + Unpin,
@@ -300,7 +297,7 @@ impl<W: AsyncWrite + Unpin + Send> Conn<W> {
                                 return end;
                             }
                             burst += usize::from(publish);
-                            if burst >= BURST {
+                            if burst >= crate::BURST {
                                 // A client publishing as fast as it can
                                 // would otherwise keep the destination
                                 // adapters it woke (waiting on this worker)

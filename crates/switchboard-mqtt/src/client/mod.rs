@@ -53,9 +53,6 @@ struct Counters {
 /// counts as lost.
 const WRITE_STALL: Duration = Duration::from_secs(5);
 
-/// Publications routed in a row before this task steps aside.
-const BURST: usize = 64;
-
 /// Publications read while one waits for room in a destination queue, at
 /// most (beyond, they are dropped and counted; the broker's in-flight window
 /// keeps QoS >= 1 well below this).
@@ -125,7 +122,7 @@ struct Client {
     held: VecDeque<(Option<Message>, Option<RawPub>)>,
     /// Publications went to the router since this task last stepped aside.
     routed: bool,
-    /// Publications routed in a row (see `BURST`).
+    /// Publications routed in a row (see `crate::BURST`).
     burst: usize,
     /// Filters we want, at their QoS.
     wanted: HashMap<String, u8>,
@@ -501,11 +498,11 @@ async fn run(
     };
     let mut retry_at: Option<tokio::time::Instant> = None;
     let mut interest_open = true;
-    // Connecting is not cancel-safe (rumqttc's connect), so one connect at a
+    // Connecting is not cancel-safe (`Conn::connect`), so one connect at a
     // time owns the connection and lives across turns of the select until
     // it completes; `idle` holds the connection otherwise. Once connected,
-    // reading is cancel-safe (`Conn::read`) and writing happens outside the
-    // select (`Conn::flush`).
+    // the select waits on the connection's reader and writer
+    // (`Conn::sides`, both cancel-safe).
     let connecting = connect(None);
     tokio::pin!(connecting);
     let mut armed = false;
@@ -546,7 +543,7 @@ async fn run(
             // Also after a long run of publications (a burst): the
             // adapters they went to, waiting on this worker, must get to
             // drain their queues before these overflow and drop QoS 0.
-            if !c.pending_acks.is_empty() || c.burst >= BURST {
+            if !c.pending_acks.is_empty() || c.burst >= crate::BURST {
                 c.burst = 0;
                 tokio::task::yield_now().await;
             }
