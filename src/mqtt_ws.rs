@@ -56,19 +56,24 @@ impl Adapter for MqttWithWs {
             };
             let attached = self
                 .listeners
-                .attach(addr, "/mqtt", mount, limits, ctx.shutdown.clone())
+                .attach(addr, "/mqtt", mount.clone(), limits, ctx.shutdown.clone())
                 .await?;
             running.endpoints.push(Endpoint {
                 service: "mqtt-ws".into(),
                 addr: attached.addr,
             });
-            if let Some(serve) = attached.serve {
-                let task = running.task;
-                running.task = Box::pin(async move {
-                    let (r, ()) = tokio::join!(task, serve);
-                    r
-                });
-            }
+            let task = running.task;
+            let serve = attached.serve;
+            running.task = Box::pin(async move {
+                let r = match serve {
+                    Some(serve) => tokio::join!(task, serve).0,
+                    None => task.await,
+                };
+                // The broker has said goodbye to each WebSocket client
+                // (DISCONNECT); let those streams end before the process does.
+                mount.close_wait().await;
+                r
+            });
             Ok(running)
         })
     }

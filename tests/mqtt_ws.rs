@@ -136,3 +136,34 @@ ws_listen = "127.0.0.1:{ws_port}"
             .contains_key(&("mqtt".to_owned(), "mqtt-ws".to_owned()))
     );
 }
+
+/// When the bridge stops, an MQTT 5 client over WebSocket gets the broker's
+/// DISCONNECT (0x8B, server shutting down) before the process exits, not a
+/// dropped connection.
+#[test]
+fn shutdown_sends_mqtt_over_websocket_clients_a_disconnect() {
+    let http_port = free_port();
+    let mut b = BridgeProc::start(&format!(
+        r#"
+[adapter.mqtt]
+listen = "127.0.0.1:0"
+[adapter.http]
+listen = "127.0.0.1:{http_port}"
+"#
+    ));
+    let c = paho(
+        http_port,
+        &["--version", "5", "--wait-disconnect", "--timeout", "20"],
+    );
+    assert!(
+        c.wait_line(T, |l| l.contains("\"connected\"")).is_some(),
+        "{:?}",
+        c.lines()
+    );
+    let st = b.terminate(T).expect("the bridge exits");
+    assert!(st.success(), "{st:?}");
+    let line = c
+        .wait_line(T, |l| l.contains("disconnected"))
+        .expect("the client saw the end of the session");
+    assert!(line.contains("Server shutting down"), "{line}");
+}

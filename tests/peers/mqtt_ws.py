@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """MQTT over WebSocket with paho-mqtt (a real client) for switchboard's tests.
 
-  mqtt_ws.py HOST PORT [--sub TOPIC] [--pub TOPIC PAYLOAD] [--count N] [--timeout S] [--version 4|5]
+  mqtt_ws.py HOST PORT [--sub TOPIC] [--pub TOPIC PAYLOAD] [--count N] [--timeout S] [--version 4|5] [--wait-disconnect]
 Connects to ws://HOST:PORT/mqtt (subprotocol mqtt), prints {"event":"connected"},
 subscribes (QoS 1) and prints {"event":"subscribed"}, publishes (QoS 1) and
 prints {"event":"published"}, then prints each received message as
-{"topic":..., "payload":...} until N arrived or the timeout.
+{"topic":..., "payload":...} until N arrived or the timeout. With
+--wait-disconnect it then waits for the server to end the session and prints
+{"event":"disconnected","reason":...} (MQTT 5: the DISCONNECT's reason).
 """
 import argparse
 import json
@@ -30,6 +32,7 @@ def main():
     p.add_argument("--count", type=int, default=0)
     p.add_argument("--timeout", type=float, default=10)
     p.add_argument("--version", type=int, default=4)
+    p.add_argument("--wait-disconnect", action="store_true")
     a = p.parse_args()
     proto = mqtt.MQTTv5 if a.version == 5 else mqtt.MQTTv311
     c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, transport="websockets", protocol=proto)
@@ -53,6 +56,13 @@ def main():
         if len(got) >= a.count:
             done.set()
 
+    disconnected = threading.Event()
+
+    def on_disconnect(client, userdata, flags, rc, props=None):
+        out({"event": "disconnected", "reason": str(rc)})
+        disconnected.set()
+
+    c.on_disconnect = on_disconnect
     c.on_connect = on_connect
     c.on_subscribe = on_subscribe
     c.on_message = on_message
@@ -72,6 +82,10 @@ def main():
         out({"event": "published"})
     if a.count:
         done.wait(a.timeout)
+    if a.wait_disconnect:
+        disconnected.wait(a.timeout)
+        c.loop_stop()
+        return
     c.loop_stop()
     c.disconnect()
     out({"event": "done", "received": len(got)})

@@ -22,6 +22,7 @@ use tokio_util::io::StreamReader;
 
 use crate::listener::Mount;
 use crate::service::{Body, full};
+use crate::upgrades::Upgrades;
 
 /// An ordered byte stream carried by WebSocket binary frames.
 pub trait ByteStream: AsyncRead + AsyncWrite + Send + Unpin {}
@@ -36,6 +37,7 @@ pub struct ByteStreamMount {
     subprotocols: &'static [&'static str],
     handler: StreamHandler,
     max_frame: usize,
+    upgrades: Upgrades,
 }
 
 impl ByteStreamMount {
@@ -51,7 +53,15 @@ impl ByteStreamMount {
             subprotocols,
             handler,
             max_frame,
+            upgrades: Upgrades::default(),
         }
+    }
+
+    /// Shutdown: waits (at most 3 s) for the streams it serves to end, so
+    /// that each handler's goodbye (an MQTT DISCONNECT) reaches its peer
+    /// before the process exits. Call it once shutdown is signalled.
+    pub async fn close_wait(&self) {
+        self.upgrades.drain("WebSocket byte streams").await;
     }
 }
 
@@ -85,7 +95,7 @@ impl Mount for ByteStreamMount {
         let on_upgrade = hyper::upgrade::on(&mut req);
         let handler = self.handler.clone();
         let max = self.max_frame;
-        tokio::spawn(async move {
+        self.upgrades.spawn(async move {
             let upgraded = match on_upgrade.await {
                 Ok(u) => u,
                 Err(e) => {

@@ -31,6 +31,7 @@ mod server;
 mod service;
 mod sse;
 pub mod tls;
+mod upgrades;
 pub mod ws;
 
 use std::sync::Arc;

@@ -16,11 +16,11 @@ use hyper::body::Incoming;
 use serde::Deserialize;
 use switchboard_model::units::{ByteSize, ConfigIssue, DEFAULT_MAX_PAYLOAD, HumanDuration};
 use switchboard_model::{Adapter, AdapterContext, AdapterError, BoxFuture, Counter, Running};
-use tokio_util::task::TaskTracker;
 
 use crate::acl::{Acl, TokenConfig, presented_token};
 use crate::listener::{Listeners, Mount, ServerLimits};
 use crate::service::{Body, full};
+use crate::upgrades::Upgrades;
 
 use hub::{Hub, HubCounters};
 
@@ -145,7 +145,7 @@ pub(crate) struct WsShared {
     /// Every upgraded connection's task: the adapter's task waits for them
     /// at shutdown so each client gets its 1001 close frame before the
     /// process exits.
-    pub(crate) conns: TaskTracker,
+    pub(crate) conns: Upgrades,
 }
 
 struct WsMount(Arc<WsShared>);
@@ -254,7 +254,7 @@ impl Adapter for WsAdapter {
                 acl,
                 config: self.config,
                 ctx,
-                conns: TaskTracker::new(),
+                conns: Upgrades::default(),
             });
             let attached = self
                 .listeners
@@ -279,21 +279,8 @@ impl Adapter for WsAdapter {
 async fn deliver_then_close(shared: Arc<WsShared>) {
     deliver(shared.clone()).await;
     shared.ctx.shutdown.cancelled().await;
-    shared.conns.close();
-    if tokio::time::timeout(CLOSE_WAIT, shared.conns.wait())
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            adapter = %shared.ctx.name,
-            open = shared.conns.len(),
-            "WebSocket connections still open after the close wait."
-        );
-    }
+    shared.conns.drain("WebSocket").await;
 }
-
-/// How long shutdown waits for WebSocket clients to be sent their close.
-const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
 async fn deliver(shared: Arc<WsShared>) {
     while let Some(d) = shared.ctx.deliveries.recv().await {
