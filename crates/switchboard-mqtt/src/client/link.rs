@@ -612,6 +612,27 @@ impl Conn {
         let Some(max) = v.max_out else {
             return false;
         };
+        // An upper bound first (fixed header 5, topic 2 + len, packet id 2,
+        // properties length 4, payload format 2, content type 3 + len, each
+        // user property 5 + key + value): the exact size needs the packet
+        // built, which only a message near the limit is worth.
+        let meta = &m.meta;
+        let bound = 5
+            + 2
+            + m.topic.len()
+            + 2
+            + 4
+            + 2
+            + meta.content_type.as_ref().map_or(0, |c| 3 + c.len())
+            + meta
+                .user
+                .iter()
+                .map(|(k, v)| 5 + k.len() + v.len())
+                .sum::<usize>()
+            + m.payload.len();
+        if u32::try_from(bound).is_ok_and(|b| b <= max) {
+            return false;
+        }
         let p = publish5(m);
         // `size` counts the packet identifier only once it is assigned.
         let size = p.size() + if m.qos > 0 { 2 } else { 0 };
@@ -787,6 +808,49 @@ pub(crate) fn fuzz_inbound(data: &[u8]) {
         }
         if r.is_err() {
             conn.lost();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The quick bound never lets through a publication whose exact size is
+    /// over the broker's maximum, and never refuses one that fits.
+    #[test]
+    fn too_large_agrees_with_the_exact_size() {
+        let url = BrokerUrl::parse("mqtt://127.0.0.1").unwrap();
+        let cfg = Config {
+            version: 5,
+            ..Config::default()
+        };
+        let mut conn = build(&cfg, &url, None, "t".into());
+        let max = 200u32;
+        if let Ver::V5(v) = &mut conn.v {
+            v.max_out = Some(max);
+        }
+        for meta in [
+            MqttMeta::default(),
+            MqttMeta {
+                content_type: Some("application/json".into()),
+                payload_format: Some(1),
+                user: vec![("sb-origin".into(), "bridge-a".into())],
+            },
+        ] {
+            for qos in [0u8, 1] {
+                for n in 100..200 {
+                    let m = OutMsg {
+                        topic: Arc::from("a/b"),
+                        payload: Bytes::from(vec![b'x'; n]),
+                        qos,
+                        retain: false,
+                        meta: meta.clone(),
+                    };
+                    let exact = publish5(&m).size() + if qos > 0 { 2 } else { 0 };
+                    assert_eq!(conn.too_large(&m), exact > max as usize, "{n} {qos}");
+                }
+            }
         }
     }
 }
