@@ -204,11 +204,24 @@ impl Ingress {
     /// `publish` (the router's task then does the waiting).
     /// Messages of one caller keep their order.
     pub async fn publish_direct(&self, msg: Message) -> Result<(), IngressError> {
+        self.publish_direct_with(msg, None).await
+    }
+
+    /// [`publish_direct`](Self::publish_direct), recording in `handoff` the
+    /// receivers the routing woke (see [`Handoff`](crate::Handoff)).
+    pub async fn publish_direct_with(
+        &self,
+        msg: Message,
+        handoff: Option<&crate::Handoff>,
+    ) -> Result<(), IngressError> {
         let Some(d) = &self.direct else {
             return self.publish(msg).await;
         };
         let mut wait = Vec::new();
-        let msg = self.route_here(d.as_ref(), msg, &mut wait)?;
+        let msg = match handoff {
+            Some(h) => h.record(|| self.route_here(d.as_ref(), msg, &mut wait))?,
+            None => self.route_here(d.as_ref(), msg, &mut wait)?,
+        };
         let mut stopped = false;
         for (q, delivery) in wait {
             stopped |= q.push(delivery).await == crate::Pushed::Closed;

@@ -7,9 +7,11 @@
 //! (back-pressure towards the router and so towards the source). Every drop is
 //! counted on the route that produced the delivery.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Poll, Waker};
 
 use tokio::sync::Notify;
 
@@ -97,6 +99,8 @@ struct State {
     rx_waiters: usize,
     /// Pushers parked in [`DeliveryQueue::push`] waiting for room.
     tx_waiters: usize,
+    /// Handoffs waiting for a parked receiver to resume (see [`Handoff`]).
+    after: Vec<Arc<HandoffInner>>,
 }
 
 /// Decrements a waiter count when a parked call resumes or is cancelled.
@@ -114,7 +118,115 @@ impl Drop for Parked<'_> {
             &mut st.tx_waiters
         };
         *n = n.saturating_sub(1);
+        if self.rx && !st.after.is_empty() {
+            let after = std::mem::take(&mut st.after);
+            drop(st);
+            for h in after {
+                h.release();
+            }
+        }
     }
+}
+
+thread_local! {
+    /// The handoff recording pushes on this thread ([`Handoff::record`]).
+    static RECORDING: RefCell<Option<Arc<HandoffInner>>> = const { RefCell::new(None) };
+}
+
+#[derive(Debug, Default)]
+struct HandoffInner {
+    /// Woken receivers that have not resumed yet.
+    pending: AtomicUsize,
+    waker: Mutex<Option<Waker>>,
+}
+
+impl HandoffInner {
+    fn release(&self) {
+        if self.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let w = self.waker.lock().unwrap_or_else(|e| e.into_inner()).take();
+            if let Some(w) = w {
+                w.wake();
+            }
+        }
+    }
+}
+
+/// Lets a task that routed messages step aside until the receivers its
+/// pushes woke have resumed (taken their deliveries), without a
+/// [`yield_now`](tokio::task::yield_now).
+///
+/// A source that must acknowledge what it routed (an MQTT PUBACK) wants the
+/// forwarding to go first, so the acknowledgement's write is off the
+/// forwarding path. A `yield_now` does that, but on tokio's multi-threaded
+/// runtime the worker that runs out of other work goes looking for some
+/// and wakes another worker thread, a wasted wake-up per message. With a
+/// handoff, the receiver wakes the source as it resumes: the source then
+/// waits in the worker's LIFO slot and runs right after the receiver's turn.
+///
+/// Only pushes inside [`record`](Self::record) that wake a receiver parked
+/// in [`DeliveryQueue::recv`] count. Such a receiver resumes, and so
+/// releases the handoff, when its task is next polled, whether it takes the
+/// delivery or drops its `recv`.
+#[derive(Debug, Default)]
+pub struct Handoff(Arc<HandoffInner>);
+
+impl Handoff {
+    /// A handoff with nothing recorded.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Runs `f`, recording the receivers its pushes (on this thread) wake.
+    pub fn record<R>(&self, f: impl FnOnce() -> R) -> R {
+        struct Restore(Option<Arc<HandoffInner>>);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                let prev = self.0.take();
+                RECORDING.with(|r| *r.borrow_mut() = prev);
+            }
+        }
+        let prev = RECORDING.with(|r| r.borrow_mut().replace(self.0.clone()));
+        let _restore = Restore(prev);
+        f()
+    }
+
+    /// Whether a receiver woken by a recorded push has yet to resume.
+    pub fn is_pending(&self) -> bool {
+        self.0.pending.load(Ordering::Acquire) > 0
+    }
+
+    /// Waits until every receiver woken by a recorded push has resumed.
+    pub async fn taken(&self) {
+        std::future::poll_fn(|cx| {
+            if !self.is_pending() {
+                return Poll::Ready(());
+            }
+            {
+                let mut w = self.0.waker.lock().unwrap_or_else(|e| e.into_inner());
+                match &mut *w {
+                    Some(old) if old.will_wake(cx.waker()) => {}
+                    slot => *slot = Some(cx.waker().clone()),
+                }
+            }
+            if self.is_pending() {
+                Poll::Pending
+            } else {
+                Poll::Ready(())
+            }
+        })
+        .await;
+    }
+}
+
+/// Under the queue's lock, after a push that wakes a parked receiver: the
+/// recording handoff (if any) waits for that receiver to resume.
+fn record_wake(st: &mut State) {
+    RECORDING.with(|r| {
+        if let Some(h) = &*r.borrow() {
+            h.pending.fetch_add(1, Ordering::AcqRel);
+            st.after.push(h.clone());
+        }
+    });
 }
 
 /// A bounded multi-producer queue of deliveries to one adapter.
@@ -144,6 +256,7 @@ impl DeliveryQueue {
                 closed: false,
                 rx_waiters: 0,
                 tx_waiters: 0,
+                after: Vec::new(),
             }),
             not_empty: Notify::new(),
             not_full: Notify::new(),
@@ -171,6 +284,9 @@ impl DeliveryQueue {
         if st.items.len() < self.capacity {
             st.items.push_back(d);
             let wake = st.rx_waiters > 0;
+            if wake {
+                record_wake(&mut st);
+            }
             drop(st);
             if wake {
                 self.not_empty.notify_one();
@@ -185,6 +301,9 @@ impl DeliveryQueue {
             let old = st.items.remove(i);
             st.items.push_back(d);
             let wake = st.rx_waiters > 0;
+            if wake {
+                record_wake(&mut st);
+            }
             drop(st);
             self.evicted.fetch_add(1, Ordering::Relaxed);
             if let Some(old) = old {
@@ -480,5 +599,56 @@ mod tests {
         }
         seen.sort_unstable();
         assert_eq!(seen, vec![9, 10, 11]);
+    }
+
+    /// Polls `f` once.
+    async fn poll_once<F: std::future::Future + Unpin>(f: &mut F) -> Poll<F::Output> {
+        std::future::poll_fn(|cx| Poll::Ready(std::pin::Pin::new(&mut *f).poll(cx))).await
+    }
+
+    #[tokio::test]
+    async fn handoff_waits_until_the_woken_receiver_takes() {
+        let c = Arc::new(RouteCounters::default());
+        let q = Arc::new(DeliveryQueue::new(4));
+        let h = Handoff::new();
+        // Nobody parked: nothing to wait for, recorded or not.
+        h.record(|| q.try_push(d(Qos::AtLeastOnce, 1, &c))).ok();
+        assert!(!h.is_pending());
+        q.try_recv().map(|x| x.ack.done());
+        let rx = tokio::spawn({
+            let q = q.clone();
+            async move { q.recv().await.map(|d| d.message.payload[0]) }
+        });
+        while q.lock().rx_waiters == 0 {
+            tokio::task::yield_now().await;
+        }
+        h.record(|| q.try_push(d(Qos::AtLeastOnce, 2, &c))).ok();
+        assert!(h.is_pending());
+        // The receiver has not run yet (one thread): the handoff waits.
+        let mut taken = Box::pin(h.taken());
+        assert!(poll_once(&mut taken).await.is_pending());
+        taken.as_mut().await;
+        assert!(!h.is_pending());
+        assert_eq!(rx.await.ok().flatten(), Some(2));
+        // The recording ends with `record`.
+        assert!(RECORDING.with(|r| r.borrow().is_none()));
+    }
+
+    #[tokio::test]
+    async fn handoff_is_released_when_the_receiver_stops_waiting() {
+        let c = Arc::new(RouteCounters::default());
+        let q = DeliveryQueue::new(4);
+        let h = Handoff::new();
+        let mut r = Box::pin(q.recv());
+        assert!(poll_once(&mut r).await.is_pending());
+        h.record(|| q.try_push(d(Qos::AtLeastOnce, 1, &c))).ok();
+        h.record(|| q.try_push(d(Qos::AtLeastOnce, 2, &c))).ok();
+        assert!(h.is_pending());
+        // A receiver that gives up its `recv` (another branch of its select
+        // won) releases the handoff too.
+        drop(r);
+        assert!(!h.is_pending());
+        h.taken().await;
+        assert_eq!(q.len(), 2);
     }
 }

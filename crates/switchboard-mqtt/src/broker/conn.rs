@@ -19,6 +19,7 @@ use super::codec::{
 use super::core::{ConnLink, Qos2In};
 use super::encode::encode;
 use crate::mapping::{MqttMeta, to_message};
+use switchboard_model::Handoff;
 
 /// How long a new connection may take to send CONNECT.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -47,6 +48,9 @@ struct Conn<W> {
     wbuf: BytesMut,
     /// MQTT 5 topic aliases set by the client (at most TOPIC_ALIAS_MAX).
     aliases: std::collections::HashMap<u16, Arc<str>>,
+    /// The receivers woken by routing QoS >= 1 publications, which go
+    /// before the acknowledgements are written.
+    handoff: Handoff,
 }
 
 /// Topic aliases a client may set (announced in CONNACK).
@@ -201,6 +205,7 @@ async fn accept<W: AsyncWrite + Unpin + Send>(
         out: Vec::new(),
         wbuf: BytesMut::new(),
         aliases: std::collections::HashMap::new(),
+        handoff: Handoff::new(),
     };
     let props = (v == Version::V5).then(|| {
         Box::new(ConnAckInfo {
@@ -320,13 +325,22 @@ impl<W: AsyncWrite + Unpin + Send> Conn<W> {
                 burst = 0;
             }
             if routed && !self.out.is_empty() {
-                // Let the router and the adapters it woke (on this worker)
-                // forward what this read brought before the acknowledgements
-                // are written: the ack write is then off the forwarding path.
-                // Not without acks to write (QoS 0): a yield with nothing
-                // else queued sends tokio looking for work and waking the
-                // other worker thread, a wasted wake-up per message.
-                tokio::task::yield_now().await;
+                // Let the adapters the routing woke forward what this read
+                // brought before the acknowledgements are written: the ack
+                // write is then off the forwarding path. Through the
+                // handoff when it recorded them (they wake this task as
+                // they take their deliveries); otherwise a yield, which
+                // costs a wake-up of the other worker thread. Never without
+                // acks to write (QoS 0).
+                if self.handoff.is_pending() {
+                    tokio::select! {
+                        biased;
+                        () = self.handoff.taken() => {}
+                        () = &mut shutdown => return End::Shutdown,
+                    }
+                } else {
+                    tokio::task::yield_now().await;
+                }
             }
             if self.flush().await.is_err() {
                 return End::Abnormal(None);
@@ -505,7 +519,9 @@ impl<W: AsyncWrite + Unpin + Send> Conn<W> {
     /// Delivers to local subscribers, then hands the message to the router
     /// (which records it as the address's last value) and waits for it.
     async fn deliver(&mut self, p: Publish) {
-        deliver(&self.shared, p, Some(&self.client)).await;
+        // Only what will be acknowledged waits for the handoff.
+        let handoff = (p.qos > 0).then_some(&self.handoff);
+        deliver(&self.shared, p, Some(&self.client), handoff).await;
     }
 
     fn on_subscribe(
@@ -584,7 +600,7 @@ impl<W: AsyncWrite + Unpin + Send> Conn<W> {
             let delay = w.delay.min(self.session_expiry);
             if delay == 0 {
                 tracing::debug!(client = %self.client, topic = %w.publish.topic, "Publishing will.");
-                deliver(&self.shared, w.publish, Some(&self.client)).await;
+                deliver(&self.shared, w.publish, Some(&self.client), None).await;
             } else {
                 let (shared, client, id) = (self.shared.clone(), self.client.clone(), self.link.id);
                 self.shared.tracker.spawn(async move {
@@ -597,7 +613,7 @@ impl<W: AsyncWrite + Unpin + Send> Conn<W> {
                         return;
                     }
                     tracing::debug!(client = %client, "Publishing delayed will.");
-                    deliver(&shared, w.publish, Some(&client)).await;
+                    deliver(&shared, w.publish, Some(&client), None).await;
                 });
             }
         }
@@ -606,7 +622,12 @@ impl<W: AsyncWrite + Unpin + Send> Conn<W> {
 }
 
 /// Routes `p` to local subscribers and into the router.
-pub(crate) async fn deliver(shared: &Arc<Shared>, p: Publish, publisher: Option<&Arc<str>>) {
+pub(crate) async fn deliver(
+    shared: &Arc<Shared>,
+    p: Publish,
+    publisher: Option<&Arc<str>>,
+    handoff: Option<&Handoff>,
+) {
     let wakes = shared.lock().route(&p, publisher.map(|c| &**c));
     for w in wakes {
         w.notify_one();
@@ -628,7 +649,12 @@ pub(crate) async fn deliver(shared: &Arc<Shared>, p: Publish, publisher: Option<
         Ok(m) => {
             // Routed in this connection's task: no hand-over to the
             // router's task. Safe to wait here: this task drains no queue.
-            if shared.ingress.publish_direct(m).await.is_err() {
+            if shared
+                .ingress
+                .publish_direct_with(m, handoff)
+                .await
+                .is_err()
+            {
                 tracing::debug!("The router has stopped; message not forwarded.");
             }
         }

@@ -26,7 +26,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use switchboard_model::{
-    AdapterContext, AdapterError, Counter, DropReason, Interest, Message, Pushed, Running, Waiting,
+    AdapterContext, AdapterError, Counter, DropReason, Handoff, Interest, Message, Pushed, Running,
+    Waiting,
 };
 
 use self::link::{Conn, Ev, InPub, RawPub};
@@ -113,6 +114,8 @@ struct Client {
     outbox: Outbox,
     echo: Option<EchoWindow>,
     pending_acks: VecDeque<RawPub>,
+    /// The receivers woken by routing what `pending_acks` acknowledges.
+    handoff: Handoff,
     /// Deliveries of the last routed publication that wait for room in their
     /// (full) queues, in order; its acknowledgement waits with them.
     blocked: VecDeque<Waiting>,
@@ -321,7 +324,14 @@ impl Client {
     fn route_now(&mut self, m: Option<Message>, ack: Option<RawPub>) {
         if let Some(m) = m {
             let mut wait = Vec::new();
-            if self.ctx.ingress.dispatch_now(m, &mut wait).is_err() {
+            let ingress = &self.ctx.ingress;
+            let routed = match &ack {
+                // What will be acknowledged records the receivers it woke:
+                // they go before the acknowledgement is written.
+                Some(_) => self.handoff.record(|| ingress.dispatch_now(m, &mut wait)),
+                None => ingress.dispatch_now(m, &mut wait),
+            };
+            if routed.is_err() {
                 // The router stopped: not acknowledged.
                 return;
             }
@@ -480,6 +490,7 @@ async fn run(
         outbox: Outbox::new(cfg.max_buffered, cfg.max_buffered_bytes.as_usize()),
         echo: use_echo.then(|| EchoWindow::new(ECHO_WINDOW, 100_000)),
         pending_acks: VecDeque::new(),
+        handoff: Handoff::new(),
         blocked: VecDeque::new(),
         blocked_ack: None,
         held: VecDeque::new(),
@@ -543,7 +554,15 @@ async fn run(
             // Also after a long run of publications (a burst): the
             // adapters they went to, waiting on this worker, must get to
             // drain their queues before these overflow and drop QoS 0.
-            if !c.pending_acks.is_empty() || c.burst >= crate::BURST {
+            if !c.pending_acks.is_empty() && c.handoff.is_pending() && c.burst < crate::BURST {
+                // The receivers wake this task as they take their
+                // deliveries (no wake-up of another worker thread).
+                tokio::select! {
+                    biased;
+                    () = c.handoff.taken() => {}
+                    () = &mut shutdown => break,
+                }
+            } else if !c.pending_acks.is_empty() || c.burst >= crate::BURST {
                 c.burst = 0;
                 tokio::task::yield_now().await;
             }
