@@ -12,21 +12,26 @@
 //!
 //! 64-byte payloads carrying the send time, QoS 0 and QoS 1:
 //! - throughput: N messages written as fast as possible, messages per second
-//!   from the first send to the last receipt;
-//! - latency: messages paced at a fixed rate, p50/p99 send-to-receipt.
+//!   from the first send to the last receipt, one relay at a time;
+//! - latency: both relays of a pair run side by side, each on its own topic
+//!   prefix with its own publisher and subscriber, and the paced messages
+//!   alternate between them (half a period apart, which one goes first
+//!   swapped every round), so that whatever else the shared machine does
+//!   hits both alike; p50/p99 send-to-receipt per relay, and the relay's CPU
+//!   time per message.
 //!
-//! Each figure is the median of several rounds; the relays alternate within
-//! a round (reversed every other round) so that load on a shared machine hits
-//! them alike.
+//! Each figure is the median of several rounds; the latency ratios are also
+//! given per round (both relays measured in the same seconds).
 //!
 //! `cargo bench --bench mqtt_relay` (env `MQTT_RELAY_N`, `MQTT_RELAY_RATE`,
-//! `MQTT_RELAY_ROUNDS`, `MQTT_RELAY_PAIRS` = `clients`, `embedded` or both).
+//! `MQTT_RELAY_ROUNDS`, `MQTT_RELAY_PAIRS` = `clients`, `embedded` or both,
+//! `MQTT_RELAY_WORKERS`, `MQTT_RELAY_PROCESS`, `MQTT_RELAY_DEBUG`).
 
 #![allow(clippy::expect_used, clippy::unwrap_used, missing_docs)]
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -99,9 +104,9 @@ fn now_ns() -> u128 {
         .map_or(0, |d| d.as_nanos())
 }
 
-/// A subscriber on B whose receipts (send time, receive time) come through
-/// a channel.
-fn subscriber(port: u16, qos: u8) -> (Proc, mpsc::Receiver<(u128, u128)>) {
+/// A subscriber on B to `PREFIX/bench/#` whose receipts (send time,
+/// receive time) come through a channel.
+fn subscriber(port: u16, qos: u8, prefix: &str) -> (Proc, mpsc::Receiver<(u128, u128)>) {
     let mut child = Command::new("mosquitto_sub")
         .args([
             "-h",
@@ -111,7 +116,7 @@ fn subscriber(port: u16, qos: u8) -> (Proc, mpsc::Receiver<(u128, u128)>) {
             "-q",
             &qos.to_string(),
         ])
-        .args(["-t", "bench/#", "-F", "%p"])
+        .args(["-t", &format!("{prefix}/bench/#"), "-F", "%p"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -134,7 +139,8 @@ fn subscriber(port: u16, qos: u8) -> (Proc, mpsc::Receiver<(u128, u128)>) {
     (Proc(child), rx)
 }
 
-fn publisher(port: u16, qos: u8) -> Proc {
+/// `mosquitto_pub -l` to `PREFIX/bench/x`.
+fn publisher(port: u16, qos: u8, prefix: &str) -> Proc {
     Proc(
         Command::new("mosquitto_pub")
             .args([
@@ -145,7 +151,7 @@ fn publisher(port: u16, qos: u8) -> Proc {
                 "-q",
                 &qos.to_string(),
             ])
-            .args(["-t", "bench/x", "-l"])
+            .args(["-t", &format!("{prefix}/bench/x"), "-l"])
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -162,15 +168,6 @@ fn line() -> String {
     }
     s.push('\n');
     s
-}
-
-struct Figures {
-    rate: f64,
-    received: usize,
-    p50_us: f64,
-    p99_us: f64,
-    /// CPU time the relay spent per message while paced (the latency run).
-    cpu_us: f64,
 }
 
 /// Where the relay's CPU time is read: a process (every thread of it), or
@@ -216,96 +213,6 @@ fn drain(rx: &mpsc::Receiver<(u128, u128)>) {
     while rx.try_recv().is_ok() {}
 }
 
-/// Sends `n` messages as fast as possible, then `paced` at `rate`/s.
-fn measure(a: u16, b: u16, qos: u8, n: usize, rate: u32, cpu: Cpu) -> Figures {
-    let (_sub, rx) = subscriber(b, qos);
-    let mut p = publisher(a, qos);
-    let mut stdin = p.0.stdin.take().expect("stdin");
-    // Warm up until messages flow end to end (subscriptions in place).
-    let end = Instant::now() + Duration::from_secs(20);
-    loop {
-        let _ = stdin.write_all(line().as_bytes());
-        let _ = stdin.flush();
-        if rx.recv_timeout(Duration::from_millis(100)).is_ok() {
-            break;
-        }
-        assert!(Instant::now() < end, "the relay does not relay");
-    }
-    std::thread::sleep(Duration::from_millis(300));
-    drain(&rx);
-    // Throughput.
-    let t0 = now_ns();
-    let mut batch = String::with_capacity(64 * 256);
-    for i in 0..n {
-        batch.push_str(&line());
-        if i % 256 == 255 {
-            let _ = stdin.write_all(batch.as_bytes());
-            batch.clear();
-        }
-    }
-    let _ = stdin.write_all(batch.as_bytes());
-    let _ = stdin.flush();
-    let mut received = 0;
-    let mut last = t0;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while received < n && Instant::now() < deadline {
-        match rx.recv_timeout(Duration::from_secs(2)) {
-            Ok((_, t)) => {
-                received += 1;
-                last = t;
-            }
-            Err(_) => break,
-        }
-    }
-    let secs = (last.saturating_sub(t0)) as f64 / 1e9;
-    let rate_achieved = if secs > 0.0 {
-        received as f64 / secs
-    } else {
-        0.0
-    };
-    std::thread::sleep(Duration::from_millis(500));
-    drain(&rx);
-    // Latency at a fixed rate.
-    let count = (rate as usize) * 3;
-    let gap = Duration::from_secs_f64(1.0 / f64::from(rate.max(1)));
-    let cpu0 = cpu.ns();
-    let start = Instant::now();
-    for i in 0..count {
-        let due = start + gap * u32::try_from(i).unwrap_or(u32::MAX);
-        if let Some(d) = due.checked_duration_since(Instant::now()) {
-            std::thread::sleep(d);
-        }
-        let _ = stdin.write_all(line().as_bytes());
-        let _ = stdin.flush();
-    }
-    let mut lat = Vec::with_capacity(count);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while lat.len() < count && Instant::now() < deadline {
-        match rx.recv_timeout(Duration::from_secs(2)) {
-            Ok((s, t)) if s > 0 => lat.push((t.saturating_sub(s)) as f64 / 1e3),
-            Ok(_) => {}
-            Err(_) => break,
-        }
-    }
-    let cpu_us = cpu.ns().saturating_sub(cpu0) as f64 / 1e3 / count.max(1) as f64;
-    lat.sort_by(|x, y| x.total_cmp(y));
-    let pct = |q: f64| {
-        if lat.is_empty() {
-            f64::NAN
-        } else {
-            lat[((lat.len() as f64 - 1.0) * q).round() as usize]
-        }
-    };
-    drop(stdin);
-    Figures {
-        rate: rate_achieved,
-        received,
-        p50_us: pct(0.5),
-        p99_us: pct(0.99),
-        cpu_us,
-    }
-}
-
 /// The relays measured: how the publisher reaches the subscriber's broker B.
 #[derive(Clone, Copy)]
 enum Setup {
@@ -322,13 +229,6 @@ enum Setup {
 }
 
 impl Setup {
-    const ALL: [Setup; 4] = [
-        Setup::SwitchboardClients,
-        Setup::MosquittoRelay,
-        Setup::SwitchboardEmbedded,
-        Setup::MosquittoBridge,
-    ];
-
     fn name(self) -> &'static str {
         match self {
             Setup::SwitchboardClients => "switchboard A->B clients",
@@ -360,41 +260,39 @@ fn bridge_bin() -> Option<PathBuf> {
     p.exists().then_some(p)
 }
 
-fn switchboard_run(cfg: &str, pub_port: u16, b: u16, qos: u8, n: usize, rate: u32) -> Figures {
-    if std::env::var_os("MQTT_RELAY_PROCESS").is_some() {
-        let bin = bridge_bin().expect("examples/bridge: cargo build --release --example bridge");
-        let conf = std::env::temp_dir().join(format!("sb-relay-{}.toml", std::process::id()));
-        std::fs::write(&conf, cfg).expect("write config");
-        let p = quiet(bin, "--config", &conf, "bridge");
-        let pid = p.0.id();
-        wait_port(pub_port);
-        return measure(pub_port, b, qos, n, rate, Cpu::Process(pid));
-    }
-    let rt = runtime();
-    let handle = rt
-        .block_on(async { switchboard::Bridge::from_toml_str(cfg)?.start().await })
-        .expect("bridge");
-    if pub_port != 0 {
-        wait_port(pub_port);
-    }
-    let f = measure(pub_port, b, qos, n, rate, Cpu::TokioThreads);
-    if std::env::var_os("MQTT_RELAY_DEBUG").is_some() {
-        use std::sync::atomic::Ordering::Relaxed;
-        for s in handle.router().slots() {
-            let m = &s.metrics;
-            eprintln!(
-                "  {}: received {} sent {} dropped {} errors {} queue evicted {}",
-                s.name,
-                m.received.load(Relaxed),
-                m.sent.load(Relaxed),
-                m.dropped.load(Relaxed),
-                m.errors.load(Relaxed),
-                s.queue.evicted()
-            );
+/// A relay started for one round.
+struct Relay {
+    /// Where its publisher connects.
+    pub_port: u16,
+    /// Its topics: `PREFIX/bench/...`.
+    prefix: &'static str,
+    cpu: Cpu,
+    bridge: Option<(tokio::runtime::Runtime, switchboard::BridgeHandle)>,
+    _procs: Vec<Proc>,
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        let Some((rt, handle)) = self.bridge.take() else {
+            return;
+        };
+        if std::env::var_os("MQTT_RELAY_DEBUG").is_some() {
+            use std::sync::atomic::Ordering::Relaxed;
+            for s in handle.router().slots() {
+                let m = &s.metrics;
+                eprintln!(
+                    "  {}: received {} sent {} dropped {} errors {} queue evicted {}",
+                    s.name,
+                    m.received.load(Relaxed),
+                    m.sent.load(Relaxed),
+                    m.dropped.load(Relaxed),
+                    m.errors.load(Relaxed),
+                    s.queue.evicted()
+                );
+            }
         }
+        let _ = rt.block_on(handle.shutdown());
     }
-    let _ = rt.block_on(handle.shutdown());
-    f
 }
 
 /// switchboard as the relay: an `mqtt` adapter `src` (`source`: a client
@@ -410,14 +308,44 @@ kind = "mqtt"
 url = "mqtt://127.0.0.1:{b}"
 max_buffered = 1000000
 [[route]]
-from = "src:bench/#"
+from = "src:sb/bench/#"
 to = ["b:{{0}}"]
 qos = {qos}
 "#
     )
 }
 
-fn relay(dir: &Path, r: Setup, a: u16, b: u16, qos: u8, n: usize, rate: u32) -> Figures {
+fn switchboard_start(cfg: &str, pub_port: u16) -> Relay {
+    if std::env::var_os("MQTT_RELAY_PROCESS").is_some() {
+        let bin = bridge_bin().expect("examples/bridge: cargo build --release --example bridge");
+        let conf = std::env::temp_dir().join(format!("sb-relay-{}.toml", std::process::id()));
+        std::fs::write(&conf, cfg).expect("write config");
+        let p = quiet(bin, "--config", &conf, "bridge");
+        let pid = p.0.id();
+        wait_port(pub_port);
+        return Relay {
+            pub_port,
+            prefix: "sb",
+            cpu: Cpu::Process(pid),
+            bridge: None,
+            _procs: vec![p],
+        };
+    }
+    let rt = runtime();
+    let handle = rt
+        .block_on(async { switchboard::Bridge::from_toml_str(cfg)?.start().await })
+        .expect("bridge");
+    wait_port(pub_port);
+    Relay {
+        pub_port,
+        prefix: "sb",
+        cpu: Cpu::TokioThreads,
+        bridge: Some((rt, handle)),
+        _procs: Vec::new(),
+    }
+}
+
+fn start(dir: &Path, r: Setup, a: u16, b: u16, qos: u8) -> Relay {
     match r {
         Setup::SwitchboardClients => {
             let cfg = switchboard_config(
@@ -425,42 +353,184 @@ fn relay(dir: &Path, r: Setup, a: u16, b: u16, qos: u8, n: usize, rate: u32) -> 
                 b,
                 qos,
             );
-            switchboard_run(&cfg, a, b, qos, n, rate)
+            switchboard_start(&cfg, a)
         }
         Setup::SwitchboardEmbedded => {
             let m = free_port();
             let cfg = switchboard_config(&format!(r#"listen = "127.0.0.1:{m}""#), b, qos);
-            switchboard_run(&cfg, m, b, qos, n, rate)
+            switchboard_start(&cfg, m)
         }
         Setup::MosquittoRelay => {
             let m = free_port();
-            let _relay = mosquitto(
+            let p = mosquitto(
                 dir,
                 &format!("relay-q{qos}"),
                 m,
                 &format!(
-                    "connection from_a\naddress 127.0.0.1:{a}\ntopic bench/# in {qos}\n\
+                    "connection from_a\naddress 127.0.0.1:{a}\ntopic mq/bench/# in {qos}\n\
                      cleansession true\n\
-                     connection to_b\naddress 127.0.0.1:{b}\ntopic bench/# out {qos}\n\
+                     connection to_b\naddress 127.0.0.1:{b}\ntopic mq/bench/# out {qos}\n\
                      cleansession true\n"
                 ),
             );
-            measure(a, b, qos, n, rate, Cpu::Process(_relay.0.id()))
+            Relay {
+                pub_port: a,
+                prefix: "mq",
+                cpu: Cpu::Process(p.0.id()),
+                bridge: None,
+                _procs: vec![p],
+            }
         }
         Setup::MosquittoBridge => {
             let m = free_port();
-            let _bridged = mosquitto(
+            let p = mosquitto(
                 dir,
                 &format!("bridge-q{qos}"),
                 m,
                 &format!(
-                    "connection to_b\naddress 127.0.0.1:{b}\ntopic bench/# out {qos}\n\
+                    "connection to_b\naddress 127.0.0.1:{b}\ntopic mq/bench/# out {qos}\n\
                      cleansession true\n"
                 ),
             );
-            measure(m, b, qos, n, rate, Cpu::Process(_bridged.0.id()))
+            Relay {
+                pub_port: m,
+                prefix: "mq",
+                cpu: Cpu::Process(p.0.id()),
+                bridge: None,
+                _procs: vec![p],
+            }
         }
     }
+}
+
+/// A publisher and a subscriber through one relay, with messages flowing.
+struct Flow {
+    stdin: ChildStdin,
+    rx: mpsc::Receiver<(u128, u128)>,
+    _publisher: Proc,
+    _subscriber: Proc,
+}
+
+fn flow(relay: &Relay, b: u16, qos: u8) -> Flow {
+    let (sub, rx) = subscriber(b, qos, relay.prefix);
+    let mut p = publisher(relay.pub_port, qos, relay.prefix);
+    let mut stdin = p.0.stdin.take().expect("stdin");
+    // Warm up until messages flow end to end (subscriptions in place).
+    let end = Instant::now() + Duration::from_secs(20);
+    loop {
+        let _ = stdin.write_all(line().as_bytes());
+        let _ = stdin.flush();
+        if rx.recv_timeout(Duration::from_millis(100)).is_ok() {
+            break;
+        }
+        assert!(Instant::now() < end, "the relay does not relay");
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    drain(&rx);
+    Flow {
+        stdin,
+        rx,
+        _publisher: p,
+        _subscriber: sub,
+    }
+}
+
+/// Writes `n` messages as fast as possible: messages per second from the
+/// first send to the last receipt, and how many arrived.
+fn throughput(f: &mut Flow, n: usize) -> (f64, usize) {
+    let t0 = now_ns();
+    let mut batch = String::with_capacity(64 * 256);
+    for i in 0..n {
+        batch.push_str(&line());
+        if i % 256 == 255 {
+            let _ = f.stdin.write_all(batch.as_bytes());
+            batch.clear();
+        }
+    }
+    let _ = f.stdin.write_all(batch.as_bytes());
+    let _ = f.stdin.flush();
+    let mut received = 0;
+    let mut last = t0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while received < n && Instant::now() < deadline {
+        match f.rx.recv_timeout(Duration::from_secs(2)) {
+            Ok((_, t)) => {
+                received += 1;
+                last = t;
+            }
+            Err(_) => break,
+        }
+    }
+    let secs = (last.saturating_sub(t0)) as f64 / 1e9;
+    let rate = if secs > 0.0 {
+        received as f64 / secs
+    } else {
+        0.0
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    drain(&f.rx);
+    (rate, received)
+}
+
+#[derive(Clone, Copy)]
+struct Latency {
+    p50_us: f64,
+    p99_us: f64,
+    /// CPU time the relay spent per message while paced.
+    cpu_us: f64,
+}
+
+/// Paces `rate` messages per second for 3 s through each of the two flows,
+/// alternating, the second half a period after the first (`first` goes
+/// first): p50/p99 send -> receipt and CPU per message of each relay.
+fn latency(flows: &mut [Flow; 2], cpus: [Cpu; 2], rate: u32, first: usize) -> [Latency; 2] {
+    let count = (rate as usize) * 3;
+    let gap = Duration::from_secs_f64(1.0 / f64::from(rate.max(1)));
+    let order = [first, 1 - first];
+    let cpu0 = cpus.map(Cpu::ns);
+    let start = Instant::now();
+    for i in 0..count {
+        for (k, &idx) in order.iter().enumerate() {
+            let due = start
+                + gap * u32::try_from(i).unwrap_or(u32::MAX)
+                + (gap / 2) * u32::try_from(k).unwrap_or(0);
+            if let Some(d) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(d);
+            }
+            let _ = flows[idx].stdin.write_all(line().as_bytes());
+            let _ = flows[idx].stdin.flush();
+        }
+    }
+    let mut out = [Latency {
+        p50_us: f64::NAN,
+        p99_us: f64::NAN,
+        cpu_us: f64::NAN,
+    }; 2];
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for (k, f) in flows.iter().enumerate() {
+        let mut lat = Vec::with_capacity(count);
+        while lat.len() < count && Instant::now() < deadline {
+            match f.rx.recv_timeout(Duration::from_secs(2)) {
+                Ok((s, t)) if s > 0 => lat.push((t.saturating_sub(s)) as f64 / 1e3),
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        lat.sort_by(|x, y| x.total_cmp(y));
+        let pct = |q: f64| {
+            if lat.is_empty() {
+                f64::NAN
+            } else {
+                lat[((lat.len() as f64 - 1.0) * q).round() as usize]
+            }
+        };
+        out[k] = Latency {
+            p50_us: pct(0.5),
+            p99_us: pct(0.99),
+            cpu_us: cpus[k].ns().saturating_sub(cpu0[k]) as f64 / 1e3 / count.max(1) as f64,
+        };
+    }
+    out
 }
 
 fn main() {
@@ -477,7 +547,9 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(1000);
     let dir = tmp("relay");
-    println!("mqtt_relay: {n} x 64 B for throughput, {rate}/s for 3 s for latency");
+    println!(
+        "mqtt_relay: {n} x 64 B for throughput; {rate}/s for 3 s through each relay of a pair, side by side, for latency"
+    );
     println!(
         "{:<28} {:>12} {:>9} {:>10} {:>10} {:>11}",
         "relay", "msg/s", "received", "p50 us", "p99 us", "cpu us/msg"
@@ -486,7 +558,7 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(5);
-    let median = |v: &mut Vec<f64>| {
+    let median = |mut v: Vec<f64>| {
         v.sort_by(|a, b| a.total_cmp(b));
         v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
     };
@@ -494,69 +566,85 @@ fn main() {
     // mosquitto relaying A -> B), "embedded" (switchboard's embedded broker
     // bridged to B vs a mosquitto bridged to B), or both (default).
     let pairs = std::env::var("MQTT_RELAY_PAIRS").unwrap_or_else(|_| "clients,embedded".into());
-    let relays: Vec<Setup> = Setup::ALL
-        .into_iter()
-        .filter(|r| match r {
-            Setup::SwitchboardClients | Setup::MosquittoRelay => pairs.contains("clients"),
-            _ => pairs.contains("embedded"),
-        })
-        .collect();
+    let mut chosen = Vec::new();
+    if pairs.contains("clients") {
+        chosen.push([Setup::SwitchboardClients, Setup::MosquittoRelay]);
+    }
+    if pairs.contains("embedded") {
+        chosen.push([Setup::SwitchboardEmbedded, Setup::MosquittoBridge]);
+    }
     for qos in [0u8, 1] {
         let (pa, pb) = (free_port(), free_port());
         let _a = mosquitto(&dir, &format!("a-q{qos}"), pa, "");
         let _b = mosquitto(&dir, &format!("b-q{qos}"), pb, "");
-        let mut runs: Vec<Vec<Figures>> = relays.iter().map(|_| Vec::new()).collect();
-        // Alternate the relays (in reverse order every other round) so that
-        // load changes on the shared machine hit all of them alike.
-        for round in 0..rounds {
-            let mut order: Vec<usize> = (0..relays.len()).collect();
-            if round % 2 == 1 {
-                order.reverse();
+        for pair in &chosen {
+            let mut thr: [Vec<(f64, usize)>; 2] = [Vec::new(), Vec::new()];
+            let mut lat: [Vec<Latency>; 2] = [Vec::new(), Vec::new()];
+            for round in 0..rounds {
+                // Which relay goes first swaps every round.
+                let first = round % 2;
+                let relays = pair.map(|r| start(&dir, r, pa, pb, qos));
+                let mut flows = [flow(&relays[0], pb, qos), flow(&relays[1], pb, qos)];
+                for k in [first, 1 - first] {
+                    thr[k].push(throughput(&mut flows[k], n));
+                }
+                let l = latency(&mut flows, relays.each_ref().map(|r| r.cpu), rate, first);
+                for k in 0..2 {
+                    lat[k].push(l[k]);
+                }
+                drop(flows);
+                drop(relays);
             }
-            for i in order {
-                runs[i].push(relay(&dir, relays[i], pa, pb, qos, n, rate));
+            let mut med = Vec::new();
+            for k in 0..2 {
+                let received: usize = thr[k].iter().map(|t| t.1).sum();
+                let m = (
+                    median(thr[k].iter().map(|t| t.0).collect()),
+                    median(lat[k].iter().map(|l| l.p50_us).collect()),
+                    median(lat[k].iter().map(|l| l.p99_us).collect()),
+                    median(lat[k].iter().map(|l| l.cpu_us).collect()),
+                );
+                println!(
+                    "{:<28} {:>12.0} {:>9} {:>10.0} {:>10.0} {:>11.1}",
+                    format!("{} QoS {qos}", pair[k].name()),
+                    m.0,
+                    received,
+                    m.1,
+                    m.2,
+                    m.3,
+                );
+                let r = |f: &dyn Fn(&Latency) -> f64| -> Vec<f64> {
+                    lat[k].iter().map(|l| f(l).round()).collect()
+                };
+                let rates: Vec<f64> = thr[k].iter().map(|t| t.0.round()).collect();
+                println!(
+                    "    runs: msg/s {rates:?} p50 {:?} p99 {:?}",
+                    r(&|l| l.p50_us),
+                    r(&|l| l.p99_us)
+                );
+                med.push(m);
             }
-        }
-        let mut med = Vec::new();
-        for (i, r) in runs.iter().enumerate() {
-            let (mut rate_v, mut p50, mut p99): (Vec<f64>, Vec<f64>, Vec<f64>) = (
-                r.iter().map(|f| f.rate).collect(),
-                r.iter().map(|f| f.p50_us).collect(),
-                r.iter().map(|f| f.p99_us).collect(),
-            );
-            let lost = r.iter().map(|f| n - f.received.min(n)).sum::<usize>();
-            let runs_rate: Vec<f64> = rate_v.iter().map(|x| x.round()).collect();
-            let runs_p50: Vec<f64> = p50.iter().map(|x| x.round()).collect();
-            let runs_p99: Vec<f64> = p99.iter().map(|x| x.round()).collect();
-            let mut cpu: Vec<f64> = r.iter().map(|f| f.cpu_us).collect();
-            let m = (
-                median(&mut rate_v),
-                median(&mut p50),
-                median(&mut p99),
-                median(&mut cpu),
+            let per_round = |f: fn(&Latency) -> f64| -> Vec<f64> {
+                lat[0]
+                    .iter()
+                    .zip(&lat[1])
+                    .map(|(s, m)| (f(s) / f(m) * 100.0).round() / 100.0)
+                    .collect()
+            };
+            let p50_rounds = per_round(|l| l.p50_us);
+            let p99_rounds = per_round(|l| l.p99_us);
+            println!(
+                "ratio QoS {qos} (switchboard / mosquitto, same hops): throughput {:.2}, p50 {:.2}, p99 {:.2}, cpu per message {:.2}",
+                med[0].0 / med[1].0,
+                med[0].1 / med[1].1,
+                med[0].2 / med[1].2,
+                med[0].3 / med[1].3
             );
             println!(
-                "{:<28} {:>12.0} {:>9} {:>10.0} {:>10.0} {:>11.1}",
-                format!("{} QoS {qos}", relays[i].name()),
-                m.0,
-                n * rounds - lost,
-                m.1,
-                m.2,
-                m.3,
+                "    p50 ratio per round {p50_rounds:?} (median {:.2}); p99 per round {p99_rounds:?} (median {:.2})",
+                median(p50_rounds.clone()),
+                median(p99_rounds.clone())
             );
-            println!("    runs: msg/s {runs_rate:?} p50 {runs_p50:?} p99 {runs_p99:?}");
-            med.push(m);
-        }
-        for pair in med.chunks(2) {
-            if let [s, m] = pair {
-                println!(
-                    "ratio QoS {qos} (switchboard / mosquitto, same hops): throughput {:.2}, p50 {:.2}, p99 {:.2}, cpu per message {:.2}",
-                    s.0 / m.0,
-                    s.1 / m.1,
-                    s.2 / m.2,
-                    s.3 / m.3
-                );
-            }
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
