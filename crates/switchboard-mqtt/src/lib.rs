@@ -26,6 +26,7 @@ pub mod config;
 pub mod fuzzing;
 pub mod mapping;
 pub mod tls;
+mod wire;
 
 pub use broker::BrokerHandle;
 pub use config::{BrokerUrl, Config, User};

@@ -40,7 +40,29 @@ fn qos5(n: u8) -> rumqttc::v5::mqttbytes::QoS {
     }
 }
 
+/// A PUBLISH with no properties, written without rumqttc's packet value
+/// (see [`crate::wire`]); whether it was.
+fn plain(p: &Outbound, v5: bool, out: &mut BytesMut) -> bool {
+    match p {
+        Outbound::Publish(pb) if !v5 || pb.props.is_none() => {
+            let plain = crate::wire::PlainPublish {
+                topic: &pb.topic,
+                payload: &pb.payload,
+                qos: pb.qos,
+                retain: pb.retain,
+                dup: pb.dup,
+                pkid: pb.pkid,
+            };
+            crate::wire::write_plain(out, &plain, v5).is_some()
+        }
+        _ => false,
+    }
+}
+
 fn encode4(p: &Outbound, out: &mut BytesMut) -> Result<bool, rumqttc::mqttbytes::Error> {
+    if plain(p, false, out) {
+        return Ok(true);
+    }
     let pkt = match p {
         Outbound::ConnAck {
             code,
@@ -210,6 +232,9 @@ fn publish5(pb: &Publish) -> v5::Publish {
 }
 
 fn encode5(p: &Outbound, out: &mut BytesMut) -> Result<bool, rumqttc::v5::mqttbytes::Error> {
+    if plain(p, true, out) {
+        return Ok(true);
+    }
     if let Outbound::Disconnect(code) = p {
         // Written here: rumqttc 0.25's writer declares a Remaining Length of
         // 1 but appends a property length after the reason code (a stray

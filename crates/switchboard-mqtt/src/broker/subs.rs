@@ -139,9 +139,23 @@ impl SubTree {
         connected: &dyn Fn(&str) -> bool,
         out: &mut Vec<(Arc<str>, SubOpts)>,
     ) {
-        let levels: Vec<&str> = topic.split('/').collect();
+        if self.root.is_empty() {
+            return;
+        }
         let dollar = topic.starts_with('$');
-        walk(&mut self.root, &levels, true, dollar, connected, out);
+        // The levels on the stack for the usual depths.
+        let mut stack = [""; 16];
+        let mut n = 0;
+        for l in topic.split('/') {
+            if n == stack.len() {
+                let levels: Vec<&str> = topic.split('/').collect();
+                walk(&mut self.root, &levels, true, dollar, connected, out);
+                return;
+            }
+            stack[n] = l;
+            n += 1;
+        }
+        walk(&mut self.root, &stack[..n], true, dollar, connected, out);
     }
 }
 
@@ -275,5 +289,32 @@ mod tests {
         assert!(t.remove("s/#", "z"));
         assert!(t.is_empty());
         assert!(t.root.is_empty());
+    }
+
+    /// Topics deeper than the levels kept on the stack match as any other.
+    #[test]
+    fn deep_topics_and_an_empty_tree() {
+        let mut t = SubTree::default();
+        assert!(clients(&mut t, "a/b").is_empty());
+        let deep: Vec<String> = (0..40).map(|i| format!("l{i}")).collect();
+        let topic = deep.join("/");
+        let mut plus = deep.clone();
+        plus[17] = "+".into();
+        t.insert(&plus.join("/"), &Arc::from("plus17"), O);
+        t.insert(
+            &format!("{}/#", deep[..16].join("/")),
+            &Arc::from("hash16"),
+            O,
+        );
+        t.insert(&topic, &Arc::from("exact"), O);
+        for n in [15, 16, 17, 40] {
+            let topic = deep[..n].join("/");
+            let want: Vec<&str> = match n {
+                16 | 17 => vec!["hash16"],
+                40 => vec!["exact", "hash16", "plus17"],
+                _ => vec![],
+            };
+            assert_eq!(clients(&mut t, &topic), want, "{n} levels");
+        }
     }
 }

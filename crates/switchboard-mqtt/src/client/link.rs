@@ -13,6 +13,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, Wr
 use super::outbox::OutMsg;
 use crate::config::{BrokerUrl, Config};
 use crate::mapping::MqttMeta;
+use crate::wire;
 
 /// The connection to the broker, driven from the adapter's own task: our
 /// transport (TCP, or TLS through rustls) and framing, with rumqttc's
@@ -641,6 +642,9 @@ impl Conn {
 
     /// Encodes a publication (see [`Conn::may_publish`] first).
     pub(crate) fn publish(&mut self, m: &OutMsg) -> Result<(), String> {
+        if m.qos == 0 && self.publish_plain(m) {
+            return Ok(());
+        }
         match &mut self.v {
             Ver::V4(v) => {
                 let mut p = rumqttc::Publish::from_bytes(&*m.topic, qos4(m.qos), m.payload.clone());
@@ -649,6 +653,43 @@ impl Conn {
             }
             Ver::V5(v) => req5(&mut self.io, v, rumqttc::v5::Request::Publish(publish5(m))),
         }
+    }
+
+    /// A QoS 0 publication with nothing for MQTT 5 properties, encoded
+    /// straight into the write buffer: the session state has nothing to
+    /// keep for it (its only trace there is an event the outbox ignores,
+    /// QoS 0 being done once handed over). Whether it was written; `false`
+    /// leaves it to the session state (also a packet over the limits, for
+    /// the same error as always).
+    fn publish_plain(&mut self, m: &OutMsg) -> bool {
+        let Some(io) = self.io.as_mut() else {
+            return false;
+        };
+        let (v5, max) = match &self.v {
+            Ver::V4(v) => (false, v.max_packet),
+            Ver::V5(v) => {
+                let meta = &m.meta;
+                if meta.payload_format.is_some()
+                    || meta.content_type.is_some()
+                    || !meta.user.is_empty()
+                {
+                    return false;
+                }
+                (true, v.max_out.map_or(usize::MAX, |x| x as usize))
+            }
+        };
+        let p = wire::PlainPublish {
+            topic: &m.topic,
+            payload: &m.payload,
+            qos: 0,
+            retain: m.retain,
+            dup: false,
+            pkid: 0,
+        };
+        if wire::plain_size(&p, v5).is_none_or(|n| n > max) {
+            return false;
+        }
+        wire::write_plain(&mut io.wbuf, &p, v5).is_some()
     }
 
     /// Encodes the acknowledgement of an incoming publication.
