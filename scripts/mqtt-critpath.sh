@@ -4,7 +4,9 @@
 # epoll_wait (the PUBLISH is readable) to its write to broker B, for
 # switchboard (embedded broker + client adapter to B, `examples/bridge`) and
 # for mosquitto bridged to B, alternating. Far less noisy than end-to-end
-# latency, which includes mosquitto_pub, B and mosquitto_sub.
+# latency, which includes mosquitto_pub, B and mosquitto_sub. Printed per
+# relay and round: wake -> first read, end of the last read -> the write to
+# B, and the total (medians).
 #
 #   scripts/mqtt-critpath.sh [ROUNDS]
 #
@@ -79,10 +81,12 @@ wait_port "$mq"; wait_port "$sb"
 mq_fd=$(fd_to "$mq_pid" "$b"); sb_fd=$(fd_to "$sb_pid" "$b")
 
 cat > "$dir/path.bt" <<'EOF'
-tracepoint:syscalls:sys_exit_epoll_wait /pid == $1 && args->ret > 0/ { @t0 = nsecs; @armed = 1; }
+tracepoint:syscalls:sys_exit_epoll_wait /pid == $1 && args->ret > 0/ { @t0 = nsecs; @armed = 1; @r = 0; }
+tracepoint:syscalls:sys_enter_recvfrom, tracepoint:syscalls:sys_enter_read /pid == $1 && @armed == 1 && @r == 0/ { @wake_to_read = lhist((nsecs - @t0) / 1000, 0, 200, 1); @r = 1; }
+tracepoint:syscalls:sys_exit_recvfrom, tracepoint:syscalls:sys_exit_read /pid == $1 && @armed == 1 && args->ret > 0/ { @t1 = nsecs; }
 tracepoint:syscalls:sys_enter_writev, tracepoint:syscalls:sys_enter_write
   /pid == $1 && @armed == 1 && args->fd == $2/ {
-  @us = lhist((nsecs - @t0) / 1000, 0, 200, 1); @armed = 0; }
+  @total = lhist((nsecs - @t0) / 1000, 0, 200, 1); @read_to_write = lhist((nsecs - @t1) / 1000, 0, 200, 1); @armed = 0; }
 EOF
 
 # One measurement: 3000 paced messages through PORT, the relay PID/FD traced.
@@ -104,16 +108,16 @@ for i in range(3000):
   wait "$bt" || true
   python3 - "$out" <<'EOF'
 import re, sys
-rows = [(int(a), int(c)) for a, _, c in re.findall(r"^\[(\d+), (\d+)\)\s+(\d+)", open(sys.argv[1]).read(), re.M)]
-n = sum(c for _, c in rows)
-acc = 0
-for lo, c in rows:
-    acc += c
-    if acc >= n / 2:
-        print(f"median {lo} us of {n} messages")
-        break
-else:
-    print("no samples")
+txt = open(sys.argv[1]).read()
+res = []
+for name, body in re.findall(r"^@(\w+): *\n(.*?)(?=^@|\Z)", txt, re.M | re.S):
+    rows = [(int(a), int(c)) for a, _, c in re.findall(r"^\[(\d+), (\d+)\)\s+(\d+)", body, re.M)]
+    n = sum(c for _, c in rows); acc = 0
+    for lo, c in rows:
+        acc += c
+        if acc >= n / 2:
+            res.append(f"{name} {lo} us"); break
+print(", ".join(res) + f" (medians of {n} messages)" if res else "no samples")
 EOF
 }
 
