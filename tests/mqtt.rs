@@ -227,6 +227,86 @@ qos = 1
     drop(broker);
 }
 
+/// QoS 1 publications from clients of the embedded broker, routed to a
+/// client adapter whose broker is down, are acknowledged at once (the
+/// adapter keeps them) and all arrive in order once the broker is back. The
+/// broker's connection acknowledges each only after the adapter took it
+/// (the handoff): a wait never released would hang mosquitto_pub, which
+/// waits for its PUBACK (bounded here by `timeout`).
+#[test]
+fn embedded_publishers_are_acknowledged_while_the_cloud_broker_is_down() {
+    let mut broker = Broker::start();
+    let port = broker.port;
+    let b = BridgeProc::start(&format!(
+        r#"
+[adapter.mqtt]
+listen = "127.0.0.1:0"
+[adapter.cloud]
+kind = "mqtt"
+url = "mqtt://127.0.0.1:{port}"
+keep_alive = "5s"
+[[route]]
+from = "mqtt:seq/#"
+to = ["cloud:{{0}}"]
+qos = 1
+"#
+    ));
+    let local = b.addr("mqtt", "mqtt").port().to_string();
+    let sub = mosquitto_sub(port, &["-c", "-i", "durable", "-q", "1", "-t", "seq/#"]);
+    mosquitto_pub(port, &["-r", "-q", "1", "-t", "seq/probe", "-m", "0"]);
+    assert_eq!(nth_line(&sub, 1, "the probe"), "seq/probe 0");
+    let publish = |i: u32| {
+        let n = i.to_string();
+        let out = run(
+            "timeout",
+            &[
+                "20",
+                "mosquitto_pub",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &local,
+                "-q",
+                "1",
+                "-t",
+                "seq/n",
+                "-m",
+                &n,
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "publication {i} not acknowledged: {}",
+            out.stderr
+        );
+    };
+    for i in 1..=10 {
+        publish(i);
+    }
+    broker.stop();
+    for i in 11..=30 {
+        publish(i);
+    }
+    broker.proc = mosquitto(&broker.conf, port);
+    for i in 31..=40 {
+        publish(i);
+    }
+    let firsts = wait_for("all 40 messages at the durable subscriber", T, || {
+        let mut firsts: Vec<u32> = Vec::new();
+        for l in sub.lines() {
+            if let Some(n) = l.strip_prefix("seq/n ") {
+                let n: u32 = n.parse().unwrap();
+                if !firsts.contains(&n) {
+                    firsts.push(n);
+                }
+            }
+        }
+        (firsts.len() >= 40).then_some(firsts)
+    });
+    assert_eq!(firsts, (1..=40).collect::<Vec<_>>(), "all 40, in order");
+    drop(broker);
+}
+
 /// A client adapter routing its broker's messages back to the same broker,
 /// each to three topics, through a queue of two: every message makes routing
 /// wait for room in the adapter's own full queue, which only the adapter's
