@@ -360,46 +360,40 @@ fn start(dir: &Path, r: Setup, a: u16, b: u16, qos: u8) -> Relay {
             let cfg = switchboard_config(&format!(r#"listen = "127.0.0.1:{m}""#), b, qos);
             switchboard_start(&cfg, m)
         }
-        Setup::MosquittoRelay => {
-            let m = free_port();
-            let p = mosquitto(
-                dir,
-                &format!("relay-q{qos}"),
-                m,
-                &format!(
-                    "connection from_a\naddress 127.0.0.1:{a}\ntopic mq/bench/# in {qos}\n\
-                     cleansession true\n\
-                     connection to_b\naddress 127.0.0.1:{b}\ntopic mq/bench/# out {qos}\n\
-                     cleansession true\n"
-                ),
-            );
-            Relay {
-                pub_port: a,
-                prefix: "mq",
-                cpu: Cpu::Process(p.0.id()),
-                bridge: None,
-                _procs: vec![p],
-            }
-        }
-        Setup::MosquittoBridge => {
-            let m = free_port();
-            let p = mosquitto(
-                dir,
-                &format!("bridge-q{qos}"),
-                m,
-                &format!(
-                    "connection to_b\naddress 127.0.0.1:{b}\ntopic mq/bench/# out {qos}\n\
-                     cleansession true\n"
-                ),
-            );
-            Relay {
-                pub_port: m,
-                prefix: "mq",
-                cpu: Cpu::Process(p.0.id()),
-                bridge: None,
-                _procs: vec![p],
-            }
-        }
+        Setup::MosquittoRelay => mosquitto_relay(
+            dir,
+            &format!("relay-q{qos}"),
+            &format!(
+                "connection from_a\naddress 127.0.0.1:{a}\ntopic mq/bench/# in {qos}\n\
+                 cleansession true\n\
+                 connection to_b\naddress 127.0.0.1:{b}\ntopic mq/bench/# out {qos}\n\
+                 cleansession true\n"
+            ),
+            Some(a),
+        ),
+        Setup::MosquittoBridge => mosquitto_relay(
+            dir,
+            &format!("bridge-q{qos}"),
+            &format!(
+                "connection to_b\naddress 127.0.0.1:{b}\ntopic mq/bench/# out {qos}\n\
+                 cleansession true\n"
+            ),
+            None,
+        ),
+    }
+}
+
+/// A mosquitto with bridge connections (`conf`) as the relay on `mq/`; its
+/// publisher connects to `pub_port`, or to this mosquitto itself.
+fn mosquitto_relay(dir: &Path, name: &str, conf: &str, pub_port: Option<u16>) -> Relay {
+    let m = free_port();
+    let p = mosquitto(dir, name, m, conf);
+    Relay {
+        pub_port: pub_port.unwrap_or(m),
+        prefix: "mq",
+        cpu: Cpu::Process(p.0.id()),
+        bridge: None,
+        _procs: vec![p],
     }
 }
 

@@ -30,6 +30,24 @@ fn mosquitto_sub(port: u16, args: &[&str]) -> Streaming {
     Streaming::spawn("mosquitto_sub", &a)
 }
 
+/// The numbers received on `seq/n` by a subscriber, each once, in order of
+/// first arrival, once `count` of them came in (a broker restart may
+/// deliver some twice at QoS 1).
+fn numbered(sub: &Streaming, count: usize) -> Vec<u32> {
+    wait_for(&format!("{count} numbered messages"), T, || {
+        let mut firsts: Vec<u32> = Vec::new();
+        for l in sub.lines() {
+            if let Some(n) = l.strip_prefix("seq/n ") {
+                let n: u32 = n.parse().unwrap();
+                if !firsts.contains(&n) {
+                    firsts.push(n);
+                }
+            }
+        }
+        (firsts.len() >= count).then_some(firsts)
+    })
+}
+
 /// Waits for the `n`-th line (1-based) of a streaming client.
 fn nth_line(s: &Streaming, n: usize, what: &str) -> String {
     wait_for(what, T, || s.lines().get(n - 1).cloned())
@@ -211,19 +229,11 @@ qos = 1
     for i in 36..=50 {
         put(i);
     }
-    let firsts = wait_for("all 50 messages at the durable subscriber", T, || {
-        let mut firsts: Vec<u32> = Vec::new();
-        for l in sub.lines() {
-            if let Some(n) = l.strip_prefix("seq/n ") {
-                let n: u32 = n.parse().unwrap();
-                if !firsts.contains(&n) {
-                    firsts.push(n);
-                }
-            }
-        }
-        (firsts.len() >= 50).then_some(firsts)
-    });
-    assert_eq!(firsts, (1..=50).collect::<Vec<_>>(), "all 50, in order");
+    assert_eq!(
+        numbered(&sub, 50),
+        (1..=50).collect::<Vec<_>>(),
+        "all 50, in order"
+    );
     drop(broker);
 }
 
@@ -291,19 +301,11 @@ qos = 1
     for i in 31..=40 {
         publish(i);
     }
-    let firsts = wait_for("all 40 messages at the durable subscriber", T, || {
-        let mut firsts: Vec<u32> = Vec::new();
-        for l in sub.lines() {
-            if let Some(n) = l.strip_prefix("seq/n ") {
-                let n: u32 = n.parse().unwrap();
-                if !firsts.contains(&n) {
-                    firsts.push(n);
-                }
-            }
-        }
-        (firsts.len() >= 40).then_some(firsts)
-    });
-    assert_eq!(firsts, (1..=40).collect::<Vec<_>>(), "all 40, in order");
+    assert_eq!(
+        numbered(&sub, 40),
+        (1..=40).collect::<Vec<_>>(),
+        "all 40, in order"
+    );
     drop(broker);
 }
 

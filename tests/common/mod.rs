@@ -288,7 +288,6 @@ pub fn run(program: &str, args: &[&str]) -> Out {
     }
 }
 
-/// curl: returns (HTTP status, body). Extra args go before the URL.
 /// `PUT`s a JSON body to `url` with curl and expects 204.
 pub fn put_json(url: &str, body: &str) {
     let (code, out) = curl(
@@ -305,6 +304,7 @@ pub fn put_json(url: &str, body: &str) {
     assert_eq!(code, 204, "PUT {url}: {out}");
 }
 
+/// curl: returns (HTTP status, body). Extra args go before the URL.
 pub fn curl(args: &[&str], url: &str) -> (u16, String) {
     let mut a: Vec<&str> = vec!["-s", "-S", "--max-time", "10", "-w", "\n%{http_code}"];
     a.extend_from_slice(args);

@@ -195,6 +195,17 @@ impl Handoff {
         self.0.pending.load(Ordering::Acquire) > 0
     }
 
+    /// Steps aside so that the receivers the recorded pushes woke go first:
+    /// waits for them when there are any, and otherwise yields (which on
+    /// tokio's multi-threaded runtime can cost a wake-up of another worker).
+    pub async fn step_aside(&self) {
+        if self.is_pending() {
+            self.taken().await;
+        } else {
+            tokio::task::yield_now().await;
+        }
+    }
+
     /// Waits until every receiver woken by a recorded push has resumed.
     pub async fn taken(&self) {
         std::future::poll_fn(|cx| {
@@ -540,13 +551,8 @@ mod tests {
         tokio::task::yield_now().await;
         assert!(!waiter.is_finished());
         {
-            let room = q.room();
-            tokio::pin!(room);
-            let polled = std::future::poll_fn(|cx| {
-                std::task::Poll::Ready(std::future::Future::poll(room.as_mut(), cx))
-            })
-            .await;
-            assert!(polled.is_pending());
+            let mut room = Box::pin(q.room());
+            assert!(poll_once(&mut room).await.is_pending());
         }
         let first = q.recv().await.unwrap();
         first.ack.done();

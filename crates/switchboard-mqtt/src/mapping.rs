@@ -26,6 +26,13 @@ pub struct MqttMeta {
     pub user: Vec<(String, String)>,
 }
 
+impl MqttMeta {
+    /// Whether there is nothing to carry as MQTT 5 properties.
+    pub fn is_empty(&self) -> bool {
+        self.content_type.is_none() && self.payload_format.is_none() && self.user.is_empty()
+    }
+}
+
 /// Builds the message for a publication received at `topic`.
 pub fn to_message(
     adapter: &Arc<str>,

@@ -1,10 +1,28 @@
-//! A PUBLISH without MQTT 5 properties, encoded straight into the write
-//! buffer: the common case of both the embedded broker and the client, with
+//! rumqttc's QoS values, shared by the broker and the client; and a PUBLISH
+//! without MQTT 5 properties, encoded straight into the write buffer: the common case of both the embedded broker and the client, with
 //! no intermediate packet value (rumqttc's writers take an owned topic, an
 //! allocation and a copy per message). Byte for byte what rumqttc writes
 //! (unit test below); anything with properties still goes through rumqttc.
 
 use bytes::{BufMut, BytesMut};
+
+/// rumqttc's 3.1.1 QoS for 0, 1, 2 (anything above 2 is 2).
+pub(crate) fn qos4(n: u8) -> rumqttc::QoS {
+    match n {
+        0 => rumqttc::QoS::AtMostOnce,
+        1 => rumqttc::QoS::AtLeastOnce,
+        _ => rumqttc::QoS::ExactlyOnce,
+    }
+}
+
+/// rumqttc's MQTT 5 QoS for 0, 1, 2 (anything above 2 is 2).
+pub(crate) fn qos5(n: u8) -> rumqttc::v5::mqttbytes::QoS {
+    match n {
+        0 => rumqttc::v5::mqttbytes::QoS::AtMostOnce,
+        1 => rumqttc::v5::mqttbytes::QoS::AtLeastOnce,
+        _ => rumqttc::v5::mqttbytes::QoS::ExactlyOnce,
+    }
+}
 
 /// The largest Remaining Length a packet can declare [MQTT-2.2.3].
 const MAX_REMAINING: usize = 268_435_455;
@@ -80,15 +98,8 @@ mod tests {
     use bytes::Bytes;
 
     fn rumqttc4(p: &PlainPublish<'_>) -> BytesMut {
-        let mut pk = rumqttc::Publish::from_bytes(
-            p.topic,
-            match p.qos {
-                0 => rumqttc::QoS::AtMostOnce,
-                1 => rumqttc::QoS::AtLeastOnce,
-                _ => rumqttc::QoS::ExactlyOnce,
-            },
-            Bytes::copy_from_slice(p.payload),
-        );
+        let mut pk =
+            rumqttc::Publish::from_bytes(p.topic, qos4(p.qos), Bytes::copy_from_slice(p.payload));
         pk.retain = p.retain;
         pk.dup = p.dup;
         pk.pkid = p.pkid;
@@ -100,14 +111,10 @@ mod tests {
     }
 
     fn rumqttc5(p: &PlainPublish<'_>) -> BytesMut {
-        use rumqttc::v5::mqttbytes::{QoS, v5};
+        use rumqttc::v5::mqttbytes::v5;
         let mut pk = v5::Publish::new(
             p.topic,
-            match p.qos {
-                0 => QoS::AtMostOnce,
-                1 => QoS::AtLeastOnce,
-                _ => QoS::ExactlyOnce,
-            },
+            qos5(p.qos),
             Bytes::copy_from_slice(p.payload),
             None,
         );

@@ -22,16 +22,23 @@ fn set_interest(s: &Started, filters: &[(&str, u8)]) {
     s.harness.interest_tx.send(Arc::from(list)).unwrap();
 }
 
-async fn client(port: u16, extra: &str, filters: &[(&str, u8)]) -> Started {
+/// A client adapter `cloud` of the broker at `port` (its config: the `url`
+/// and `conf`) subscribing to `filters`, once connected.
+async fn connected(port: u16, conf: &str, filters: &[(&str, u8)]) -> Started {
     let s = start(
         "cloud",
-        &format!("url = \"mqtt://127.0.0.1:{port}\"\nkeep_alive = \"5s\"\n{extra}"),
+        &format!("url = \"mqtt://127.0.0.1:{port}\"\n{conf}"),
     )
     .await;
     set_interest(&s, filters);
     let h = s.ctx.health.clone();
     wait_for("the client to connect", move || h.get().up).await;
     s
+}
+
+/// [`connected`] with a 5 s keep-alive and `extra` config.
+async fn client(port: u16, extra: &str, filters: &[(&str, u8)]) -> Started {
+    connected(port, &format!("keep_alive = \"5s\"\n{extra}"), filters).await
 }
 
 async fn deliver(s: &Started, addr: &str, payload: &str, qos: Qos) {
@@ -316,16 +323,13 @@ async fn keep_alive_pings_and_notices_a_frozen_broker() {
         let port = broker.port;
         let id = format!("ka-test-{version}");
         let mut durable = sub(port, &["-c", "-i", "ka-sub", "-q", "1", "-t", "ka/#"]);
-        let s = start(
-            "cloud",
-            &format!(
-                "url = \"mqtt://127.0.0.1:{port}\"\nversion = {version}\nkeep_alive = \"{}s\"\nclient_id = \"{id}\"",
-                if version == "5" { 5 } else { 1 }
-            ),
+        let secs = if version == "5" { 5 } else { 1 };
+        let s = connected(
+            port,
+            &format!("version = {version}\nkeep_alive = \"{secs}s\"\nclient_id = \"{id}\""),
+            &[],
         )
         .await;
-        let h = s.ctx.health.clone();
-        wait_for("the client to connect", move || h.get().up).await;
         assert!(publish(port, &["-r", "-q", "1", "-t", "ka/probe", "-m", "0"]).await);
         durable.read_until("the probe", |l| !l.is_empty()).await;
         if version == "4" {
@@ -430,15 +434,12 @@ async fn v5_follows_the_brokers_server_keep_alive() {
     )
     .await;
     let port = broker.port;
-    let s = start(
-        "cloud",
-        &format!(
-            "url = \"mqtt://127.0.0.1:{port}\"\nversion = 5\nkeep_alive = \"60s\"\nclient_id = \"ska\""
-        ),
+    let s = connected(
+        port,
+        "version = 5\nkeep_alive = \"60s\"\nclient_id = \"ska\"",
+        &[],
     )
     .await;
-    let h = s.ctx.health.clone();
-    wait_for("the client to connect", move || h.get().up).await;
     wait_for("a PINGREQ", || {
         std::fs::read_to_string(&log).is_ok_and(|t| t.contains("Received PINGREQ from ska"))
     })
@@ -474,13 +475,7 @@ async fn v5_publication_over_the_brokers_maximum_packet_size_is_dropped() {
 async fn a_broker_that_stops_reading_is_dropped_after_the_write_stall_limit() {
     let broker = Mosquitto::start(0, "", None).await;
     let port = broker.port;
-    let s = start(
-        "cloud",
-        &format!("url = \"mqtt://127.0.0.1:{port}\"\nkeep_alive = \"60s\""),
-    )
-    .await;
-    let h = s.ctx.health.clone();
-    wait_for("the client to connect", move || h.get().up).await;
+    let s = connected(port, "keep_alive = \"60s\"", &[]).await;
     signal(&broker, "-STOP");
     let big = "x".repeat(200 * 1024);
     // 40 MB: more than the loopback socket buffers on both sides hold.

@@ -327,19 +327,12 @@ impl<W: AsyncWrite + Unpin + Send> Conn<W> {
             if routed && !self.out.is_empty() {
                 // Let the adapters the routing woke forward what this read
                 // brought before the acknowledgements are written: the ack
-                // write is then off the forwarding path. Through the
-                // handoff when it recorded them (they wake this task as
-                // they take their deliveries); otherwise a yield, which
-                // costs a wake-up of the other worker thread. Never without
-                // acks to write (QoS 0).
-                if self.handoff.is_pending() {
-                    tokio::select! {
-                        biased;
-                        () = self.handoff.taken() => {}
-                        () = &mut shutdown => return End::Shutdown,
-                    }
-                } else {
-                    tokio::task::yield_now().await;
+                // write is then off the forwarding path. Never without acks
+                // to write (QoS 0): there is nothing to put after.
+                tokio::select! {
+                    biased;
+                    () = self.handoff.step_aside() => {}
+                    () = &mut shutdown => return End::Shutdown,
                 }
             }
             if self.flush().await.is_err() {

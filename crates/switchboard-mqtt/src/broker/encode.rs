@@ -7,6 +7,7 @@ use rumqttc::mqttbytes::v4;
 use rumqttc::v5::mqttbytes::v5;
 
 use super::codec::{Outbound, Publish, Version};
+use crate::wire::{qos4, qos5};
 
 /// Appends `p` to `out`. Packets that do not exist in 3.1.1 (DISCONNECT from
 /// the server) are skipped there. Returns whether bytes were written.
@@ -21,22 +22,6 @@ pub fn encode(p: &Outbound, version: Version, out: &mut BytesMut) -> bool {
             tracing::warn!(error = %e, "Cannot encode an MQTT packet.");
             false
         }
-    }
-}
-
-fn qos4(n: u8) -> rumqttc::mqttbytes::QoS {
-    match n {
-        0 => rumqttc::mqttbytes::QoS::AtMostOnce,
-        1 => rumqttc::mqttbytes::QoS::AtLeastOnce,
-        _ => rumqttc::mqttbytes::QoS::ExactlyOnce,
-    }
-}
-
-fn qos5(n: u8) -> rumqttc::v5::mqttbytes::QoS {
-    match n {
-        0 => rumqttc::v5::mqttbytes::QoS::AtMostOnce,
-        1 => rumqttc::v5::mqttbytes::QoS::AtLeastOnce,
-        _ => rumqttc::v5::mqttbytes::QoS::ExactlyOnce,
     }
 }
 

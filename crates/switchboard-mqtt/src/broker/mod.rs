@@ -129,7 +129,7 @@ impl Shared {
 /// The PUBLISH for a message from the router (payload shared, not copied).
 pub(crate) fn publish_of(m: &Message) -> Publish {
     let meta = meta_of(m);
-    let props = (meta.content_type.is_some() || !meta.user.is_empty()).then(|| {
+    let props = (!meta.is_empty()).then(|| {
         Arc::new(PubProps {
             payload_format: meta.payload_format,
             content_type: meta.content_type,

@@ -13,7 +13,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, Wr
 use super::outbox::OutMsg;
 use crate::config::{BrokerUrl, Config};
 use crate::mapping::MqttMeta;
-use crate::wire;
+use crate::wire::{self, qos4, qos5};
 
 /// The connection to the broker, driven from the adapter's own task: our
 /// transport (TCP, or TLS through rustls) and framing, with rumqttc's
@@ -226,22 +226,6 @@ pub(crate) enum Ev {
     Other,
 }
 
-fn qos4(n: u8) -> rumqttc::QoS {
-    match n {
-        0 => rumqttc::QoS::AtMostOnce,
-        1 => rumqttc::QoS::AtLeastOnce,
-        _ => rumqttc::QoS::ExactlyOnce,
-    }
-}
-
-fn qos5(n: u8) -> rumqttc::v5::mqttbytes::QoS {
-    match n {
-        0 => rumqttc::v5::mqttbytes::QoS::AtMostOnce,
-        1 => rumqttc::v5::mqttbytes::QoS::AtLeastOnce,
-        _ => rumqttc::v5::mqttbytes::QoS::ExactlyOnce,
-    }
-}
-
 /// Outgoing QoS 1/2 publications in flight to the broker.
 const INFLIGHT: u16 = 256;
 
@@ -313,14 +297,12 @@ const WRITE_HIGH: usize = 64 * 1024;
 
 fn publish5(m: &OutMsg) -> p5::Publish {
     let meta = &m.meta;
-    let props =
-        (meta.payload_format.is_some() || meta.content_type.is_some() || !meta.user.is_empty())
-            .then(|| p5::PublishProperties {
-                payload_format_indicator: meta.payload_format,
-                content_type: meta.content_type.clone(),
-                user_properties: meta.user.clone(),
-                ..Default::default()
-            });
+    let props = (!meta.is_empty()).then(|| p5::PublishProperties {
+        payload_format_indicator: meta.payload_format,
+        content_type: meta.content_type.clone(),
+        user_properties: meta.user.clone(),
+        ..Default::default()
+    });
     let mut p = p5::Publish::new(&*m.topic, qos5(m.qos), m.payload.clone(), props);
     p.retain = m.retain;
     p
@@ -667,16 +649,8 @@ impl Conn {
         };
         let (v5, max) = match &self.v {
             Ver::V4(v) => (false, v.max_packet),
-            Ver::V5(v) => {
-                let meta = &m.meta;
-                if meta.payload_format.is_some()
-                    || meta.content_type.is_some()
-                    || !meta.user.is_empty()
-                {
-                    return false;
-                }
-                (true, v.max_out.map_or(usize::MAX, |x| x as usize))
-            }
+            Ver::V5(_) if !m.meta.is_empty() => return false,
+            Ver::V5(v) => (true, v.max_out.map_or(usize::MAX, |x| x as usize)),
         };
         let p = wire::PlainPublish {
             topic: &m.topic,

@@ -1,7 +1,8 @@
-//! Client mode: the adapter is a client of an external broker (rumqttc).
+//! Client mode: the adapter is a client of an external broker.
 //!
-//! One task owns rumqttc's event loop and everything around it, so nothing
-//! ever blocks the loop on a full channel:
+//! One task owns the connection (`link`: our transport and framing with
+//! rumqttc's codec and session state) and everything around it, so nothing
+//! between a routed message and its write waits on a channel:
 //! - it subscribes to exactly the filters of `ctx.interest` at their QoS
 //!   (as `$share/GROUP/FILTER` with `share_group`), again whenever the broker
 //!   has no session for us, and follows interest changes;
@@ -12,7 +13,8 @@
 //!   lost our session; QoS 0 messages are dropped (and counted) while
 //!   disconnected;
 //! - incoming publications are acknowledged to the broker (manual acks) only
-//!   after `ctx.ingress.publish` returned;
+//!   once the router took them (routed in this task, `dispatch_now`), and
+//!   after the destinations they woke had their turn (a [`Handoff`]);
 //! - our own publications coming back are not re-ingested: MQTT 5 no-local,
 //!   or (3.1.1, and shared subscriptions where no-local is not allowed) a
 //!   window of topic + payload hashes;
@@ -544,27 +546,23 @@ async fn run(
             armed = true;
         }
         if c.routed {
-            // Every publication of the last read went to the router: step
-            // aside so that the router and the adapters it woke (on this
-            // worker) forward them before this task writes the
-            // acknowledgements; neither is on the forwarding path then. Only
-            // with acknowledgements to write: a yield costs a wake-up of the
-            // other worker thread.
             c.routed = false;
-            // Also after a long run of publications (a burst): the
-            // adapters they went to, waiting on this worker, must get to
-            // drain their queues before these overflow and drop QoS 0.
-            if !c.pending_acks.is_empty() && c.handoff.is_pending() && c.burst < crate::BURST {
-                // The receivers wake this task as they take their
-                // deliveries (no wake-up of another worker thread).
-                tokio::select! {
-                    biased;
-                    () = c.handoff.taken() => {}
-                    () = &mut shutdown => break,
-                }
-            } else if !c.pending_acks.is_empty() || c.burst >= crate::BURST {
+            if c.burst >= crate::BURST {
+                // After a long run of publications the adapters they went
+                // to, waiting on this worker, must get to drain their
+                // queues before these overflow and drop QoS 0.
                 c.burst = 0;
                 tokio::task::yield_now().await;
+            } else if !c.pending_acks.is_empty() {
+                // The adapters the routing woke forward the publications
+                // before this task writes their acknowledgements (the ack
+                // write is then off the forwarding path). Not without acks:
+                // there is nothing to put after.
+                tokio::select! {
+                    biased;
+                    () = c.handoff.step_aside() => {}
+                    () = &mut shutdown => break,
+                }
             }
         } else {
             c.burst = 0;
