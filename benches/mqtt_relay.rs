@@ -25,7 +25,7 @@
 //!
 //! `cargo bench --bench mqtt_relay` (env `MQTT_RELAY_N`, `MQTT_RELAY_RATE`,
 //! `MQTT_RELAY_ROUNDS`, `MQTT_RELAY_PAIRS` = `clients`, `embedded` or both,
-//! `MQTT_RELAY_WORKERS`, `MQTT_RELAY_PROCESS`, `MQTT_RELAY_DEBUG`).
+//! `MQTT_RELAY_QOS`, `MQTT_RELAY_WORKERS`, `MQTT_RELAY_PROCESS`, `MQTT_RELAY_DEBUG`).
 
 #![allow(clippy::expect_used, clippy::unwrap_used, missing_docs)]
 
@@ -289,6 +289,9 @@ impl Drop for Relay {
                     m.errors.load(Relaxed),
                     s.queue.evicted()
                 );
+                for c in m.extra().iter().filter(|c| c.get() > 0) {
+                    eprintln!("    {} {}", c.name, c.get());
+                }
             }
         }
         let _ = rt.block_on(handle.shutdown());
@@ -346,7 +349,13 @@ fn switchboard_start(cfg: &str, pub_port: u16) -> Relay {
 }
 
 fn start(dir: &Path, r: Setup, a: u16, b: u16, qos: u8) -> Relay {
+    // MQTT_RELAY_CONTROL=1: an A/A control, switchboard's place taken by
+    // the same mosquitto setup as its pair's (on `sb/`), so the ratios show
+    // what the harness itself makes of two equal relays.
+    let control = std::env::var_os("MQTT_RELAY_CONTROL").is_some();
     match r {
+        Setup::SwitchboardClients if control => mosquitto_setup(dir, false, "sb", a, b, qos),
+        Setup::SwitchboardEmbedded if control => mosquitto_setup(dir, true, "sb", a, b, qos),
         Setup::SwitchboardClients => {
             let cfg = switchboard_config(
                 &format!("url = \"mqtt://127.0.0.1:{a}\"\nmax_buffered = 1000000"),
@@ -360,37 +369,61 @@ fn start(dir: &Path, r: Setup, a: u16, b: u16, qos: u8) -> Relay {
             let cfg = switchboard_config(&format!(r#"listen = "127.0.0.1:{m}""#), b, qos);
             switchboard_start(&cfg, m)
         }
-        Setup::MosquittoRelay => mosquitto_relay(
-            dir,
-            &format!("relay-q{qos}"),
-            &format!(
-                "connection from_a\naddress 127.0.0.1:{a}\ntopic mq/bench/# in {qos}\n\
-                 cleansession true\n\
-                 connection to_b\naddress 127.0.0.1:{b}\ntopic mq/bench/# out {qos}\n\
-                 cleansession true\n"
-            ),
-            Some(a),
-        ),
-        Setup::MosquittoBridge => mosquitto_relay(
-            dir,
-            &format!("bridge-q{qos}"),
-            &format!(
-                "connection to_b\naddress 127.0.0.1:{b}\ntopic mq/bench/# out {qos}\n\
-                 cleansession true\n"
-            ),
-            None,
-        ),
+        Setup::MosquittoRelay => mosquitto_setup(dir, false, "mq", a, b, qos),
+        Setup::MosquittoBridge => mosquitto_setup(dir, true, "mq", a, b, qos),
     }
+}
+
+/// mosquitto as the relay on `prefix/`: relaying A -> B with two bridge
+/// connections, or (`bridged`) bridged to B, its publisher connecting to it.
+fn mosquitto_setup(
+    dir: &Path,
+    bridged: bool,
+    prefix: &'static str,
+    a: u16,
+    b: u16,
+    qos: u8,
+) -> Relay {
+    if bridged {
+        return mosquitto_relay(
+            dir,
+            &format!("{prefix}-bridge-q{qos}"),
+            &format!(
+                "connection {prefix}_to_b\naddress 127.0.0.1:{b}\ntopic {prefix}/bench/# out {qos}\n\
+                 cleansession true\n"
+            ),
+            prefix,
+            None,
+        );
+    }
+    mosquitto_relay(
+        dir,
+        &format!("{prefix}-relay-q{qos}"),
+        &format!(
+            "connection {prefix}_from_a\naddress 127.0.0.1:{a}\ntopic {prefix}/bench/# in {qos}\n\
+             cleansession true\n\
+             connection {prefix}_to_b\naddress 127.0.0.1:{b}\ntopic {prefix}/bench/# out {qos}\n\
+             cleansession true\n"
+        ),
+        prefix,
+        Some(a),
+    )
 }
 
 /// A mosquitto with bridge connections (`conf`) as the relay on `mq/`; its
 /// publisher connects to `pub_port`, or to this mosquitto itself.
-fn mosquitto_relay(dir: &Path, name: &str, conf: &str, pub_port: Option<u16>) -> Relay {
+fn mosquitto_relay(
+    dir: &Path,
+    name: &str,
+    conf: &str,
+    prefix: &'static str,
+    pub_port: Option<u16>,
+) -> Relay {
     let m = free_port();
     let p = mosquitto(dir, name, m, conf);
     Relay {
         pub_port: pub_port.unwrap_or(m),
-        prefix: "mq",
+        prefix,
         cpu: Cpu::Process(p.0.id()),
         bridge: None,
         _procs: vec![p],
@@ -567,7 +600,12 @@ fn main() {
     if pairs.contains("embedded") {
         chosen.push([Setup::SwitchboardEmbedded, Setup::MosquittoBridge]);
     }
+    // MQTT_RELAY_QOS: "0", "1" or both (default).
+    let qos_list = std::env::var("MQTT_RELAY_QOS").unwrap_or_else(|_| "0,1".into());
     for qos in [0u8, 1] {
+        if !qos_list.contains(char::from(b'0' + qos)) {
+            continue;
+        }
         let (pa, pb) = (free_port(), free_port());
         let _a = mosquitto(&dir, &format!("a-q{qos}"), pa, "");
         let _b = mosquitto(&dir, &format!("b-q{qos}"), pb, "");

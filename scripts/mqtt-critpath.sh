@@ -6,7 +6,8 @@
 # for mosquitto bridged to B, alternating. Far less noisy than end-to-end
 # latency, which includes mosquitto_pub, B and mosquitto_sub. Printed per
 # relay and round: wake -> first read, end of the last read -> the write to
-# B, and the total (medians).
+# B, the total, and from the end of that write back to epoll_wait (while the
+# relay keeps its CPU, B, woken on it, may wait) (medians).
 #
 #   scripts/mqtt-critpath.sh [ROUNDS]
 #
@@ -84,9 +85,13 @@ cat > "$dir/path.bt" <<'EOF'
 tracepoint:syscalls:sys_exit_epoll_wait /pid == $1 && args->ret > 0/ { @t0 = nsecs; @armed = 1; @r = 0; }
 tracepoint:syscalls:sys_enter_recvfrom, tracepoint:syscalls:sys_enter_read /pid == $1 && @armed == 1 && @r == 0/ { @wake_to_read = lhist((nsecs - @t0) / 1000, 0, 200, 1); @r = 1; }
 tracepoint:syscalls:sys_exit_recvfrom, tracepoint:syscalls:sys_exit_read /pid == $1 && @armed == 1 && args->ret > 0/ { @t1 = nsecs; }
-tracepoint:syscalls:sys_enter_writev, tracepoint:syscalls:sys_enter_write
+tracepoint:syscalls:sys_enter_writev, tracepoint:syscalls:sys_enter_write, tracepoint:syscalls:sys_enter_sendto
   /pid == $1 && @armed == 1 && args->fd == $2/ {
-  @total = lhist((nsecs - @t0) / 1000, 0, 200, 1); @read_to_write = lhist((nsecs - @t1) / 1000, 0, 200, 1); @armed = 0; }
+  @total = lhist((nsecs - @t0) / 1000, 0, 200, 1); @read_to_write = lhist((nsecs - @t1) / 1000, 0, 200, 1); @armed = 0; @w = 1; }
+tracepoint:syscalls:sys_exit_writev, tracepoint:syscalls:sys_exit_write, tracepoint:syscalls:sys_exit_sendto
+  /pid == $1 && @w == 1/ { @t2 = nsecs; @w = 0; @p = 1; }
+tracepoint:syscalls:sys_enter_epoll_wait /pid == $1 && @p == 1/ {
+  @write_to_park = lhist((nsecs - @t2) / 1000, 0, 200, 1); @p = 0; }
 EOF
 
 # One measurement: 3000 paced messages through PORT, the relay PID/FD traced.

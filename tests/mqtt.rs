@@ -309,6 +309,93 @@ qos = 1
     drop(broker);
 }
 
+/// QoS 0 deliveries to a client adapter take its express lane (written to
+/// the broker straight from the routing thread) while QoS 1 deliveries of
+/// another route go through its queue and outbox at the same time: 3000
+/// QoS 0 and 300 QoS 1 publications from two mosquitto_pub clients of the
+/// embedded broker each arrive whole and in order at a mosquitto_sub of
+/// the cloud broker, and the lane's counter shows it carried QoS 0 ones.
+#[test]
+fn qos0_takes_the_express_lane_beside_qos1_in_order() {
+    let broker = Broker::start();
+    let port = broker.port;
+    let b = BridgeProc::start(&format!(
+        r#"
+[bridge]
+queue_capacity = 100000
+[adapter.mqtt]
+listen = "127.0.0.1:0"
+[adapter.cloud]
+kind = "mqtt"
+url = "mqtt://127.0.0.1:{port}"
+[adapter.http]
+listen = "127.0.0.1:0"
+[[route]]
+from = "mqtt:z/#"
+to = ["cloud:{{0}}"]
+[[route]]
+from = "mqtt:o/#"
+to = ["cloud:{{0}}"]
+qos = 1
+"#
+    ));
+    let local = b.addr("mqtt", "mqtt").port();
+    let http = b.http("http");
+    let sub = mosquitto_sub(port, &["-q", "1", "-t", "z/#", "-t", "o/#"]);
+    wait_for("a probe through the bridge", T, || {
+        mosquitto_pub(local, &["-t", "z/probe", "-m", "p"]);
+        sub.lines().iter().any(|l| l == "z/probe p").then_some(())
+    });
+    let feed = |qos: &str, topic: &str, n: u32| {
+        use std::io::Write;
+        let mut p = Command::new("mosquitto_pub")
+            .args(["-h", "127.0.0.1", "-p", &local.to_string()])
+            .args(["-q", qos, "-t", topic, "-l"])
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let lines: String = (1..=n).map(|i| format!("{i}\n")).collect();
+        p.stdin.take().unwrap().write_all(lines.as_bytes()).unwrap();
+        p
+    };
+    let mut q0 = feed("0", "z/n", 3000);
+    let mut q1 = feed("1", "o/n", 300);
+    assert!(q0.wait().unwrap().success());
+    assert!(q1.wait().unwrap().success());
+    let of = |prefix: &str| -> Vec<u32> {
+        sub.lines()
+            .iter()
+            .filter_map(|l| l.strip_prefix(prefix)?.parse().ok())
+            .collect()
+    };
+    wait_for("3000 QoS 0 and 300 QoS 1 messages", T, || {
+        (of("z/n ").len() >= 3000 && of("o/n ").len() >= 300).then_some(())
+    });
+    assert_eq!(
+        of("z/n "),
+        (1..=3000).collect::<Vec<_>>(),
+        "QoS 0: all, in order"
+    );
+    assert_eq!(
+        of("o/n "),
+        (1..=300).collect::<Vec<_>>(),
+        "QoS 1: all, in order"
+    );
+    let (_, m) = curl(&[], &format!("{http}/metrics"));
+    let express: u64 = m
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("switchboard_mqtt_client_express_sent{adapter=\"cloud\"} ")?
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0);
+    assert!(
+        express > 0 && express <= 3001,
+        "the express lane carried {express} of the QoS 0 messages:\n{m}"
+    );
+}
+
 /// A client adapter routing its broker's messages back to the same broker,
 /// each to three topics, through a queue of two: every message makes routing
 /// wait for room in the adapter's own full queue, which only the adapter's

@@ -45,7 +45,7 @@ pub use metrics::{
     AdapterMetrics, Counter, Detail, DropReason, Health, HealthState, RouteCounters,
     RouteCountersSnapshot,
 };
-pub use queue::{Ack, Delivery, DeliveryQueue, Handoff, Pushed};
+pub use queue::{Ack, Delivery, DeliveryQueue, Express, Handoff, Pushed};
 pub use topic::{Level, MAX_TOPIC_LEN, Pattern, Topic};
 
 /// Errors of the model: invalid topics, patterns, addresses.

@@ -89,6 +89,24 @@ pub enum Pushed {
     Dropped,
     /// The queue is closed; the delivery was dropped.
     Closed,
+    /// Handed straight to the sink's [`Express`] lane (never queued).
+    Sent,
+}
+
+/// A sink's way past its queue: a QoS 0 delivery pushed while the queue is
+/// empty and its receiver [settled](DeliveryQueue::settle) goes straight
+/// to the sink on the pusher's thread (an MQTT client writes it to its
+/// socket), with no task switch in between.
+///
+/// Order is kept by construction: every pop from the queue unsettles it,
+/// and only the receiver settles it again, once everything it took is
+/// handed to its protocol in order; a lane must check
+/// [`DeliveryQueue::is_settled`] under the same lock under which its
+/// receiver settles, and append behind whatever that receiver wrote.
+pub trait Express: Send + Sync {
+    /// Sends `d` now, or hands it back (it is then queued as usual).
+    /// `queue` is the queue this lane serves.
+    fn send(&self, d: Delivery, queue: &DeliveryQueue) -> Result<(), Delivery>;
 }
 
 struct State {
@@ -101,6 +119,10 @@ struct State {
     tx_waiters: usize,
     /// Handoffs waiting for a parked receiver to resume (see [`Handoff`]).
     after: Vec<Arc<HandoffInner>>,
+    /// The sink's lane past the queue, if it has one.
+    express: Option<Arc<dyn Express>>,
+    /// Nothing was popped since the receiver last settled (see [`Express`]).
+    settled: bool,
 }
 
 /// Decrements a waiter count when a parked call resumes or is cancelled.
@@ -268,6 +290,8 @@ impl DeliveryQueue {
                 rx_waiters: 0,
                 tx_waiters: 0,
                 after: Vec::new(),
+                express: None,
+                settled: false,
             }),
             not_empty: Notify::new(),
             not_full: Notify::new(),
@@ -285,8 +309,21 @@ impl DeliveryQueue {
     /// Pushes without waiting. A QoS >= 1 delivery that finds the queue full
     /// with nothing to evict is handed back as `Err`.
     #[inline]
-    pub fn try_push(&self, d: Delivery) -> Result<Pushed, Box<Delivery>> {
+    pub fn try_push(&self, mut d: Delivery) -> Result<Pushed, Box<Delivery>> {
         let mut st = self.lock();
+        if st.settled
+            && st.items.is_empty()
+            && d.message.qos == Qos::AtMostOnce
+            && !st.closed
+            && let Some(x) = st.express.clone()
+        {
+            drop(st);
+            match x.send(d, self) {
+                Ok(()) => return Ok(Pushed::Sent),
+                Err(back) => d = back,
+            }
+            st = self.lock();
+        }
         if st.closed {
             drop(st);
             d.ack.dropped(DropReason::Closed);
@@ -391,6 +428,7 @@ impl DeliveryQueue {
     pub fn try_recv(&self) -> Option<Delivery> {
         let mut st = self.lock();
         let d = st.items.pop_front();
+        st.settled &= d.is_none();
         let wake = d.is_some() && st.tx_waiters > 0;
         drop(st);
         if wake {
@@ -406,6 +444,7 @@ impl DeliveryQueue {
             let _parked = {
                 let mut st = self.lock();
                 if let Some(d) = st.items.pop_front() {
+                    st.settled = false;
                     let wake = st.tx_waiters > 0;
                     drop(st);
                     if wake {
@@ -424,6 +463,32 @@ impl DeliveryQueue {
             };
             notified.await;
         }
+    }
+
+    /// Gives the queue's sink a lane past the queue (see [`Express`]).
+    pub fn set_express(&self, lane: Arc<dyn Express>) {
+        self.lock().express = Some(lane);
+    }
+
+    /// The receiver has handed everything it took to its protocol, in
+    /// order: while the queue stays empty, QoS 0 pushes may take the
+    /// [`Express`] lane. Any pop undoes it. Call it under the lane's lock.
+    pub fn settle(&self) {
+        let mut st = self.lock();
+        st.settled = st.items.is_empty();
+    }
+
+    /// Undoes [`settle`](Self::settle) (the receiver holds something that
+    /// must go before any later delivery).
+    pub fn unsettle(&self) {
+        self.lock().settled = false;
+    }
+
+    /// Whether the queue is empty and nothing was popped since the receiver
+    /// last settled: a delivery sent past the queue now overtakes nothing.
+    pub fn is_settled(&self) -> bool {
+        let st = self.lock();
+        st.settled && st.items.is_empty()
     }
 
     /// Closes the queue: pushes are refused, receivers drain what is left.
@@ -658,5 +723,117 @@ mod tests {
         assert!(!h.is_pending());
         h.taken().await;
         assert_eq!(q.len(), 2);
+    }
+
+    /// A lane that takes what `open` allows, checking the queue as a real
+    /// lane must, and notes the payloads it took.
+    #[derive(Default)]
+    struct TestLane {
+        open: std::sync::atomic::AtomicBool,
+        took: Mutex<Vec<u8>>,
+    }
+
+    impl Express for TestLane {
+        fn send(&self, d: Delivery, queue: &DeliveryQueue) -> Result<(), Delivery> {
+            if !self.open.load(Ordering::SeqCst) || !queue.is_settled() {
+                return Err(d);
+            }
+            self.took.lock().unwrap().push(d.message.payload[0]);
+            d.ack.done();
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn express_lane_takes_qos0_only_while_settled_and_empty() {
+        let c = Arc::new(RouteCounters::default());
+        let q = DeliveryQueue::new(8);
+        let lane = Arc::new(TestLane::default());
+        q.set_express(lane.clone());
+        lane.open.store(true, Ordering::SeqCst);
+        // Not settled yet: queued.
+        assert_eq!(
+            q.try_push(d(Qos::AtMostOnce, 1, &c)).ok(),
+            Some(Pushed::Queued)
+        );
+        // Settling a queue that holds something settles nothing.
+        q.settle();
+        assert!(!q.is_settled());
+        assert_eq!(
+            q.try_push(d(Qos::AtMostOnce, 2, &c)).ok(),
+            Some(Pushed::Queued)
+        );
+        // The receiver takes both, and settles once it handed them on.
+        assert_eq!(q.try_recv().map(|x| x.message.payload[0]), Some(1));
+        assert_eq!(q.try_recv().map(|x| x.message.payload[0]), Some(2));
+        assert!(!q.is_settled(), "a pop unsettles");
+        q.settle();
+        assert!(q.is_settled());
+        assert_eq!(
+            q.try_push(d(Qos::AtMostOnce, 3, &c)).ok(),
+            Some(Pushed::Sent)
+        );
+        assert_eq!(
+            q.try_push(d(Qos::AtMostOnce, 4, &c)).ok(),
+            Some(Pushed::Sent)
+        );
+        // QoS 1 never takes the lane; QoS 0 behind it may not overtake it.
+        assert_eq!(
+            q.try_push(d(Qos::AtLeastOnce, 5, &c)).ok(),
+            Some(Pushed::Queued)
+        );
+        assert_eq!(
+            q.try_push(d(Qos::AtMostOnce, 6, &c)).ok(),
+            Some(Pushed::Queued)
+        );
+        assert_eq!(q.try_recv().map(|x| x.message.payload[0]), Some(5));
+        assert_eq!(q.try_recv().map(|x| x.message.payload[0]), Some(6));
+        q.settle();
+        // A lane that refuses leaves the delivery to the queue.
+        lane.open.store(false, Ordering::SeqCst);
+        assert_eq!(
+            q.try_push(d(Qos::AtMostOnce, 7, &c)).ok(),
+            Some(Pushed::Queued)
+        );
+        assert_eq!(q.try_recv().map(|x| x.message.payload[0]), Some(7));
+        lane.open.store(true, Ordering::SeqCst);
+        q.settle();
+        q.unsettle();
+        assert_eq!(
+            q.try_push(d(Qos::AtMostOnce, 8, &c)).ok(),
+            Some(Pushed::Queued)
+        );
+        assert_eq!(*lane.took.lock().unwrap(), vec![3, 4]);
+        assert_eq!(
+            c.delivered.load(Ordering::Relaxed),
+            2,
+            "the lane acknowledged"
+        );
+        // A closed queue sends nothing past it either.
+        assert!(q.try_recv().is_some());
+        q.settle();
+        q.close();
+        assert_eq!(
+            q.try_push(d(Qos::AtMostOnce, 9, &c)).ok(),
+            Some(Pushed::Closed)
+        );
+        assert_eq!(*lane.took.lock().unwrap(), vec![3, 4]);
+    }
+
+    /// A receiver woken in `recv` takes its delivery and unsettles the
+    /// queue, like `try_recv`.
+    #[tokio::test]
+    async fn recv_unsettles() {
+        let c = Arc::new(RouteCounters::default());
+        let q = DeliveryQueue::new(8);
+        q.set_express(Arc::new(TestLane::default()));
+        q.settle();
+        assert!(q.is_settled());
+        assert_eq!(
+            q.try_push(d(Qos::AtMostOnce, 1, &c)).ok(),
+            Some(Pushed::Queued)
+        );
+        assert!(q.recv().await.is_some());
+        assert!(!q.is_settled());
     }
 }

@@ -6,10 +6,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use rumqttc::v5::mqttbytes::v5 as p5;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, WriteHalf};
+use tokio::net::tcp::OwnedWriteHalf;
 
+use super::lane::{Lane, WRITE_HIGH};
 use super::outbox::OutMsg;
 use crate::config::{BrokerUrl, Config};
 use crate::mapping::MqttMeta;
@@ -29,6 +31,8 @@ pub(crate) struct Conn {
     tls: Option<tokio_rustls::TlsConnector>,
     io: Option<Io>,
     v: Ver,
+    /// The write side, shared with the express lane.
+    lane: Arc<Lane>,
 }
 
 enum Ver {
@@ -61,20 +65,30 @@ struct V5 {
 trait Stream: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> Stream for T {}
 
+type Rd = Box<dyn AsyncRead + Send + Unpin>;
+
+/// The writing half of a connection's socket.
+enum Wr {
+    /// Plain TCP, shared with the express lane ([`Lane`]).
+    Tcp(Arc<OwnedWriteHalf>),
+    /// TLS (and test transports): written by the task alone.
+    Split(WriteHalf<Box<dyn Stream>>),
+}
+
 /// One connection's socket (split, so that reading and writing wait
-/// independently) and buffers.
+/// independently) and read buffer; the write buffer is the lane's.
 struct Io {
-    r: ReadHalf<Box<dyn Stream>>,
-    w: WriteHalf<Box<dyn Stream>>,
+    r: Rd,
+    w: Wr,
     rbuf: BytesMut,
-    wbuf: BytesMut,
+    lane: Arc<Lane>,
     /// Written since the last flush (TLS keeps records until flushed).
     unflushed: bool,
 }
 
 /// The reading side of a connection, for the adapter's select.
 pub(crate) struct Reader<'a> {
-    r: &'a mut ReadHalf<Box<dyn Stream>>,
+    r: &'a mut Rd,
     buf: &'a mut BytesMut,
 }
 
@@ -87,8 +101,8 @@ impl Reader<'_> {
 
 /// The writing side of a connection, for the adapter's select.
 pub(crate) struct Writer<'a> {
-    w: &'a mut WriteHalf<Box<dyn Stream>>,
-    buf: &'a mut BytesMut,
+    w: &'a mut Wr,
+    lane: &'a Lane,
     unflushed: &'a mut bool,
 }
 
@@ -96,11 +110,11 @@ impl Writer<'_> {
     /// Writes some of what is encoded, or flushes. Cancel-safe: the buffer
     /// is advanced only by what was written.
     pub(crate) async fn step(self) -> Result<(), String> {
-        write_step(self.w, self.buf, self.unflushed).await
+        write_step(self.w, self.lane, self.unflushed).await
     }
 }
 
-async fn fill(r: &mut ReadHalf<Box<dyn Stream>>, buf: &mut BytesMut) -> Result<(), String> {
+async fn fill(r: &mut Rd, buf: &mut BytesMut) -> Result<(), String> {
     if buf.capacity() - buf.len() < 1024 {
         buf.reserve(8 * 1024);
     }
@@ -111,41 +125,90 @@ async fn fill(r: &mut ReadHalf<Box<dyn Stream>>, buf: &mut BytesMut) -> Result<(
     }
 }
 
-async fn write_step(
-    w: &mut WriteHalf<Box<dyn Stream>>,
-    buf: &mut BytesMut,
-    unflushed: &mut bool,
-) -> Result<(), String> {
-    if buf.is_empty() {
-        w.flush().await.map_err(err)?;
-        *unflushed = false;
-        return Ok(());
-    }
-    match w.write_buf(buf).await {
-        Ok(0) => Err("the broker closed the connection".into()),
-        Ok(_) => {
-            *unflushed = true;
-            Ok(())
+fn closed() -> String {
+    "the broker closed the connection".into()
+}
+
+/// Writes some of the lane's buffer (the lock held only around each
+/// write), or flushes when it is empty.
+async fn write_step(w: &mut Wr, lane: &Lane, unflushed: &mut bool) -> Result<(), String> {
+    match w {
+        Wr::Tcp(t) => loop {
+            t.writable().await.map_err(err)?;
+            let r = {
+                let mut o = lane.lock();
+                if o.wbuf.is_empty() {
+                    return Ok(());
+                }
+                t.try_write(&o.wbuf).inspect(|&n| o.wbuf.advance(n))
+            };
+            match r {
+                Ok(0) => return Err(closed()),
+                Ok(_) => return Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e.to_string()),
+            }
+        },
+        Wr::Split(w) => {
+            if lane.lock().wbuf.is_empty() {
+                w.flush().await.map_err(err)?;
+                *unflushed = false;
+                return Ok(());
+            }
+            // `None`: nothing to write after all.
+            let n = std::future::poll_fn(|cx| {
+                let mut o = lane.lock();
+                if o.wbuf.is_empty() {
+                    return std::task::Poll::Ready(Ok(None));
+                }
+                let r = std::pin::Pin::new(&mut *w).poll_write(cx, &o.wbuf);
+                r.map_ok(|n| {
+                    o.wbuf.advance(n);
+                    Some(n)
+                })
+            })
+            .await
+            .map_err(err)?;
+            match n {
+                Some(0) => Err(closed()),
+                Some(_) => {
+                    *unflushed = true;
+                    Ok(())
+                }
+                None => Ok(()),
+            }
         }
-        Err(e) => Err(e.to_string()),
     }
 }
 
 impl Io {
-    fn new(s: Box<dyn Stream>) -> Io {
+    /// A plain TCP connection: its writing half is shared with the lane.
+    fn tcp(s: tokio::net::TcpStream, lane: Arc<Lane>) -> Io {
+        let (r, w) = s.into_split();
+        Io {
+            r: Box::new(r),
+            w: Wr::Tcp(Arc::new(w)),
+            rbuf: BytesMut::with_capacity(8 * 1024),
+            lane,
+            unflushed: false,
+        }
+    }
+
+    /// Any other transport (TLS).
+    fn split(s: Box<dyn Stream>, lane: Arc<Lane>) -> Io {
         let (r, w) = tokio::io::split(s);
         Io {
-            r,
-            w,
+            r: Box::new(r),
+            w: Wr::Split(w),
             rbuf: BytesMut::with_capacity(8 * 1024),
-            wbuf: BytesMut::with_capacity(8 * 1024),
+            lane,
             unflushed: false,
         }
     }
 
     /// Whether encoded bytes wait to be written or flushed.
     fn wants_write(&self) -> bool {
-        !self.wbuf.is_empty() || self.unflushed
+        self.unflushed || !self.lane.lock().wbuf.is_empty()
     }
 
     /// The next packet, waiting for it (during the handshake).
@@ -164,7 +227,7 @@ impl Io {
     /// Writes and flushes everything encoded, waiting as long as it takes.
     async fn flush(&mut self) -> Result<(), String> {
         while self.wants_write() {
-            write_step(&mut self.w, &mut self.wbuf, &mut self.unflushed).await?;
+            write_step(&mut self.w, &self.lane, &mut self.unflushed).await?;
         }
         Ok(())
     }
@@ -173,7 +236,7 @@ impl Io {
     fn try_flush(&mut self) -> Result<(), String> {
         use futures_util::FutureExt;
         while self.wants_write() {
-            match write_step(&mut self.w, &mut self.wbuf, &mut self.unflushed).now_or_never() {
+            match write_step(&mut self.w, &self.lane, &mut self.unflushed).now_or_never() {
                 Some(r) => r?,
                 None => break,
             }
@@ -235,6 +298,7 @@ pub(crate) fn build(
     url: &BrokerUrl,
     tls: Option<Arc<rustls::ClientConfig>>,
     client_id: String,
+    lane: Arc<Lane>,
 ) -> Conn {
     let max_packet = cfg.max_payload.as_usize().saturating_add(65_536 + 4096);
     let secs = cfg.keep_alive.0.as_secs();
@@ -283,6 +347,7 @@ pub(crate) fn build(
         tls: tls.map(tokio_rustls::TlsConnector::from),
         io: None,
         v,
+        lane,
     }
 }
 
@@ -291,9 +356,6 @@ const NO_KEEP_ALIVE: Duration = Duration::from_secs(365 * 86_400);
 
 /// How long connecting (TCP, TLS, CONNECT/CONNACK) may take.
 const CONNECTION_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Encoded bytes not yet written beyond which no publication is encoded.
-const WRITE_HIGH: usize = 64 * 1024;
 
 fn publish5(m: &OutMsg) -> p5::Publish {
     let meta = &m.meta;
@@ -321,19 +383,20 @@ fn err(e: impl std::fmt::Display) -> String {
 }
 
 /// Hands a request to the 3.1.1 session state and encodes its packet.
-fn req4(io: &mut Option<Io>, v: &mut V4, r: rumqttc::Request) -> Result<(), String> {
-    let io = io.as_mut().ok_or("not connected")?;
+fn req4(io: &Option<Io>, v: &mut V4, r: rumqttc::Request) -> Result<(), String> {
+    let io = io.as_ref().ok_or("not connected")?;
     if let Some(p) = v.state.handle_outgoing_packet(r).map_err(err)? {
-        p.write(&mut io.wbuf, v.max_packet).map_err(err)?;
+        p.write(&mut io.lane.lock().wbuf, v.max_packet)
+            .map_err(err)?;
     }
     Ok(())
 }
 
 /// Hands a request to the MQTT 5 session state and encodes its packet.
-fn req5(io: &mut Option<Io>, v: &mut V5, r: rumqttc::v5::Request) -> Result<(), String> {
-    let io = io.as_mut().ok_or("not connected")?;
+fn req5(io: &Option<Io>, v: &mut V5, r: rumqttc::v5::Request) -> Result<(), String> {
+    let io = io.as_ref().ok_or("not connected")?;
     if let Some(p) = v.state.handle_outgoing_packet(r).map_err(err)? {
-        p.write(&mut io.wbuf, v.max_out).map_err(err)?;
+        p.write(&mut io.lane.lock().wbuf, v.max_out).map_err(err)?;
     }
     Ok(())
 }
@@ -350,7 +413,7 @@ async fn handshake(v: &mut Ver, io: &mut Io) -> Result<bool, String> {
             c.last_will = o.last_will();
             c.login = o.credentials();
             rumqttc::Packet::Connect(c)
-                .write(&mut io.wbuf, v.max_packet)
+                .write(&mut io.lane.lock().wbuf, v.max_packet)
                 .map_err(err)?;
             io.flush().await?;
             let max = v.max_packet;
@@ -371,7 +434,7 @@ async fn handshake(v: &mut Ver, io: &mut Io) -> Result<bool, String> {
                 properties: o.connect_properties(),
             };
             p5::Packet::Connect(c, o.last_will(), o.credentials())
-                .write(&mut io.wbuf, None)
+                .write(&mut io.lane.lock().wbuf, None)
                 .map_err(err)?;
             io.flush().await?;
             let max = v.max_in;
@@ -431,33 +494,45 @@ impl Conn {
     /// cancel-safe: keep the future until it completes.
     pub(crate) async fn connect(&mut self) -> Result<bool, String> {
         self.io = None;
+        self.lane.detach();
+        let lane = self.lane.clone();
         let s = tokio::time::timeout(CONNECTION_TIMEOUT, async {
             let tcp = tokio::net::TcpStream::connect((self.host.as_str(), self.port))
                 .await
                 .map_err(err)?;
             let _ = tcp.set_nodelay(true);
-            let s: Box<dyn Stream> = match &self.tls {
+            let mut io = match &self.tls {
                 Some(c) => {
                     let name =
                         rustls::pki_types::ServerName::try_from(self.host.clone()).map_err(err)?;
-                    Box::new(c.connect(name, tcp).await.map_err(err)?)
+                    Io::split(Box::new(c.connect(name, tcp).await.map_err(err)?), lane)
                 }
-                None => Box::new(tcp),
+                None => Io::tcp(tcp, lane),
             };
-            let mut io = Io::new(s);
             let session = handshake(&mut self.v, &mut io).await?;
             Ok::<_, String>((io, session))
         })
         .await
         .unwrap_or_else(|_| Err("timed out connecting".into()));
         let (io, session) = s?;
+        let max_packet = match &self.v {
+            Ver::V4(v) => v.max_packet,
+            Ver::V5(v) => v.max_out.map_or(usize::MAX, |n| n as usize),
+        };
+        // Whatever the handshake left unwritten stays (it is all written:
+        // the handshake flushed before CONNACK).
+        let tcp = match &io.w {
+            Wr::Tcp(t) => Some(t.clone()),
+            Wr::Split(_) => None,
+        };
+        self.lane.attach(tcp, max_packet);
         self.io = Some(io);
         match &mut self.v {
             Ver::V4(v) => {
                 let pending = std::mem::take(&mut v.pending);
                 if session {
                     for r in pending {
-                        req4(&mut self.io, v, r)?;
+                        req4(&self.io, v, r)?;
                     }
                 }
             }
@@ -465,7 +540,7 @@ impl Conn {
                 let pending = std::mem::take(&mut v.pending);
                 if session {
                     for r in pending {
-                        req5(&mut self.io, v, r)?;
+                        req5(&self.io, v, r)?;
                     }
                 }
             }
@@ -484,7 +559,7 @@ impl Conn {
             },
             Writer {
                 w: &mut io.w,
-                buf: &mut io.wbuf,
+                lane: &io.lane,
                 unflushed: &mut io.unflushed,
             },
         ))
@@ -501,7 +576,7 @@ impl Conn {
                 let max = v.max_packet;
                 while let Some(p) = parse4(&mut io.rbuf, max)? {
                     if let Some(o) = v.state.handle_incoming_packet(p).map_err(err)? {
-                        o.write(&mut io.wbuf, max).map_err(err)?;
+                        o.write(&mut io.lane.lock().wbuf, max).map_err(err)?;
                     }
                 }
             }
@@ -509,7 +584,7 @@ impl Conn {
                 let max = v.max_in;
                 while let Some(p) = parse5(&mut io.rbuf, max)? {
                     if let Some(o) = v.state.handle_incoming_packet(p).map_err(err)? {
-                        o.write(&mut io.wbuf, v.max_out).map_err(err)?;
+                        o.write(&mut io.lane.lock().wbuf, v.max_out).map_err(err)?;
                     }
                 }
             }
@@ -573,7 +648,7 @@ impl Conn {
         if self
             .io
             .as_ref()
-            .is_none_or(|io| io.wbuf.len() >= WRITE_HIGH)
+            .is_none_or(|io| io.lane.lock().wbuf.len() >= WRITE_HIGH)
         {
             return false;
         }
@@ -631,9 +706,9 @@ impl Conn {
             Ver::V4(v) => {
                 let mut p = rumqttc::Publish::from_bytes(&*m.topic, qos4(m.qos), m.payload.clone());
                 p.retain = m.retain;
-                req4(&mut self.io, v, rumqttc::Request::Publish(p))
+                req4(&self.io, v, rumqttc::Request::Publish(p))
             }
-            Ver::V5(v) => req5(&mut self.io, v, rumqttc::v5::Request::Publish(publish5(m))),
+            Ver::V5(v) => req5(&self.io, v, rumqttc::v5::Request::Publish(publish5(m))),
         }
     }
 
@@ -644,7 +719,7 @@ impl Conn {
     /// leaves it to the session state (also a packet over the limits, for
     /// the same error as always).
     fn publish_plain(&mut self, m: &OutMsg) -> bool {
-        let Some(io) = self.io.as_mut() else {
+        let Some(io) = self.io.as_ref() else {
             return false;
         };
         let (v5, max) = match &self.v {
@@ -663,7 +738,7 @@ impl Conn {
         if wire::plain_size(&p, v5).is_none_or(|n| n > max) {
             return false;
         }
-        wire::write_plain(&mut io.wbuf, &p, v5).is_some()
+        wire::write_plain(&mut io.lane.lock().wbuf, &p, v5).is_some()
     }
 
     /// Encodes the acknowledgement of an incoming publication.
@@ -675,7 +750,7 @@ impl Conn {
                     1 => rumqttc::Request::PubAck(rumqttc::PubAck::new(raw.pkid)),
                     _ => rumqttc::Request::PubRec(rumqttc::PubRec::new(raw.pkid)),
                 };
-                req4(&mut self.io, v, r)
+                req4(&self.io, v, r)
             }
             Ver::V5(v) => {
                 let r = match raw.qos {
@@ -683,7 +758,7 @@ impl Conn {
                     1 => rumqttc::v5::Request::PubAck(p5::PubAck::new(raw.pkid, None)),
                     _ => rumqttc::v5::Request::PubRec(p5::PubRec::new(raw.pkid, None)),
                 };
-                req5(&mut self.io, v, r)
+                req5(&self.io, v, r)
             }
         }
     }
@@ -698,13 +773,13 @@ impl Conn {
         match &mut self.v {
             Ver::V4(v) => {
                 let r = rumqttc::Request::Subscribe(rumqttc::Subscribe::new(filter, qos4(qos)));
-                req4(&mut self.io, v, r)
+                req4(&self.io, v, r)
             }
             Ver::V5(v) => {
                 let mut f = p5::Filter::new(filter, qos5(qos));
                 f.nolocal = no_local;
                 let r = rumqttc::v5::Request::Subscribe(p5::Subscribe::new(f, None));
-                req5(&mut self.io, v, r)
+                req5(&self.io, v, r)
             }
         }
     }
@@ -714,11 +789,11 @@ impl Conn {
         match &mut self.v {
             Ver::V4(v) => {
                 let r = rumqttc::Request::Unsubscribe(rumqttc::Unsubscribe::new(filter));
-                req4(&mut self.io, v, r)
+                req4(&self.io, v, r)
             }
             Ver::V5(v) => {
                 let r = rumqttc::v5::Request::Unsubscribe(p5::Unsubscribe::new(filter, None));
-                req5(&mut self.io, v, r)
+                req5(&self.io, v, r)
             }
         }
     }
@@ -726,8 +801,8 @@ impl Conn {
     /// Encodes a PINGREQ; an error when the last one was never answered.
     pub(crate) fn ping(&mut self) -> Result<(), String> {
         match &mut self.v {
-            Ver::V4(v) => req4(&mut self.io, v, rumqttc::Request::PingReq(rumqttc::PingReq)),
-            Ver::V5(v) => req5(&mut self.io, v, rumqttc::v5::Request::PingReq),
+            Ver::V4(v) => req4(&self.io, v, rumqttc::Request::PingReq(rumqttc::PingReq)),
+            Ver::V5(v) => req5(&self.io, v, rumqttc::v5::Request::PingReq),
         }
     }
 
@@ -735,11 +810,11 @@ impl Conn {
     pub(crate) fn disconnect(&mut self) -> Result<(), String> {
         match &mut self.v {
             Ver::V4(v) => req4(
-                &mut self.io,
+                &self.io,
                 v,
                 rumqttc::Request::Disconnect(rumqttc::Disconnect),
             ),
-            Ver::V5(v) => req5(&mut self.io, v, rumqttc::v5::Request::Disconnect),
+            Ver::V5(v) => req5(&self.io, v, rumqttc::v5::Request::Disconnect),
         }
     }
 
@@ -771,6 +846,7 @@ impl Conn {
     /// publications again).
     pub(crate) fn lost(&mut self) {
         self.io = None;
+        self.lane.detach();
         match &mut self.v {
             Ver::V4(v) => {
                 let kept = v.state.clean();
@@ -798,9 +874,10 @@ pub(crate) fn fuzz_inbound(data: &[u8]) {
             version,
             ..Config::default()
         };
-        let mut conn = build(&cfg, &url, None, "fuzz".into());
+        let lane = Arc::new(Lane::new(version == 5, 1 << 20, Default::default()));
+        let mut conn = build(&cfg, &url, None, "fuzz".into(), lane.clone());
         let (a, _b) = tokio::io::duplex(64);
-        let mut io = Io::new(Box::new(a));
+        let mut io = Io::split(Box::new(a), lane);
         io.rbuf.extend_from_slice(data);
         conn.io = Some(io);
         for qos in [1u8, 2, 1, 0] {
@@ -840,7 +917,8 @@ mod tests {
             version: 5,
             ..Config::default()
         };
-        let mut conn = build(&cfg, &url, None, "t".into());
+        let lane = Arc::new(Lane::new(true, 1 << 20, Default::default()));
+        let mut conn = build(&cfg, &url, None, "t".into(), lane);
         let max = 200u32;
         if let Ver::V5(v) = &mut conn.v {
             v.max_out = Some(max);

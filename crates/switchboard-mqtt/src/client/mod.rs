@@ -20,6 +20,7 @@
 //!   window of topic + payload hashes;
 //! - reconnection uses capped exponential backoff with jitter.
 
+mod lane;
 mod link;
 pub mod outbox;
 
@@ -32,6 +33,7 @@ use switchboard_model::{
     Waiting,
 };
 
+use self::lane::Lane;
 use self::link::{Conn, Ev, InPub, RawPub};
 use self::outbox::{Backoff, EchoWindow, OutMsg, Outbox};
 use crate::config::{BrokerUrl, Config};
@@ -81,7 +83,13 @@ pub(crate) async fn start(cfg: Config, ctx: AdapterContext) -> Result<Running, A
         .client_id
         .clone()
         .unwrap_or_else(|| format!("switchboard-{}-{}", ctx.name, std::process::id()));
-    let conn = link::build(&cfg, &url, tls, client_id.clone());
+    let lane = Arc::new(Lane::new(
+        cfg.version == 5,
+        cfg.max_payload.as_usize(),
+        ctx.metrics.clone(),
+    ));
+    ctx.deliveries.set_express(lane.clone());
+    let conn = link::build(&cfg, &url, tls, client_id.clone(), lane.clone());
     tracing::info!(adapter = %ctx.name, host = %url.host, port = url.port, tls = url.tls,
         version = cfg.version, client_id = %client_id, "MQTT client starting.");
     ctx.health.down("connecting");
@@ -89,6 +97,7 @@ pub(crate) async fn start(cfg: Config, ctx: AdapterContext) -> Result<Running, A
         cfg,
         ctx,
         conn,
+        lane,
         Arc::from(format!("{}:{}", url.host, url.port)),
     );
     Ok(Running {
@@ -445,6 +454,7 @@ async fn run(
     cfg: Config,
     ctx: AdapterContext,
     conn: Conn,
+    lane: Arc<Lane>,
     peer: Arc<str>,
 ) -> Result<(), AdapterError> {
     let m = &ctx.metrics;
@@ -583,6 +593,14 @@ async fn run(
                 retry_at = Some(tokio::time::Instant::now() + c.lost(Some(conn), e));
             }
         }
+        // Everything taken from the queue is encoded (or waits in the
+        // outbox): QoS 0 deliveries may go past this task while the queue
+        // stays empty, unless echoes of them must be noted (3.1.1 with
+        // subscriptions of our own).
+        lane.settle(
+            &ctx.deliveries,
+            c.connected && c.outbox.is_drained() && (c.echo.is_none() || c.wanted.is_empty()),
+        );
         let dropped_before = c.outbox.stats.dropped_qos0;
         // Deliveries before the connection, so that a delivery that woke
         // this task is taken (and written at the top of the next turn)
@@ -656,6 +674,8 @@ async fn run(
                 }
                 wrote = Some(r);
             }
+            // The express lane left bytes the socket did not take.
+            () = lane.wake.notified(), if up => {}
             () = &mut write_stall, if stall_armed => stalled = true,
             () = &mut keep_alive, if up => ping = true,
             d = ctx.deliveries.recv(), if !deliveries_first && c.outbox.has_room() => match d {
@@ -669,6 +689,9 @@ async fn run(
                 } else {
                     c.wanted = filters_of(&interest.borrow_and_update(), share.as_deref());
                     c.subs_dirty = true;
+                    // No publication past this task until it knows whether
+                    // echoes of it must be noted.
+                    lane.settle(&ctx.deliveries, false);
                 }
             }
         }
@@ -747,7 +770,9 @@ async fn run(
             }
         }
     }
-    // Shutdown: a clean DISCONNECT, best effort, then report what is left.
+    // Shutdown: nothing past this task any more, a clean DISCONNECT, best
+    // effort, then report what is left.
+    lane.settle(&ctx.deliveries, false);
     if c.connected
         && let Some(conn) = idle.as_mut()
     {

@@ -88,6 +88,12 @@ impl Outbox {
         self.len() == 0
     }
 
+    /// Whether every message taken was handed to the connection (none waits
+    /// to be sent; some may wait for their acknowledgement).
+    pub fn is_drained(&self) -> bool {
+        self.queue.is_empty()
+    }
+
     /// Whether another message may be taken from the router (else the
     /// router's queue, and so the source, is back-pressured).
     pub fn has_room(&self) -> bool {
