@@ -6,6 +6,10 @@
 //! - it subscribes to exactly the filters of `ctx.interest` at their QoS
 //!   (as `$share/GROUP/FILTER` with `share_group`), again whenever the broker
 //!   has no session for us, and follows interest changes;
+//! - a QoS 0 message routed to the adapter while its queue is empty and
+//!   everything the task took is encoded takes the express lane (`lane`):
+//!   it is written to the broker (plain TCP) from the routing thread, behind
+//!   what the task encoded, with no task switch; otherwise it is queued;
 //! - messages routed to the adapter go through a bounded, ordered [`Outbox`]
 //!   (`max_buffered` messages and bytes; when full the router's queue is not
 //!   read, which back-pressures the source). QoS >= 1 messages stay there
