@@ -862,6 +862,14 @@ impl Conn {
     }
 }
 
+impl Drop for Conn {
+    /// The express lane lets go of the socket with the connection, whatever
+    /// ends the task.
+    fn drop(&mut self) {
+        self.lane.detach();
+    }
+}
+
 /// Fuzzing: bytes from the broker into a connected client of each version,
 /// after a few publications of ours (so acknowledgements can match): the
 /// framing, the session state and the events must never panic.
