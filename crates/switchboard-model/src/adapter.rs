@@ -227,7 +227,7 @@ impl Ingress {
             stopped |= q.push(delivery).await == crate::Pushed::Closed;
         }
         if stopped {
-            return Err(IngressError::Closed(Box::new(msg)));
+            return Err(IngressError::Closed(Box::new(Arc::unwrap_or_clone(msg))));
         }
         Ok(())
     }
@@ -238,8 +238,16 @@ impl Ingress {
         d: &dyn Dispatch,
         msg: Message,
         wait: &mut Vec<Waiting>,
-    ) -> Result<Message, IngressError> {
-        let msg = self.prepare(msg);
+    ) -> Result<Arc<Message>, IngressError> {
+        // What the book replaces is freed once the deliveries are pushed
+        // (and those an express lane took are written).
+        let _defer = crate::book::DeferDrops::begin();
+        let mut msg = msg;
+        msg.origin.adapter = self.adapter.clone();
+        // Shared with the book, not copied for it.
+        let msg = Arc::new(msg);
+        self.book.record_shared(&self.adapter, &msg);
+        self.metrics.inc_received();
         match d.dispatch(&msg, wait) {
             Ok(()) => Ok(msg),
             Err(Stopped) => {
@@ -247,7 +255,7 @@ impl Ingress {
                 for (_, d) in wait.drain(..) {
                     d.ack.dropped(crate::DropReason::Closed);
                 }
-                Err(IngressError::Closed(Box::new(msg)))
+                Err(IngressError::Closed(Box::new(Arc::unwrap_or_clone(msg))))
             }
         }
     }

@@ -15,6 +15,69 @@ use crate::address::{Address, AddressPattern};
 use crate::message::Message;
 use crate::topic::{Pattern, Topic};
 
+thread_local! {
+    /// Values the book replaced on this thread while a [`DeferDrops`] is
+    /// alive, and how many are nested.
+    static DEFERRED: std::cell::RefCell<(usize, Vec<Arc<Message>>)> =
+        const { std::cell::RefCell::new((0, Vec::new())) };
+}
+
+/// While alive, the values the book replaces on this thread are kept and
+/// freed when it drops, not under the book's lock in the middle of routing:
+/// a source that routes a message and writes it on (the MQTT client's
+/// express lane) frees the previous message of each address after that
+/// write instead of before it. Nests. Not `Send`: keep it within one
+/// synchronous stretch of code (never across an `.await`).
+#[must_use = "the deferred values are freed when this drops"]
+pub struct DeferDrops(std::marker::PhantomData<*const ()>);
+
+impl DeferDrops {
+    /// Starts deferring on this thread.
+    #[inline]
+    pub fn begin() -> DeferDrops {
+        DEFERRED.with(|d| d.borrow_mut().0 += 1);
+        // Not `Send`: the deferral belongs to this thread.
+        DeferDrops(std::marker::PhantomData)
+    }
+}
+
+impl Drop for DeferDrops {
+    fn drop(&mut self) {
+        let dead = DEFERRED.with(|d| {
+            let mut d = d.borrow_mut();
+            d.0 = d.0.saturating_sub(1);
+            (d.0 == 0 && !d.1.is_empty()).then(|| std::mem::take(&mut d.1))
+        });
+        if let Some(mut dead) = dead {
+            dead.clear();
+            // The buffer goes back for the next time, unless it grew large.
+            if dead.capacity() <= 64 {
+                DEFERRED.with(|d| {
+                    let mut d = d.borrow_mut();
+                    if d.1.capacity() == 0 {
+                        d.1 = dead;
+                    }
+                });
+            }
+        }
+    }
+}
+
+/// Frees a replaced value now, or when the thread's [`DeferDrops`] ends.
+#[inline]
+fn bury(old: Arc<Message>) {
+    let old = DEFERRED.with(|d| {
+        let mut d = d.borrow_mut();
+        if d.0 > 0 {
+            d.1.push(old);
+            None
+        } else {
+            Some(old)
+        }
+    });
+    drop(old);
+}
+
 /// Maps keyed by peer-chosen strings: foldhash is fast and seeded per process.
 type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
@@ -161,12 +224,15 @@ impl Held {
     fn update(&mut self, msg: &Arc<Message>, room: bool) -> Change {
         self.count += 1;
         self.updated = msg.timestamp;
-        self.latest = msg.clone();
+        bury(std::mem::replace(&mut self.latest, msg.clone()));
         match msg.properties.get(INSTANCE_KEY) {
             None => {
                 let dropped = self.instances.take().map_or(0, |m| m.len() as i64);
                 if msg.retain {
-                    self.retained = (!msg.payload.is_empty()).then(|| msg.clone());
+                    let new = (!msg.payload.is_empty()).then(|| msg.clone());
+                    if let Some(old) = std::mem::replace(&mut self.retained, new) {
+                        bury(old);
+                    }
                 }
                 Change {
                     added: -dropped,
@@ -780,5 +846,36 @@ mod tests {
         assert_eq!((&*m.origin.adapter, m.topic.as_str()), ("http", "s/1"));
         let m = sub.recv().await.unwrap();
         assert_eq!((&*m.origin.adapter, m.topic.as_str()), ("mqtt", "s/2"));
+    }
+
+    /// Inside a `DeferDrops`, the values the book replaces stay alive until
+    /// it ends (nested scopes: the outermost); outside, they go at once.
+    #[test]
+    fn replaced_values_are_freed_when_the_deferral_ends() {
+        let b = AddressBook::default();
+        let a: Arc<str> = Arc::from("mqtt");
+        let first = Arc::new(msg("t/1", "1", true));
+        let weak = Arc::downgrade(&first);
+        b.record_shared(&a, &first);
+        drop(first);
+        {
+            let _outer = DeferDrops::begin();
+            {
+                let _inner = DeferDrops::begin();
+                b.record_shared(&a, &Arc::new(msg("t/1", "2", true)));
+            }
+            assert!(weak.upgrade().is_some(), "kept until the outer scope ends");
+        }
+        assert!(weak.upgrade().is_none(), "freed when it ended");
+        let second = b.latest(&Address::new("mqtt", Topic::new("t/1").unwrap()));
+        assert_eq!(second.map(|m| m.payload), Some(bytes::Bytes::from("2")));
+        // Outside a deferral the replaced value goes at once.
+        let weak = {
+            let m = Arc::new(msg("t/2", "1", false));
+            b.record_shared(&a, &m);
+            Arc::downgrade(&m)
+        };
+        b.record_shared(&a, &Arc::new(msg("t/2", "2", false)));
+        assert!(weak.upgrade().is_none());
     }
 }

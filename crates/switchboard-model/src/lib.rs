@@ -36,8 +36,8 @@ pub use adapter::{
 };
 pub use address::{AdapterSel, Address, AddressPattern, validate_adapter_name};
 pub use book::{
-    AddressBook, DEFAULT_MAX_ENTRIES, Entry, INSTANCE_KEY, INSTANCE_STATE, Instance, MAX_INSTANCES,
-    Subscription, TopicInfo,
+    AddressBook, DEFAULT_MAX_ENTRIES, DeferDrops, Entry, INSTANCE_KEY, INSTANCE_STATE, Instance,
+    MAX_INSTANCES, Subscription, TopicInfo,
 };
 pub use format::{CDR_MIME, Format, Qos};
 pub use message::{APP_ORIGIN, Message, Origin, Properties, Trace};
