@@ -99,6 +99,7 @@ measure() {
   local port=$1 pid=$2 fd=$3 out="$dir/out.$2"
   timeout -s INT 5 bpftrace "$dir/path.bt" "$pid" "$fd" >"$out" 2>&1 &
   local bt=$!
+  pids+=("$bt")
   sleep 1.5
   python3 -c '
 import time
