@@ -10,6 +10,7 @@
 # relay keeps its CPU, B, woken on it, may wait) (medians).
 #
 #   scripts/mqtt-critpath.sh [ROUNDS]
+#   PAIR=clients scripts/mqtt-critpath.sh [ROUNDS]   # the clients pair
 #
 # QoS 0 only: at QoS 1 the relay also wakes for PUBACKs, which this simple
 # probe does not tell apart from PUBLISHes.
@@ -22,6 +23,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds="${1:-3}"
 qos=0
+# PAIR=clients: both relays are clients of a mosquitto A (switchboard's two
+# client adapters; mosquitto with two bridge connections) instead of the
+# embedded pair.
+pair="${PAIR:-embedded}"
 target="${CARGO_TARGET_DIR:-$HOME/.cache/switchboard/target}"
 bridge="${BRIDGE_BIN:-$target/release/examples/bridge}"
 [ -x "$bridge" ] || { echo "no $bridge: cargo build --release --example bridge" >&2; exit 2; }
@@ -56,29 +61,33 @@ fd_to() {
   exit 1
 }
 
-b=$(port); sb=$(port); mq=$(port)
+b=$(port); sb=$(port); mq=$(port); a=$(port)
 printf 'listener %s 127.0.0.1\nallow_anonymous true\n' "$b" > "$dir/b.conf"
-printf 'listener %s 127.0.0.1\nallow_anonymous true\nconnection to_b\naddress 127.0.0.1:%s\ntopic bench/# out %s\ncleansession true\n' \
-  "$mq" "$b" "$qos" > "$dir/mq.conf"
-cat > "$dir/sb.toml" <<EOF
-[adapter.m]
-kind = "mqtt"
-listen = "127.0.0.1:$sb"
-[adapter.b]
-kind = "mqtt"
-url = "mqtt://127.0.0.1:$b"
-[[route]]
-from = "m:bench/#"
-to = ["b:{0}"]
-qos = $qos
-EOF
+printf 'listener %s 127.0.0.1\nallow_anonymous true\n' "$a" > "$dir/a.conf"
 mosq=/usr/sbin/mosquitto
 [ -x "$mosq" ] || mosq=mosquitto
 "$mosq" -c "$dir/b.conf" >/dev/null 2>&1 & pids+=($!)
 wait_port "$b"
+if [ "$pair" = clients ]; then
+  # Both relays are clients of A (each on its own topic prefix) and of B.
+  "$mosq" -c "$dir/a.conf" >/dev/null 2>&1 & pids+=($!)
+  wait_port "$a"
+  printf 'listener %s 127.0.0.1\nallow_anonymous true\nconnection mq_from_a\naddress 127.0.0.1:%s\ntopic mq/# in %s\ncleansession true\nconnection mq_to_b\naddress 127.0.0.1:%s\ntopic mq/# out %s\ncleansession true\n' \
+    "$mq" "$a" "$qos" "$b" "$qos" > "$dir/mq.conf"
+  src="url = \"mqtt://127.0.0.1:$a\""
+  sb_pub=$a; mq_pub=$a
+else
+  printf 'listener %s 127.0.0.1\nallow_anonymous true\nconnection to_b\naddress 127.0.0.1:%s\ntopic mq/# out %s\ncleansession true\n' \
+    "$mq" "$b" "$qos" > "$dir/mq.conf"
+  src="listen = \"127.0.0.1:$sb\""
+  sb_pub=$sb; mq_pub=$mq
+fi
+printf '[adapter.m]\nkind = "mqtt"\n%s\n[adapter.b]\nkind = "mqtt"\nurl = "mqtt://127.0.0.1:%s"\n[[route]]\nfrom = "m:sb/#"\nto = ["b:{0}"]\nqos = %s\n' \
+  "$src" "$b" "$qos" > "$dir/sb.toml"
 "$mosq" -c "$dir/mq.conf" >/dev/null 2>&1 & pids+=($!); mq_pid=$!
 "$bridge" --config "$dir/sb.toml" >"$dir/sb.log" 2>&1 & pids+=($!); sb_pid=$!
-wait_port "$mq"; wait_port "$sb"
+wait_port "$mq"
+[ "$pair" = clients ] || wait_port "$sb"
 mq_fd=$(fd_to "$mq_pid" "$b"); sb_fd=$(fd_to "$sb_pid" "$b")
 
 cat > "$dir/path.bt" <<'EOF'
@@ -96,7 +105,7 @@ EOF
 
 # One measurement: 3000 paced messages through PORT, the relay PID/FD traced.
 measure() {
-  local port=$1 pid=$2 fd=$3 out="$dir/out.$2"
+  local port=$1 pid=$2 fd=$3 topic=$4 out="$dir/out.$2"
   timeout -s INT 5 bpftrace "$dir/path.bt" "$pid" "$fd" >"$out" 2>&1 &
   local bt=$!
   pids+=("$bt")
@@ -110,7 +119,7 @@ for i in range(3000):
     d = t - time.time()
     if d > 0:
         time.sleep(d)
-' | mosquitto_pub -h 127.0.0.1 -p "$port" -q "$qos" -t bench/x -l
+' | mosquitto_pub -h 127.0.0.1 -p "$port" -q "$qos" -t "$topic" -l
   wait "$bt" || true
   python3 - "$out" <<'EOF'
 import re, sys
@@ -127,8 +136,8 @@ print(", ".join(res) + f" (medians of {n} messages)" if res else "no samples")
 EOF
 }
 
-echo "epoll wake -> write to B, QoS $qos, $rounds rounds"
+echo "epoll wake -> write to B, $pair pair, QoS $qos, $rounds rounds"
 for r in $(seq 1 "$rounds"); do
-  printf 'round %s  mosquitto bridge: ' "$r"; measure "$mq" "$mq_pid" "$mq_fd"
-  printf 'round %s  switchboard:      ' "$r"; measure "$sb" "$sb_pid" "$sb_fd"
+  printf 'round %s  mosquitto:   ' "$r"; measure "$mq_pub" "$mq_pid" "$mq_fd" mq/bench/x
+  printf 'round %s  switchboard: ' "$r"; measure "$sb_pub" "$sb_pid" "$sb_fd" sb/bench/x
 done

@@ -47,6 +47,10 @@ struct V4 {
     /// `clean`: unacknowledged publications, releases).
     pending: Vec<rumqttc::Request>,
     max_packet: usize,
+    /// Events in order: the session state's, converted, and incoming QoS 0
+    /// publications, which skip the state (it would only clone them into
+    /// its event queue).
+    events: std::collections::VecDeque<Ev>,
 }
 
 struct V5 {
@@ -339,6 +343,7 @@ pub(crate) fn build(
             state: rumqttc::MqttState::new(INFLIGHT, true),
             pending: Vec::new(),
             max_packet,
+            events: std::collections::VecDeque::new(),
         }))
     };
     Conn {
@@ -474,6 +479,35 @@ async fn handshake(v: &mut Ver, io: &mut Io) -> Result<bool, String> {
     }
 }
 
+/// An incoming 3.1.1 publication as an event.
+fn publish4(p: rumqttc::Publish) -> Ev {
+    Ev::Publish(Box::new(InPub {
+        raw: RawPub {
+            pkid: p.pkid,
+            qos: p.qos as u8,
+        },
+        topic: p.topic,
+        payload: p.payload,
+        qos: p.qos as u8,
+        retain: p.retain,
+        meta: None,
+    }))
+}
+
+/// Moves the 3.1.1 session state's events, converted, behind ours.
+fn pull4(v: &mut V4) {
+    use rumqttc::{Event, Outgoing, Packet};
+    while let Some(ev) = v.state.events.pop_front() {
+        v.events.push_back(match ev {
+            Event::Incoming(Packet::Publish(p)) => publish4(p),
+            Event::Incoming(Packet::PubAck(a)) => Ev::Acked(a.pkid),
+            Event::Incoming(Packet::PubComp(a)) => Ev::Acked(a.pkid),
+            Event::Outgoing(Outgoing::Publish(id)) => Ev::Sent(id),
+            _ => Ev::Other,
+        });
+    }
+}
+
 impl Conn {
     /// Whether this is an MQTT 5 client (publications carry properties).
     pub(crate) fn is_v5(&self) -> bool {
@@ -575,8 +609,18 @@ impl Conn {
             Ver::V4(v) => {
                 let max = v.max_packet;
                 while let Some(p) = parse4(&mut io.rbuf, max)? {
-                    if let Some(o) = v.state.handle_incoming_packet(p).map_err(err)? {
-                        o.write(&mut io.lane.lock().wbuf, max).map_err(err)?;
+                    match p {
+                        rumqttc::Packet::Publish(p) if p.qos == rumqttc::QoS::AtMostOnce => {
+                            // Nothing for the session state to do or keep;
+                            // its events so far go first.
+                            pull4(v);
+                            v.events.push_back(publish4(p));
+                        }
+                        p => {
+                            if let Some(o) = v.state.handle_incoming_packet(p).map_err(err)? {
+                                o.write(&mut io.lane.lock().wbuf, max).map_err(err)?;
+                            }
+                        }
                     }
                 }
             }
@@ -592,29 +636,13 @@ impl Conn {
         Ok(())
     }
 
-    /// The next event of the session state.
+    /// The next event: the session state's, and (3.1.1) incoming QoS 0
+    /// publications in their place among them.
     pub(crate) fn next_event(&mut self) -> Option<Ev> {
         match &mut self.v {
             Ver::V4(v) => {
-                use rumqttc::{Event, Outgoing, Packet};
-                let ev = v.state.events.pop_front()?;
-                Some(match ev {
-                    Event::Incoming(Packet::Publish(p)) => Ev::Publish(Box::new(InPub {
-                        raw: RawPub {
-                            pkid: p.pkid,
-                            qos: p.qos as u8,
-                        },
-                        topic: p.topic,
-                        payload: p.payload,
-                        qos: p.qos as u8,
-                        retain: p.retain,
-                        meta: None,
-                    })),
-                    Event::Incoming(Packet::PubAck(a)) => Ev::Acked(a.pkid),
-                    Event::Incoming(Packet::PubComp(a)) => Ev::Acked(a.pkid),
-                    Event::Outgoing(Outgoing::Publish(id)) => Ev::Sent(id),
-                    _ => Ev::Other,
-                })
+                pull4(v);
+                v.events.pop_front()
             }
             Ver::V5(v) => {
                 use rumqttc::v5::Event;
@@ -852,6 +880,7 @@ impl Conn {
                 let kept = v.state.clean();
                 v.pending.extend(kept);
                 v.state.events.clear();
+                v.events.clear();
             }
             Ver::V5(v) => {
                 let kept = v.state.clean();
