@@ -25,7 +25,8 @@
 //!
 //! `cargo bench --bench mqtt_relay` (env `MQTT_RELAY_N`, `MQTT_RELAY_RATE`,
 //! `MQTT_RELAY_ROUNDS`, `MQTT_RELAY_PAIRS` = `clients`, `embedded` or both,
-//! `MQTT_RELAY_QOS`, `MQTT_RELAY_WORKERS`, `MQTT_RELAY_PROCESS`, `MQTT_RELAY_DEBUG`).
+//! `MQTT_RELAY_QOS`, `MQTT_RELAY_WORKERS`, `MQTT_RELAY_CURRENT_THREAD`,
+//! `MQTT_RELAY_PROCESS`, `MQTT_RELAY_DEBUG`, `MQTT_RELAY_CONTROL`).
 
 #![allow(clippy::expect_used, clippy::unwrap_used, missing_docs)]
 
@@ -267,7 +268,12 @@ struct Relay {
     /// Its topics: `PREFIX/bench/...`.
     prefix: &'static str,
     cpu: Cpu,
-    bridge: Option<(tokio::runtime::Runtime, switchboard::BridgeHandle)>,
+    bridge: Option<(
+        std::sync::Arc<tokio::runtime::Runtime>,
+        switchboard::BridgeHandle,
+    )>,
+    /// Stops the thread driving a current-thread runtime.
+    stop: Option<std::sync::Arc<tokio::sync::Notify>>,
     _procs: Vec<Proc>,
 }
 
@@ -295,6 +301,9 @@ impl Drop for Relay {
             }
         }
         let _ = rt.block_on(handle.shutdown());
+        if let Some(s) = &self.stop {
+            s.notify_one();
+        }
     }
 }
 
@@ -331,7 +340,37 @@ fn switchboard_start(cfg: &str, pub_port: u16) -> Relay {
             prefix: "sb",
             cpu: Cpu::Process(pid),
             bridge: None,
+            stop: None,
             _procs: vec![p],
+        };
+    }
+    // MQTT_RELAY_CURRENT_THREAD=1: tokio's current-thread runtime, driven
+    // by one thread of its own, instead of the multi-threaded one.
+    if std::env::var_os("MQTT_RELAY_CURRENT_THREAD").is_some() {
+        let rt = std::sync::Arc::new(
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime"),
+        );
+        let handle = rt
+            .block_on(async { switchboard::Bridge::from_toml_str(cfg)?.start().await })
+            .expect("bridge");
+        let stop = std::sync::Arc::new(tokio::sync::Notify::new());
+        let (driver, until) = (rt.clone(), stop.clone());
+        std::thread::Builder::new()
+            // Counted by `Cpu::TokioThreads`.
+            .name("tokio-rt-current".into())
+            .spawn(move || driver.block_on(until.notified()))
+            .expect("driver thread");
+        wait_port(pub_port);
+        return Relay {
+            pub_port,
+            prefix: "sb",
+            cpu: Cpu::TokioThreads,
+            bridge: Some((rt, handle)),
+            stop: Some(stop),
+            _procs: Vec::new(),
         };
     }
     let rt = runtime();
@@ -343,7 +382,8 @@ fn switchboard_start(cfg: &str, pub_port: u16) -> Relay {
         pub_port,
         prefix: "sb",
         cpu: Cpu::TokioThreads,
-        bridge: Some((rt, handle)),
+        bridge: Some((std::sync::Arc::new(rt), handle)),
+        stop: None,
         _procs: Vec::new(),
     }
 }
@@ -426,6 +466,7 @@ fn mosquitto_relay(
         prefix,
         cpu: Cpu::Process(p.0.id()),
         bridge: None,
+        stop: None,
         _procs: vec![p],
     }
 }
