@@ -30,6 +30,21 @@ fn mosquitto_sub(port: u16, args: &[&str]) -> Streaming {
     Streaming::spawn("mosquitto_sub", &a)
 }
 
+/// A `mosquitto_pub -l` at `qos` on `topic` fed the lines 1..=n (each its
+/// own publication); wait on the child for all of them to be sent.
+fn mosquitto_pub_numbers(port: u16, qos: &str, topic: &str, n: u32) -> Child {
+    use std::io::Write;
+    let mut p = Command::new("mosquitto_pub")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(["-q", qos, "-t", topic, "-l"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("mosquitto_pub (Debian package mosquitto-clients)");
+    let lines: String = (1..=n).map(|i| format!("{i}\n")).collect();
+    p.stdin.take().unwrap().write_all(lines.as_bytes()).unwrap();
+    p
+}
+
 /// The numbers received on `seq/n` by a subscriber, each once, in order of
 /// first arrival, once `count` of them came in (a broker restart may
 /// deliver some twice at QoS 1).
@@ -346,20 +361,8 @@ qos = 1
         mosquitto_pub(local, &["-t", "z/probe", "-m", "p"]);
         sub.lines().iter().any(|l| l == "z/probe p").then_some(())
     });
-    let feed = |qos: &str, topic: &str, n: u32| {
-        use std::io::Write;
-        let mut p = Command::new("mosquitto_pub")
-            .args(["-h", "127.0.0.1", "-p", &local.to_string()])
-            .args(["-q", qos, "-t", topic, "-l"])
-            .stdin(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let lines: String = (1..=n).map(|i| format!("{i}\n")).collect();
-        p.stdin.take().unwrap().write_all(lines.as_bytes()).unwrap();
-        p
-    };
-    let mut q0 = feed("0", "z/n", 3000);
-    let mut q1 = feed("1", "o/n", 300);
+    let mut q0 = mosquitto_pub_numbers(local, "0", "z/n", 3000);
+    let mut q1 = mosquitto_pub_numbers(local, "1", "o/n", 300);
     assert!(q0.wait().unwrap().success());
     assert!(q1.wait().unwrap().success());
     let of = |prefix: &str| -> Vec<u32> {
@@ -444,18 +447,7 @@ qos = 1
             .any(|l| l == "out/c/probe p")
             .then_some(())
     });
-    let mut publisher = Command::new("mosquitto_pub")
-        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
-        .args(["-q", "1", "-t", "in/seq", "-l"])
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::Write;
-        let mut stdin = publisher.stdin.take().unwrap();
-        let lines: String = (1..=200).map(|i| format!("{i}\n")).collect();
-        stdin.write_all(lines.as_bytes()).unwrap();
-    }
+    let mut publisher = mosquitto_pub_numbers(port, "1", "in/seq", 200);
     assert!(publisher.wait().unwrap().success());
     for t in ["a", "b", "c"] {
         let prefix = format!("out/{t}/seq ");

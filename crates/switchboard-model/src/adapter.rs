@@ -172,11 +172,20 @@ impl Ingress {
         self
     }
 
-    fn prepare(&self, mut msg: Message) -> Message {
+    /// Stamps `msg` as this adapter's, records it as its address's last
+    /// value (the book keeps this allocation) and counts it.
+    fn record(&self, mut msg: Message) -> Arc<Message> {
         msg.origin.adapter = self.adapter.clone();
-        self.book.record(&self.adapter, &msg);
+        let msg = Arc::new(msg);
+        self.book.record_shared(&self.adapter, &msg);
         self.metrics.inc_received();
         msg
+    }
+
+    /// [`record`](Self::record), for the router's channel (which takes the
+    /// message by value: the book's copy stays shared).
+    fn prepare(&self, msg: Message) -> Message {
+        Arc::unwrap_or_clone(self.record(msg))
     }
 
     /// Publishes a message that arrived at `ADAPTER:msg.topic` from one of this
@@ -242,12 +251,8 @@ impl Ingress {
         // What the book replaces is freed once the deliveries are pushed
         // (and those an express lane took are written).
         let _defer = crate::book::DeferDrops::begin();
-        let mut msg = msg;
-        msg.origin.adapter = self.adapter.clone();
         // Shared with the book, not copied for it.
-        let msg = Arc::new(msg);
-        self.book.record_shared(&self.adapter, &msg);
-        self.metrics.inc_received();
+        let msg = self.record(msg);
         match d.dispatch(&msg, wait) {
             Ok(()) => Ok(msg),
             Err(Stopped) => {

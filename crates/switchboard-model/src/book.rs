@@ -43,23 +43,14 @@ impl DeferDrops {
 
 impl Drop for DeferDrops {
     fn drop(&mut self) {
-        let dead = DEFERRED.with(|d| {
+        DEFERRED.with(|d| {
             let mut d = d.borrow_mut();
             d.0 = d.0.saturating_sub(1);
-            (d.0 == 0 && !d.1.is_empty()).then(|| std::mem::take(&mut d.1))
-        });
-        if let Some(mut dead) = dead {
-            dead.clear();
-            // The buffer goes back for the next time, unless it grew large.
-            if dead.capacity() <= 64 {
-                DEFERRED.with(|d| {
-                    let mut d = d.borrow_mut();
-                    if d.1.capacity() == 0 {
-                        d.1 = dead;
-                    }
-                });
+            if d.0 == 0 {
+                // Freeing a message touches nothing of the book's.
+                d.1.clear();
             }
-        }
+        });
     }
 }
 

@@ -76,11 +76,11 @@ impl Lane {
         self.out.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// A new connection: nothing of the old one is written to it; its
-    /// socket, when plain TCP, is the express lane's.
+    /// A connection is up (its handshake written through this buffer): its
+    /// socket, when plain TCP, is the express lane's; `max_packet` is the
+    /// largest packet its broker takes.
     pub(crate) fn attach(&self, tcp: Option<Arc<OwnedWriteHalf>>, max_packet: usize) {
         let mut o = self.lock();
-        o.wbuf.clear();
         o.tcp = tcp;
         o.open = false;
         o.max_packet = max_packet;
@@ -108,16 +108,31 @@ impl Lane {
     }
 }
 
+impl Out {
+    /// Appends a QoS 0 PUBLISH without properties (3.1.1, or MQTT 5 with
+    /// an empty property list); whether it fits the broker's limits and was
+    /// written. The task's and the express lane's one encoder for it.
+    pub(crate) fn write_plain(&mut self, topic: &str, payload: &[u8], retain: bool) -> bool {
+        let p = wire::PlainPublish {
+            topic,
+            payload,
+            qos: 0,
+            retain,
+            dup: false,
+            pkid: 0,
+        };
+        wire::plain_size(&p, self.v5).is_some_and(|n| n <= self.max_packet)
+            && wire::write_plain(&mut self.wbuf, &p, self.v5).is_some()
+    }
+}
+
 impl Express for Lane {
     fn send(&self, d: Delivery, queue: &DeliveryQueue) -> Result<(), Delivery> {
         let mut g = self.lock();
         let o = &mut *g;
-        let Some(tcp) = o.tcp.as_ref() else {
-            return Err(d);
-        };
         // Re-checked under the lock the task settles under: nothing it took
         // is still unencoded, and nothing waits in the queue.
-        if !o.open || o.wbuf.len() >= WRITE_HIGH || !queue.is_settled() {
+        if o.tcp.is_none() || !o.open || o.wbuf.len() >= WRITE_HIGH || !queue.is_settled() {
             return Err(d);
         }
         let m = &d.message;
@@ -125,27 +140,17 @@ impl Express for Lane {
         if m.payload.len() > self.max_payload || (o.v5 && !meta_of(m).is_empty()) {
             return Err(d);
         }
-        let p = wire::PlainPublish {
-            topic: m.topic.as_str(),
-            payload: &m.payload,
-            qos: 0,
-            retain: m.retain,
-            dup: false,
-            pkid: 0,
-        };
-        if wire::plain_size(&p, o.v5).is_none_or(|n| n > o.max_packet) {
-            return Err(d);
-        }
         let behind = !o.wbuf.is_empty();
-        if wire::write_plain(&mut o.wbuf, &p, o.v5).is_none() {
+        if !o.write_plain(m.topic.as_str(), &m.payload, m.retain) {
             return Err(d);
         }
-        if !behind {
-            // A write error is the task's to find on its next write; a
-            // socket that takes nothing now leaves the bytes to the task.
-            if let Ok(n) = tcp.try_write(&o.wbuf) {
-                o.wbuf.advance(n);
-            }
+        // A write error is the task's to find on its next write; a socket
+        // that takes nothing now leaves the bytes to the task.
+        if !behind
+            && let Some(tcp) = &o.tcp
+            && let Ok(n) = tcp.try_write(&o.wbuf)
+        {
+            o.wbuf.advance(n);
         }
         let left = !o.wbuf.is_empty();
         drop(g);

@@ -15,7 +15,7 @@ use super::lane::{Lane, WRITE_HIGH};
 use super::outbox::OutMsg;
 use crate::config::{BrokerUrl, Config};
 use crate::mapping::MqttMeta;
-use crate::wire::{self, qos4, qos5};
+use crate::wire::{qos4, qos5};
 
 /// The connection to the broker, driven from the adapter's own task: our
 /// transport (TCP, or TLS through rustls) and framing, with rumqttc's
@@ -154,12 +154,7 @@ async fn write_step(w: &mut Wr, lane: &Lane, unflushed: &mut bool) -> Result<(),
             }
         },
         Wr::Split(w) => {
-            if lane.lock().wbuf.is_empty() {
-                w.flush().await.map_err(err)?;
-                *unflushed = false;
-                return Ok(());
-            }
-            // `None`: nothing to write after all.
+            // `None`: nothing to write, so flush.
             let n = std::future::poll_fn(|cx| {
                 let mut o = lane.lock();
                 if o.wbuf.is_empty() {
@@ -179,7 +174,11 @@ async fn write_step(w: &mut Wr, lane: &Lane, unflushed: &mut bool) -> Result<(),
                     *unflushed = true;
                     Ok(())
                 }
-                None => Ok(()),
+                None => {
+                    w.flush().await.map_err(err)?;
+                    *unflushed = false;
+                    Ok(())
+                }
             }
         }
     }
@@ -549,17 +548,11 @@ impl Conn {
         .await
         .unwrap_or_else(|_| Err("timed out connecting".into()));
         let (io, session) = s?;
-        let max_packet = match &self.v {
-            Ver::V4(v) => v.max_packet,
-            Ver::V5(v) => v.max_out.map_or(usize::MAX, |n| n as usize),
-        };
-        // Whatever the handshake left unwritten stays (it is all written:
-        // the handshake flushed before CONNACK).
         let tcp = match &io.w {
             Wr::Tcp(t) => Some(t.clone()),
             Wr::Split(_) => None,
         };
-        self.lane.attach(tcp, max_packet);
+        self.lane.attach(tcp, self.max_packet());
         self.io = Some(io);
         match &mut self.v {
             Ver::V4(v) => {
@@ -747,26 +740,20 @@ impl Conn {
     /// leaves it to the session state (also a packet over the limits, for
     /// the same error as always).
     fn publish_plain(&mut self, m: &OutMsg) -> bool {
-        let Some(io) = self.io.as_ref() else {
-            return false;
-        };
-        let (v5, max) = match &self.v {
-            Ver::V4(v) => (false, v.max_packet),
-            Ver::V5(_) if !m.meta.is_empty() => return false,
-            Ver::V5(v) => (true, v.max_out.map_or(usize::MAX, |x| x as usize)),
-        };
-        let p = wire::PlainPublish {
-            topic: &m.topic,
-            payload: &m.payload,
-            qos: 0,
-            retain: m.retain,
-            dup: false,
-            pkid: 0,
-        };
-        if wire::plain_size(&p, v5).is_none_or(|n| n > max) {
-            return false;
+        // (A 3.1.1 publication's meta is always empty.)
+        m.meta.is_empty()
+            && self
+                .io
+                .as_ref()
+                .is_some_and(|io| io.lane.lock().write_plain(&m.topic, &m.payload, m.retain))
+    }
+
+    /// The largest packet the broker takes.
+    fn max_packet(&self) -> usize {
+        match &self.v {
+            Ver::V4(v) => v.max_packet,
+            Ver::V5(v) => v.max_out.map_or(usize::MAX, |n| n as usize),
         }
-        wire::write_plain(&mut io.lane.lock().wbuf, &p, v5).is_some()
     }
 
     /// Encodes the acknowledgement of an incoming publication.
@@ -914,9 +901,10 @@ pub(crate) fn fuzz_inbound(data: &[u8]) {
         let lane = Arc::new(Lane::new(version == 5, 1 << 20, Default::default()));
         let mut conn = build(&cfg, &url, None, "fuzz".into(), lane.clone());
         let (a, _b) = tokio::io::duplex(64);
-        let mut io = Io::split(Box::new(a), lane);
+        let mut io = Io::split(Box::new(a), lane.clone());
         io.rbuf.extend_from_slice(data);
         conn.io = Some(io);
+        lane.attach(None, conn.max_packet());
         for qos in [1u8, 2, 1, 0] {
             let m = OutMsg {
                 topic: Arc::from("t"),
@@ -944,6 +932,56 @@ pub(crate) fn fuzz_inbound(data: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Incoming 3.1.1 QoS 0 publications skip the session state but keep
+    /// their place among its events: QoS 1, 0, 1, 0 read in one go come out
+    /// in that order, and a PUBACK for our own publication in between too.
+    #[tokio::test]
+    async fn v4_qos0_publications_keep_their_place_among_the_states_events() {
+        let url = BrokerUrl::parse("mqtt://127.0.0.1").unwrap();
+        let cfg = Config::default();
+        let lane = Arc::new(Lane::new(false, 1 << 20, Default::default()));
+        let mut conn = build(&cfg, &url, None, "t".into(), lane.clone());
+        let (a, _b) = tokio::io::duplex(1 << 16);
+        conn.io = Some(Io::split(Box::new(a), lane.clone()));
+        lane.attach(None, conn.max_packet());
+        // One QoS 1 publication of ours, so that a PUBACK can match it.
+        let ours = OutMsg {
+            topic: Arc::from("out"),
+            payload: Bytes::from_static(b"x"),
+            qos: 1,
+            retain: false,
+            meta: MqttMeta::default(),
+        };
+        conn.publish(&ours).unwrap();
+        let publish = |topic: &str, qos: u8, pkid: u16| {
+            let mut p = rumqttc::Publish::new(topic, qos4(qos), "p");
+            p.pkid = pkid;
+            rumqttc::Packet::Publish(p)
+        };
+        let mut bytes = BytesMut::new();
+        for p in [
+            publish("a", 1, 7),
+            publish("b", 0, 0),
+            rumqttc::Packet::PubAck(rumqttc::PubAck::new(1)),
+            publish("c", 1, 8),
+            publish("d", 0, 0),
+        ] {
+            p.write(&mut bytes, 1 << 20).unwrap();
+        }
+        conn.io.as_mut().unwrap().rbuf.extend_from_slice(&bytes);
+        conn.on_read().unwrap();
+        let mut seen = Vec::new();
+        while let Some(ev) = conn.next_event() {
+            seen.push(match ev {
+                Ev::Publish(p) => format!("{}{}", p.topic, p.qos),
+                Ev::Sent(id) => format!("sent{id}"),
+                Ev::Acked(id) => format!("acked{id}"),
+                Ev::Other => "other".into(),
+            });
+        }
+        assert_eq!(seen, ["sent1", "a1", "b0", "acked1", "c1", "d0"]);
+    }
 
     /// The quick bound never lets through a publication whose exact size is
     /// over the broker's maximum, and never refuses one that fits.
