@@ -26,7 +26,8 @@
 //! `cargo bench --bench mqtt_relay` (env `MQTT_RELAY_N`, `MQTT_RELAY_RATE`,
 //! `MQTT_RELAY_ROUNDS`, `MQTT_RELAY_PAIRS` = `clients`, `embedded` or both,
 //! `MQTT_RELAY_QOS`, `MQTT_RELAY_WORKERS`, `MQTT_RELAY_CURRENT_THREAD`,
-//! `MQTT_RELAY_PROCESS`, `MQTT_RELAY_DEBUG`, `MQTT_RELAY_CONTROL`).
+//! `MQTT_RELAY_PROCESS`, `MQTT_RELAY_DEBUG`, `MQTT_RELAY_CONTROL`, `MQTT_RELAY_DUMP`
+//! = a directory for each round's sorted latencies, one file per relay).
 
 #![allow(clippy::expect_used, clippy::unwrap_used, missing_docs)]
 
@@ -585,6 +586,13 @@ fn latency(flows: &mut [Flow; 2], cpus: [Cpu; 2], rate: u32, first: usize) -> [L
             }
         }
         lat.sort_by(|x, y| x.total_cmp(y));
+        if let Ok(dir) = std::env::var("MQTT_RELAY_DUMP") {
+            let text: String = lat.iter().map(|l| format!("{l:.1}\n")).collect();
+            let _ = std::fs::write(
+                Path::new(&dir).join(format!("{}-{}.txt", now_ns(), k)),
+                text,
+            );
+        }
         let pct = |q: f64| {
             if lat.is_empty() {
                 f64::NAN

@@ -103,6 +103,19 @@ tracepoint:syscalls:sys_enter_epoll_wait /pid == $1 && @p == 1/ {
   @write_to_park = lhist((nsecs - @t2) / 1000, 0, 200, 1); @p = 0; }
 EOF
 
+# MINIMAL=1: only the two probes the total needs (the wake and the write to
+# B), in 0.5 us steps. Each traced syscall costs the relay time of its own,
+# and mosquitto makes more of them per message (three reads, two
+# epoll_ctl) than switchboard (one recvfrom), so the full probe set above
+# favours switchboard's total.
+if [ -n "${MINIMAL:-}" ]; then
+  cat > "$dir/path.bt" <<'EOF'
+tracepoint:syscalls:sys_exit_epoll_wait /pid == $1 && args->ret > 0/ { @t0 = nsecs; @armed = 1; }
+tracepoint:syscalls:sys_enter_writev, tracepoint:syscalls:sys_enter_write, tracepoint:syscalls:sys_enter_sendto
+  /pid == $1 && @armed == 1 && args->fd == $2/ { @total_halfus = lhist((nsecs - @t0) / 500, 0, 400, 1); @armed = 0; }
+EOF
+fi
+
 # One measurement: 3000 paced messages through PORT, the relay PID/FD traced.
 measure() {
   local port=$1 pid=$2 fd=$3 topic=$4 out="$dir/out.$2"
@@ -127,11 +140,17 @@ txt = open(sys.argv[1]).read()
 res = []
 for name, body in re.findall(r"^@(\w+): *\n(.*?)(?=^@|\Z)", txt, re.M | re.S):
     rows = [(int(a), int(c)) for a, _, c in re.findall(r"^\[(\d+), (\d+)\)\s+(\d+)", body, re.M)]
-    n = sum(c for _, c in rows); acc = 0
-    for lo, c in rows:
-        acc += c
-        if acc >= n / 2:
-            res.append(f"{name} {lo} us"); break
+    n = sum(c for _, c in rows)
+    scale = 0.5 if name.endswith("_halfus") else 1
+    name = name.removesuffix("_halfus")
+    def q(p):
+        acc = 0
+        for lo, c in rows:
+            acc += c
+            if acc >= n * p:
+                return f"{lo * scale:g}"
+    if rows:
+        res.append(f"{name} {q(0.5)} us" if scale == 1 else f"{name} {q(0.5)} us (p25 {q(0.25)}, p75 {q(0.75)})")
 print(", ".join(res) + f" (medians of {n} messages)" if res else "no samples")
 EOF
 }

@@ -7,7 +7,7 @@
 #     and on to the subscriber's read (medians, 0.5 us buckets);
 #   scripts/mqtt-relay-trace.sh wakeups [embedded|clients]
 #     the relays' thread wake-ups: on the waker's CPU or not, and the mean
-#     time from wake-up to running (in 0.1 us).
+#     time from the wake-up call (sched_waking) to running (in 0.1 us).
 #
 # Needs root, bpftrace (apt), mosquitto and mosquitto-clients, and the
 # release bridge (cargo build --release --example bridge). Everything listens
@@ -45,17 +45,21 @@ if [ "$pair" = embedded ]; then mqconf=bridge-q0.conf; else mqconf=relay-q0.conf
 if [ "$what" = wakeups ]; then
   w=($(awk '$3=="tokio-rt-worker" {print $2}' "$dir/ps.txt"))
   mq=$(tid_of "/$mqconf/ {print \$2}")
+  # The waker's CPU is taken at sched_waking, which runs on it; sched_wakeup
+  # itself runs on the target CPU when the wake-up is queued there.
   cat >"$dir/t.bt" <<'EOF'
 BEGIN { @relay[$1] = 1; @relay[$2] = 1; @relay[$3] = 2; }
-tracepoint:sched:sched_wakeup /@relay[args->pid]/ {
-  @on_wakers_cpu[@relay[args->pid], args->target_cpu == cpu] = count();
-  @tw[args->pid] = nsecs; @same[args->pid] = args->target_cpu == cpu;
+tracepoint:sched:sched_waking /@relay[args->pid]/ { @wcpu[args->pid] = cpu + 1; @tw[args->pid] = nsecs; }
+tracepoint:sched:sched_wakeup /@wcpu[args->pid]/ {
+  $same = args->target_cpu == @wcpu[args->pid] - 1 ? 1 : 0;
+  @on_wakers_cpu[@relay[args->pid], $same] = count();
+  @same[args->pid] = $same + 1; @wcpu[args->pid] = 0;
 }
-tracepoint:sched:sched_switch /@tw[args->next_pid]/ {
-  @to_cpu_100ns[@relay[args->next_pid], @same[args->next_pid]] = avg((nsecs - @tw[args->next_pid]) / 100);
-  delete(@tw[args->next_pid]);
+tracepoint:sched:sched_switch /@same[args->next_pid]/ {
+  @to_cpu_100ns[@relay[args->next_pid], @same[args->next_pid] - 1] = avg((nsecs - @tw[args->next_pid]) / 100);
+  @same[args->next_pid] = 0;
 }
-END { clear(@relay); clear(@tw); clear(@same); }
+END { clear(@relay); clear(@tw); clear(@same); clear(@wcpu); }
 EOF
   timeout -s INT 3 bpftrace "$dir/t.bt" "${w[0]}" "${w[1]}" "$mq" >"$dir/out.txt" 2>&1 &
   bt=$!
