@@ -24,6 +24,23 @@
 //!
 //! Your own adapter implements [`Adapter`] and is added with
 //! [`Bridge::with_adapter`] or [`BridgeBuilder::adapter`].
+//!
+//! # Build profile
+//!
+//! Consider building a program that embeds the bridge with this project's
+//! own release settings:
+//!
+//! ```toml
+//! [profile.release]
+//! lto = "fat"
+//! codegen-units = 1
+//! ```
+//!
+//! A relayed message runs through the code of several crates: the protocol
+//! adapter, the router, the last-value cache and tokio. At a steady rate,
+//! each message meets cold caches. Built as one unit, that code touched 13 %
+//! fewer cache lines per message, and the MQTT relay's median latency fell to
+//! parity with mosquitto's bridge. The figures are in BENCHMARKS.md.
 
 mod bridge;
 mod config;
