@@ -32,15 +32,8 @@ cleanup() {
   [ -n "${KEEP:-}" ] || rm -rf "$dir"
 }
 trap cleanup EXIT
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() {
-  for _ in $(seq 1 300); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "nothing listens on $1" >&2
-  exit 1
-}
+# port, wait_port
+source scripts/loopback-lib.sh
 mosq=/usr/sbin/mosquitto
 [ -x "$mosq" ] || mosq=mosquitto
 cg="valgrind --tool=cachegrind --cache-sim=yes --I1=4096,8,64 --D1=4096,8,64 --LL=8388608,16,64"
@@ -52,7 +45,7 @@ run() {
   printf 'listener %s 127.0.0.1\nallow_anonymous true\n' "$b" >"$dir/b.conf"
   "$mosq" -c "$dir/b.conf" >/dev/null 2>&1 & pids+=($!)
   local bp=$!
-  wait_port "$b"
+  wait_port "$b" 300
   if [ "$w" = sb ]; then
     [ -x "$bridge" ] || { echo "no $bridge: cargo build --release --example bridge" >&2; exit 2; }
     printf '[adapter.m]\nkind = "mqtt"\nlisten = "127.0.0.1:%s"\n[adapter.b]\nkind = "mqtt"\nurl = "mqtt://127.0.0.1:%s"\n[[route]]\nfrom = "m:sb/#"\nto = ["b:{0}"]\nqos = 0\n' \
@@ -64,7 +57,7 @@ run() {
     $cg --cachegrind-out-file="$dir/cg.$w.$n" "$mosq" -c "$dir/mq.conf" >"$dir/log" 2>&1 & pids+=($!)
   fi
   rp=$!
-  wait_port "$r"
+  wait_port "$r" 300
   # The relay's connection to B is up once B has a second client.
   for _ in $(seq 1 300); do
     [ "$(ss -tnH state established "sport = :$b" | wc -l)" -ge 1 ] && break
