@@ -33,15 +33,7 @@ bridge="${BRIDGE_BIN:-$target/release/examples/bridge}"
 command -v bpftrace >/dev/null || { echo "bpftrace missing: apt-get install -y bpftrace" >&2; exit 2; }
 ulimit -l 8192 || true
 
-dir="$(mktemp -d)"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  rm -rf "$dir"
-}
-trap cleanup EXIT
-
-# port, wait_port
+# $dir, $pids and their cleanup on exit; port, wait_port
 source scripts/loopback-lib.sh
 # The fd of PID's connection to B (port $2).
 fd_to() {

@@ -23,17 +23,10 @@ who="${1:-sb mq}"
 target="${CARGO_TARGET_DIR:-$HOME/.cache/switchboard/target}"
 bridge="${BRIDGE_BIN:-$target/release/examples/bridge}"
 command -v valgrind >/dev/null || { echo "valgrind missing: apt-get install -y valgrind" >&2; exit 2; }
-dir="$(mktemp -d)"
+# $dir, $pids and their cleanup on exit; port, wait_port
+source scripts/loopback-lib.sh
 # mosquitto started as root drops to its own user, which writes the output.
 chmod 0777 "$dir"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  [ -n "${KEEP:-}" ] || rm -rf "$dir"
-}
-trap cleanup EXIT
-# port, wait_port
-source scripts/loopback-lib.sh
 mosq=/usr/sbin/mosquitto
 [ -x "$mosq" ] || mosq=mosquitto
 cg="valgrind --tool=cachegrind --cache-sim=yes --I1=4096,8,64 --D1=4096,8,64 --LL=8388608,16,64"

@@ -7,7 +7,11 @@
 #     and on to the subscriber's read (medians, 0.5 us buckets);
 #   scripts/mqtt-relay-trace.sh wakeups [embedded|clients]
 #     the relays' thread wake-ups: on the waker's CPU or not, and the mean
-#     time from the wake-up call (sched_waking) to running (in 0.1 us).
+#     time from the wake-up call (sched_waking) to running (in 0.1 us);
+#   scripts/mqtt-relay-trace.sh hops
+#     every hop of both flows (publisher -> relay -> B -> subscriber): the
+#     share of wake-ups on the waker's CPU and the mean sched_waking ->
+#     sched_wakeup time of each kind (embedded pair).
 #
 # Needs root, bpftrace (apt), mosquitto and mosquitto-clients, and the
 # release bridge (cargo build --release --example bridge). Everything listens
@@ -17,15 +21,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-path}"
 pair="${2:-embedded}"
-dir="$(mktemp -d)"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  rm -rf "$dir"
-}
-trap cleanup EXIT
+# $dir, $pids and their cleanup on exit
+source scripts/loopback-lib.sh
 ulimit -l 8192 2>/dev/null || true
 
+# Built first: the wait for the round's publishers below is not a build's.
+cargo bench --bench mqtt_relay --no-run >/dev/null 2>&1
 MQTT_RELAY_PROCESS=1 MQTT_RELAY_PAIRS="$pair" MQTT_RELAY_QOS=0 MQTT_RELAY_ROUNDS=1 \
   MQTT_RELAY_N=2000 cargo bench --bench mqtt_relay >"$dir/bench.txt" 2>&1 &
 bench=$!
@@ -67,6 +68,48 @@ EOF
   wait "$bt" || true
   echo "keys: [relay (1 switchboard, 2 mosquitto), woken on the waker's CPU]"
   grep -E "^@" "$dir/out.txt" || cat "$dir/out.txt"
+elif [ "$what" = hops ]; then
+  sbpub=$(tid_of '$3=="mosquitto" && $4=="loop" && /sb\/bench/ {print $2}')
+  mqpub=$(tid_of '$3=="mosquitto" && $4=="loop" && /mq\/bench/ {print $2}')
+  sbsub=$(tid_of '$3=="mosquitto_sub" && /sb\/bench/ {print $1}')
+  mqsub=$(tid_of '$3=="mosquitto_sub" && /mq\/bench/ {print $1}')
+  sbrel=$(tid_of '$3=="bridge" {print $1}')
+  mqrel=$(tid_of "/$mqconf/ {print \$1}")
+  b=$(tid_of '/b-q0.conf/ && !/bridge/ {print $1}')
+  # Threads are named by what they wait in: a relay's or B's epoll_wait, a
+  # subscriber's read; the publishers' loop threads by their thread ids.
+  cat >"$dir/t.bt" <<'EOF'
+// 1 relay sb, 2 relay mq, 3 B, 4 sub sb, 5 sub mq, 6 pub sb, 7 pub mq, 0 anyone else
+BEGIN { @who[$5] = 6; @who[$6] = 7; }
+tracepoint:syscalls:sys_enter_epoll_wait, tracepoint:syscalls:sys_enter_epoll_pwait /pid == $1 || pid == $2 || pid == $3/ { @who[tid] = pid == $1 ? 1 : (pid == $2 ? 2 : 3); }
+tracepoint:syscalls:sys_enter_read /pid == $4 || pid == $7/ { @who[tid] = pid == $4 ? 4 : 5; }
+tracepoint:sched:sched_waking /@who[args->pid]/ { @wc[args->pid] = cpu + 1; @waker[args->pid] = @who[tid]; @t[args->pid] = nsecs; }
+tracepoint:sched:sched_wakeup /@wc[args->pid]/ {
+  $same = args->target_cpu == @wc[args->pid] - 1 ? 1 : 0;
+  @n[@who[args->pid], @waker[args->pid], $same] = count();
+  @wake_100ns[@who[args->pid], @waker[args->pid], $same] = avg((nsecs - @t[args->pid]) / 100);
+  @wc[args->pid] = 0;
+}
+END { clear(@who); clear(@wc); clear(@waker); clear(@t); }
+EOF
+  timeout -s INT 3 bpftrace "$dir/t.bt" "$sbrel" "$mqrel" "$b" "$sbsub" "$sbpub" "$mqpub" "$mqsub" >"$dir/out.txt" 2>&1 &
+  bt=$!
+  pids+=("$bt")
+  wait "$bt" || true
+  python3 - "$dir/out.txt" <<'EOF'
+import re, sys
+txt = open(sys.argv[1]).read()
+name = {1: "relay sb", 2: "relay mq", 3: "B", 4: "sub sb", 5: "sub mq", 6: "pub sb", 7: "pub mq", 0: "other"}
+n = {tuple(map(int, k)): int(v) for *k, v in re.findall(r"^@n\[(\d+), (\d+), (\d)\]: (\d+)", txt, re.M)}
+us = {tuple(map(int, k)): int(v) / 10 for *k, v in re.findall(r"^@wake_100ns\[(\d+), (\d+), (\d)\]: (\d+)", txt, re.M)}
+if not n:
+    print(txt)
+for wakee, waker in [(1, 6), (2, 7), (3, 1), (3, 2), (4, 3), (5, 3)]:
+    same, other = n.get((wakee, waker, 1), 0), n.get((wakee, waker, 0), 0)
+    if same + other:
+        print(f"{name[wakee]:9} woken by {name[waker]:9}: on the waker's CPU {same / (same + other):.3f} of {same + other};"
+              f" sched_waking -> sched_wakeup {us.get((wakee, waker, 1), 0):.1f} us there, {us.get((wakee, waker, 0), 0):.1f} us on the other CPU")
+EOF
 else
   sbpub=$(tid_of '$3=="mosquitto" && $4=="loop" && /sb\/bench/ {print $2}')
   mqpub=$(tid_of '$3=="mosquitto" && $4=="loop" && /mq\/bench/ {print $2}')
